@@ -1,0 +1,1 @@
+"""Generated fish functions and completions that wrap the helper commands."""

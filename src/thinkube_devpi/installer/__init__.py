@@ -1,0 +1,1 @@
+"""The install, phase by phase, as plain Python. Never imports textual or the TUI."""

@@ -1,0 +1,1 @@
+"""Helper commands a developer uses every day against the devpi index."""

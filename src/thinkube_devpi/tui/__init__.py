@@ -1,0 +1,1 @@
+"""thinkube-devpi-tui: the guided setup."""
