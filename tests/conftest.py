@@ -1,0 +1,1 @@
+"""Shared fixtures. Fakes live in tests/fakes and are imported as `fakes.*`."""
