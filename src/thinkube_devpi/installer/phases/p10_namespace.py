@@ -6,7 +6,7 @@ from typing import Any
 
 from thinkube_devpi.installer.events import Emit, ObjectDeleted, ObjectRef
 from thinkube_devpi.installer.manifests import meta
-from thinkube_devpi.installer.phases.base import Desired, Phase
+from thinkube_devpi.installer.phases.base import Desired, Phase, PhaseError
 
 KANIKO_SA = "kaniko-builder"
 MONITOR_SA = "devpi-repo-monitor"
@@ -96,6 +96,15 @@ class NamespacePhase(Phase):
             ),
             _binding(MONITOR_SA, argo, MONITOR_SA),
         ]
+
+    def preflight(self) -> None:
+        kube = self.ctx.require_kube()
+        argo = self.settings.argo_namespace
+        if kube.get(ObjectRef("v1", "Namespace", argo)) is None:
+            raise PhaseError(
+                f"argo_namespace: namespace {argo!r} does not exist.",
+                "Is Argo Workflows installed? Set argo_namespace to the namespace it runs in.",
+            )
 
     def rollback(self, emit: Emit) -> None:
         kube = self.ctx.require_kube()
