@@ -218,6 +218,7 @@ class Kube:
         cache_dir: Path | None = None,
     ) -> Kube:
         """Load a kubeconfig (``--kubeconfig``, else ``KUBECONFIG``, else ~/.kube/config)."""
+        import yaml
         from kubernetes import config as kconfig
         from kubernetes.client import ApiClient, Configuration
         from kubernetes.config.config_exception import ConfigException
@@ -235,8 +236,8 @@ class Kube:
             raise KubeError("Cannot read kubeconfig", reason=f"{first}: permission denied")
         try:
             contexts, active = kconfig.list_kube_config_contexts(config_file=first)
-        except (ConfigException, OSError, ValueError, TypeError) as exc:
-            raise KubeError("Cannot load kubeconfig", reason=f"{first}: {exc}") from None
+        except (ConfigException, OSError, ValueError, TypeError, yaml.YAMLError) as exc:
+            raise KubeError("Cannot load kubeconfig", reason=f"{first}: {_first_line(exc)}") from None
         names = [c["name"] for c in contexts or []]
         if context and context not in names:
             raise KubeError(
@@ -250,8 +251,8 @@ class Kube:
             kconfig.load_kube_config(
                 config_file=first, context=context, client_configuration=configuration
             )
-        except (ConfigException, OSError, ValueError, TypeError) as exc:
-            raise KubeError("Cannot load kubeconfig", reason=f"{first}: {exc}") from None
+        except (ConfigException, OSError, ValueError, TypeError, yaml.YAMLError) as exc:
+            raise KubeError("Cannot load kubeconfig", reason=f"{first}: {_first_line(exc)}") from None
         configuration.debug = False
         client = ApiClient(configuration)
         return cls(
@@ -706,6 +707,11 @@ def _abort(resp: Any) -> None:
             sock.shutdown(socket.SHUT_RDWR)
     with contextlib.suppress(Exception):  # best effort; the read side already woke up
         resp.close()
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0] if text else type(exc).__name__
 
 
 def _rv(obj: dict[str, Any] | None) -> str | None:
