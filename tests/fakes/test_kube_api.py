@@ -621,3 +621,37 @@ def test_helper_create_is_validated_and_watched(
     deep = copy.deepcopy(ns)
     deep["metadata"]["labels"]["x"] = "y"
     assert fake_kube.get("v1", "Namespace", NS) == ns  # get returns copies
+
+
+def test_secret_apply_with_string_data_is_idempotent_and_dry_run_writes_nothing(
+    dyn: dynamic.DynamicClient, fake_kube: FakeKubeAPI
+) -> None:
+    body = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": "pw", "namespace": NS},
+        "stringData": {"password": "s3cret"},
+    }
+    dry = apply(dyn, body, dry_run="All")
+    assert dry.to_dict()["data"] == {"password": base64.b64encode(b"s3cret").decode()}
+    assert fake_kube.get("v1", "Secret", "pw", NS) is None
+    first = apply(dyn, body)
+    again = apply(dyn, body)
+    assert again.metadata.resourceVersion == first.metadata.resourceVersion
+    assert again.stringData is None
+
+
+def test_strategic_merge_merges_env_by_name(dyn: dynamic.DynamicClient) -> None:
+    apply(dyn, deployment())
+    res = dyn.resources.get(api_version="apps/v1", kind="Deployment")
+    patch = {
+        "spec": {
+            "template": {
+                "spec": {"containers": [{"name": "server", "env": [{"name": "B", "value": "2"}]}]}
+            }
+        }
+    }
+    patched = res.patch(name="devpi", namespace=NS, body=patch)
+    [server] = patched.spec.template.spec.containers
+    assert server.image == "devpi:1" and [e.name for e in server.env] == ["B"]
+    assert patched.metadata.generation == 2
