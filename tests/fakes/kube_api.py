@@ -698,6 +698,8 @@ def field_set(obj: JSON | None, rt: ResourceType, scope: str) -> set[FieldPath]:
             continue
         if scope == "main" and k == "status" and rt.status:
             continue
+        if k == "status" and not v:
+            continue
         if k == "metadata" and isinstance(v, dict):
             v = {mk: mv for mk, mv in v.items() if mk not in SYSTEM_META}
             if not v:
@@ -800,10 +802,11 @@ def merge_apply(live: Any, applied: Any, rt: ResourceType, names: tuple[str, ...
             if lk is None or ak is None:
                 out[k] = copy.deepcopy(v)
                 continue
-            merged = []
-            for ik, item in ak.items():
-                merged.append(merge_apply(lk[ik], item, rt, n) if ik in lk else copy.deepcopy(item))
-            merged += [copy.deepcopy(item) for ik, item in lk.items() if ik not in ak]
+            # live order is kept and new items go last, so re-applying never reorders
+            merged = [
+                merge_apply(item, ak[ik], rt, n) if ik in ak else item for ik, item in lk.items()
+            ]
+            merged += [copy.deepcopy(item) for ik, item in ak.items() if ik not in lk]
             out[k] = merged
         else:
             out[k] = copy.deepcopy(v)
@@ -1051,8 +1054,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
-        # headers and body go out in separate writes: without NODELAY, Nagle and the client's
-        # delayed ACK stall every response by ~40 ms
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.server.fake._track(self.connection, True)
 
@@ -1061,6 +1062,8 @@ class _Handler(BaseHTTPRequestHandler):
             super().finish()
         finally:
             self.server.fake._track(self.connection, False)
+
+    wbufsize = 65536  # one send per response: no Nagle/delayed-ACK stalls on keep-alive
 
     def log_message(self, format: str, *args: Any) -> None:
         pass
@@ -1638,6 +1641,8 @@ class FakeKubeAPI:
             obj.setdefault("status", {}).setdefault("phase", "Pending")
         elif rt.plural == "pods":
             obj.setdefault("status", {}).setdefault("phase", "Pending")
+        if rt.status:
+            obj.setdefault("status", {})
 
     def _check(self, rt: ResourceType, obj: JSON, old: JSON | None) -> None:
         """Validation a real server does: names, labels, schema, a few cross-field rules."""

@@ -8,8 +8,15 @@ import threading
 import pytest
 
 from fakes.kube_api import FakeKubeAPI
-from thinkube_devpi.installer.events import Event, ObjectApplied, ObjectDeleted, PhaseFinished, PhaseSkipped, State
-from thinkube_devpi.installer.kube import Kube, WaitTimeout
+from thinkube_devpi.installer.events import (
+    Event,
+    ObjectApplied,
+    ObjectDeleted,
+    PhaseFinished,
+    PhaseSkipped,
+    State,
+)
+from thinkube_devpi.installer.kube import Kube
 from thinkube_devpi.installer.phases.base import Context
 from thinkube_devpi.installer.runner import Runner
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conftest import Controllers
+from fakes.controllers import Controllers
 from fakes.kube_api import FakeKubeAPI
 from leakcheck import files_under, find, process_argv
 from thinkube_devpi.cli import main
