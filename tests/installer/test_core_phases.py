@@ -196,7 +196,7 @@ def test_wait_that_times_out_says_what_it_waited_for(settings, kube: Kube, fake_
     controllers.enabled = False
     ok, events = run(Context(settings, kube, wait_timeout=1.5), "apply", ["namespace", "storage"])
     assert not ok
-    failed = [e for e in events if isinstance(e, PhaseFinished) and not e.ok][0]
+    failed = next(e for e in events if isinstance(e, PhaseFinished) and not e.ok)
     assert failed.phase == "storage"
     assert "Timed out after 1.5s waiting for PersistentVolumeClaim devpi/devpi-data-pvc to be Bound" in failed.message
     # the status is read from the cluster: progressing, not healthy
@@ -209,7 +209,7 @@ def test_wait_for_first_consumer_is_healthy_and_said_so(settings, kube: Kube, fa
     fake_kube.create({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {
         "name": "local", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
         "provisioner": "rancher.io/local-path", "volumeBindingMode": "WaitForFirstConsumer"})
-    ok, events = run(Context(settings, kube, wait_timeout=5), "apply", ["namespace", "storage"])
+    ok, _events = run(Context(settings, kube, wait_timeout=5), "apply", ["namespace", "storage"])
     assert ok
     status = dict((p.name, s) for p, s in Runner(Context(settings, kube)).status(["storage"]))
     assert status["storage"].state is State.HEALTHY
@@ -237,7 +237,7 @@ def test_wait_is_cancelled_at_once(settings, kube: Kube, fake_kube: FakeKubeAPI,
     ok, events = run(ctx, "apply", ["namespace", "storage"])
     assert not ok
     assert time.monotonic() - start < 3
-    failed = [e for e in events if isinstance(e, PhaseFinished) and not e.ok][0]
+    failed = next(e for e in events if isinstance(e, PhaseFinished) and not e.ok)
     assert "Cancelled" in failed.message
 
 

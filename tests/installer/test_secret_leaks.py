@@ -52,5 +52,9 @@ def test_apply_keeps_the_redis_password_inside_its_secret(
     for path, data in files_under(isolated_home, tmp_path / "rendered"):
         assert find(password, data) == [], path
     # the rendered Secret lists its keys, without values
-    rendered = (tmp_path / "rendered" / "30-redis.yaml").read_text()
-    assert "password (generated)" in rendered and "data:" not in rendered
+    import yaml
+
+    docs = list(yaml.safe_load_all((tmp_path / "rendered" / "30-redis.yaml").read_text()))
+    (rendered,) = [d for d in docs if d["kind"] == "Secret"]
+    assert "data" not in rendered and "stringData" not in rendered
+    assert "password (generated)" in rendered["metadata"]["annotations"]["thinkube-devpi/keys"]
