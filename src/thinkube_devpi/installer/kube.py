@@ -636,7 +636,7 @@ class Kube:
         ref = ObjectRef("v1", "Pod", name, namespace)
         self.requests += 1
         try:
-            resp = api.read_namespaced_pod_log(
+            resp: Any = api.read_namespaced_pod_log(
                 name,
                 namespace,
                 container=container,
