@@ -1,0 +1,42 @@
+"""Helpers' test setup: a test HOME, a plaintext keyring allowed explicitly, and a CLI runner."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from thinkube_devpi.cli import main
+
+
+@pytest.fixture
+def helpers_home(plaintext_keyring: Path, test_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """HOME with the helpers' settings, state, devpi-client dir and keyring inside it."""
+    monkeypatch.setenv("THINKUBE_DEVPI_HELPERS_CONFIG", str(test_home / "helpers.toml"))
+    monkeypatch.setenv("THINKUBE_DEVPI_STATE_DIR", str(test_home / "state"))
+    return test_home
+
+
+Run = Callable[..., Result]
+
+
+@pytest.fixture
+def tk(helpers_home: Path) -> Run:
+    """Run `tk-devpi ARGS...` in-process; `input=` feeds stdin. Fails loudly on crashes."""
+
+    def run(*args: str, input: str | None = None, ok: bool | None = None) -> Result:
+        result = CliRunner().invoke(main, list(args), input=input, catch_exceptions=False)
+        if ok is True:
+            assert result.exit_code == 0, result.output
+        if ok is False:
+            assert result.exit_code != 0, result.output
+        return result
+
+    return run
+
+
+def as_json(result: Result) -> dict:
+    return json.loads(result.stdout)
