@@ -62,3 +62,11 @@ def no_keyring(test_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Non
     _reset_keyring_cache()
     yield
     _reset_keyring_cache()
+
+
+@pytest.fixture
+def helpers_home(plaintext_keyring: Path, test_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """HOME with the helpers' settings, state, devpi-client dir and keyring inside it."""
+    monkeypatch.setenv("THINKUBE_DEVPI_HELPERS_CONFIG", str(test_home / "helpers.toml"))
+    monkeypatch.setenv("THINKUBE_DEVPI_STATE_DIR", str(test_home / "state"))
+    return test_home

@@ -11,15 +11,6 @@ from click.testing import CliRunner, Result
 
 from thinkube_devpi.cli import main
 
-
-@pytest.fixture
-def helpers_home(plaintext_keyring: Path, test_home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """HOME with the helpers' settings, state, devpi-client dir and keyring inside it."""
-    monkeypatch.setenv("THINKUBE_DEVPI_HELPERS_CONFIG", str(test_home / "helpers.toml"))
-    monkeypatch.setenv("THINKUBE_DEVPI_STATE_DIR", str(test_home / "state"))
-    return test_home
-
-
 Run = Callable[..., Result]
 
 
