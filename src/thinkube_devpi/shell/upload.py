@@ -65,8 +65,10 @@ def read_distribution(path: Path) -> Distribution:
     cls = pkginfo.Wheel if filetype == "bdist_wheel" else pkginfo.SDist
     try:
         meta = cls(str(path))
-    except (ValueError, OSError, EOFError) as exc:
-        raise UploadInputError(f"{path}: not a readable distribution ({exc})") from None
+    except Exception as exc:  # zipfile.BadZipFile, tarfile.TarError, ValueError ...
+        raise UploadInputError(
+            f"{path}: not a readable distribution ({type(exc).__name__}: {exc})"
+        ) from None
     if not meta.name or not meta.version:
         raise UploadInputError(f"{path}: no core metadata (name and version) found inside")
     fields: list[tuple[str, str]] = []
