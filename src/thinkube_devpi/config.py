@@ -1,0 +1,398 @@
+"""Settings: load, validate and save the installer's configuration.
+
+A flat TOML file under ``platformdirs.user_config_dir("thinkube-devpi")`` (or ``--config PATH``,
+or ``THINKUBE_DEVPI_CONFIG``), overridden per field by ``THINKUBE_DEVPI_<FIELD>`` environment
+variables. Every value is validated before anything is written anywhere; a bad one raises
+:class:`ConfigError` naming the field, the value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+PLACEHOLDER_DOMAIN = "thinkube.local"
+ENV_PREFIX = "THINKUBE_DEVPI_"
+APP_NAME = "thinkube-devpi"
+
+
+class ConfigError(ValueError):
+    """A setting has a value that is not allowed."""
+
+    def __init__(self, field_name: str, value: object, allowed: str) -> None:
+        self.field = field_name
+        self.value = value
+        self.allowed = allowed
+        super().__init__(f"{field_name}: {value!r} is not allowed: {allowed}")
+
+
+def default_config_path() -> Path:
+    env = os.environ.get(f"{ENV_PREFIX}CONFIG")
+    if env:
+        return Path(env).expanduser()
+    from platformdirs import user_config_dir
+
+    return Path(user_config_dir(APP_NAME)) / "config.toml"
+
+
+# ---------------------------------------------------------------- validators
+
+_LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
+_DNS_NAME = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")
+_DNS_LABEL = re.compile(rf"^{_LABEL}$")
+_DEVPI_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$")
+_QUANTITY = re.compile(r"^([0-9]+(\.[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
+_QUANTITY_FACTORS = {
+    "": 1,
+    "k": 10**3,
+    "M": 10**6,
+    "G": 10**9,
+    "T": 10**12,
+    "P": 10**15,
+    "E": 10**18,
+    "Ki": 2**10,
+    "Mi": 2**20,
+    "Gi": 2**30,
+    "Ti": 2**40,
+    "Pi": 2**50,
+    "Ei": 2**60,
+}
+_BRANCH = re.compile(r"^(?!/)(?!.*//)(?!.*\.\.)(?!.*@\{)[^\s~^:?*\[\\\x00-\x1f\x7f]+(?<![/.])$")
+_SSH_URL = re.compile(r"^(ssh://[^\s@]+@[^\s/:]+(:\d+)?/\S+|[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:\S+)$")
+
+
+def dns_name(name: str, value: object, *, what: str = "a DNS name") -> str:
+    text = str(value)
+    if len(text) > 253 or not _DNS_NAME.match(text):
+        raise ConfigError(
+            name,
+            value,
+            f"{what} (RFC 1123: lower-case letters, digits, '-' and '.', "
+            "each label 1-63 characters, starting and ending with a letter or digit)",
+        )
+    return text
+
+
+def dns_label(name: str, value: object) -> str:
+    text = str(value)
+    if not _DNS_LABEL.match(text):
+        raise ConfigError(
+            name,
+            value,
+            "a Kubernetes namespace name (RFC 1123 label: lower-case letters, digits and '-', "
+            "1-63 characters, starting and ending with a letter or digit)",
+        )
+    return text
+
+
+def devpi_name(name: str, value: object) -> str:
+    text = str(value)
+    if not _DEVPI_NAME.match(text):
+        raise ConfigError(
+            name, value, "a devpi name: letters, digits, '.', '_' and '-', up to 64 characters"
+        )
+    return text
+
+
+def https_url(name: str, value: object) -> str:
+    text = str(value)
+    parts = urlsplit(text)
+    if parts.scheme != "https" or not parts.hostname:
+        raise ConfigError(name, value, "an https:// URL with a host name")
+    dns_name(name, parts.hostname, what="an https:// URL whose host is a DNS name")
+    return text.rstrip("/")
+
+
+def quantity_bytes(text: str) -> int:
+    """The number of bytes a Kubernetes storage quantity (``5Gi``, ``500M``) stands for."""
+    m = _QUANTITY.match(text)
+    if not m:
+        raise ValueError(text)
+    return int(float(m.group(1)) * _QUANTITY_FACTORS[m.group(3) or ""])
+
+
+def storage_size(name: str, value: object) -> str:
+    text = str(value)
+    try:
+        size = quantity_bytes(text)
+    except ValueError:
+        raise ConfigError(
+            name,
+            value,
+            "a Kubernetes quantity such as 5Gi, 500Mi or 10G (binary suffixes preferred)",
+        ) from None
+    if size < 2**20:
+        raise ConfigError(name, value, "at least 1Mi (devpi needs room for packages)")
+    return text
+
+
+def branch_name(name: str, value: object) -> str:
+    text = str(value)
+    if not _BRANCH.match(text):
+        raise ConfigError(
+            name, value, "a git branch name without spaces, '..', '~', '^', ':' or '?'"
+        )
+    return text
+
+
+def ssh_repo_url(name: str, value: object) -> str:
+    text = str(value)
+    if not _SSH_URL.match(text):
+        raise ConfigError(
+            name, value, "an SSH repository URL such as git@github.com:org/devpi-deployment.git"
+        )
+    return text
+
+
+def existing_file(name: str, value: object) -> str:
+    path = Path(str(value)).expanduser()
+    if not path.is_file():
+        raise ConfigError(name, value, "the path of an existing, readable file")
+    try:
+        with path.open("rb"):
+            pass
+    except OSError as exc:
+        raise ConfigError(name, value, f"a readable file ({exc.strerror})") from None
+    return str(path)
+
+
+def one_of(*choices: str) -> Callable[[str, object], str]:
+    def check(name: str, value: object) -> str:
+        if value not in choices:
+            raise ConfigError(name, value, "one of " + ", ".join(choices))
+        return str(value)
+
+    return check
+
+
+def cidr_list(name: str, value: object) -> list[str]:
+    items = _as_list(value)
+    for item in items:
+        try:
+            ipaddress.ip_network(item, strict=False)
+        except ValueError:
+            raise ConfigError(name, item, "a CIDR range such as 10.0.0.0/8") from None
+    return items
+
+
+def group_list(name: str, value: object) -> list[str]:
+    items = _as_list(value)
+    for item in items:
+        if not item or any(c.isspace() for c in item):
+            raise ConfigError(name, item, "a Keycloak group name without spaces")
+    return items
+
+
+def email_domain(name: str, value: object) -> str:
+    text = str(value)
+    if text != "*":
+        dns_name(name, text, what="'*' or an e-mail domain")
+    return text
+
+
+def _as_list(value: object) -> list[str]:
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    if isinstance(value, list | tuple):
+        return [str(v) for v in value]
+    raise TypeError(value)
+
+
+def _optional(check: Callable[[str, object], Any]) -> Callable[[str, object], Any]:
+    def wrapped(name: str, value: object) -> Any:
+        return None if value in (None, "") else check(name, value)
+
+    return wrapped
+
+
+def _setting(default: Any, check: Callable[[str, object], Any] | None, help: str) -> Any:
+    factory = (lambda: list(default)) if isinstance(default, list) else None
+    meta = {"check": check, "help": help}
+    if factory:
+        return field(default_factory=factory, metadata=meta)
+    return field(default=default, metadata=meta)
+
+
+@dataclass
+class Settings:
+    """Every value the install needs. Host names left empty derive from ``domain``."""
+
+    domain: str | None = _setting(None, _optional(dns_name), "the cluster's base domain")
+    namespace: str = _setting("devpi", dns_label, "namespace DevPi runs in")
+    dashboard_host: str | None = _setting(None, _optional(dns_name), "dashboard host (people)")
+    api_host: str | None = _setting(None, _optional(dns_name), "API host (pip, devpi-client)")
+    storage_size: str = _setting("5Gi", storage_size, "size of the package data volume")
+    storage_class: str | None = _setting(
+        None, _optional(dns_name), "storage class (cluster default)"
+    )
+    devpi_user: str = _setting("admin", devpi_name, "devpi user that owns the prod index")
+    devpi_index: str = _setting("prod", devpi_name, "name of the prod index")
+    keycloak_url: str | None = _setting(None, _optional(https_url), "Keycloak base URL")
+    keycloak_realm: str = _setting("thinkube", devpi_name, "Keycloak realm")
+    keycloak_admin_user: str = _setting("admin", devpi_name, "Keycloak admin user (master realm)")
+    keycloak_ca_file: str | None = _setting(None, _optional(existing_file), "CA file for Keycloak")
+    allowed_groups: list[str] = _setting([], group_list, "Keycloak groups allowed to sign in")
+    email_domain: str = _setting("*", email_domain, "e-mail domain allowed to sign in, or '*'")
+    registry: str | None = _setting(None, _optional(dns_name), "container registry host")
+    registry_project: str = _setting("thinkube", dns_label, "registry project for the image")
+    registry_insecure: bool = _setting(False, None, "registry without TLS verification")
+    deploy_repo: str | None = _setting(None, _optional(ssh_repo_url), "deployment repository")
+    deploy_branch: str = _setting("main", branch_name, "deployment repository branch")
+    ssh_key_file: str | None = _setting(None, _optional(existing_file), "read-write deploy key")
+    ssh_readonly_key_file: str | None = _setting(
+        None, _optional(existing_file), "read-only deploy key for ArgoCD"
+    )
+    github_token_file: str | None = _setting(None, _optional(existing_file), "GitHub token file")
+    argo_namespace: str = _setting("argo", dns_label, "Argo Workflows namespace")
+    argocd_namespace: str = _setting("argocd", dns_label, "ArgoCD namespace")
+    exposure: str = _setting("ingress", one_of("ingress", "gateway"), "Ingress or Gateway API")
+    ingress_class: str = _setting("nginx", dns_name, "IngressClass for exposure=ingress")
+    gateway_name: str = _setting("thinkube-gateway", dns_name, "parent Gateway (exposure=gateway)")
+    gateway_namespace: str = _setting("default", dns_label, "namespace of the parent Gateway")
+    gateway_section: str | None = _setting(None, _optional(dns_name), "Gateway listener name")
+    ingress_peer_namespace: str = _setting(
+        "ingress-nginx", dns_label, "namespace of the ingress controller or gateway pods"
+    )
+    api_source_ranges: list[str] = _setting([], cidr_list, "CIDRs allowed on the API host")
+    tls_secret_name: str = _setting("thinkube-wildcard-tls", dns_name, "wildcard TLS Secret")
+    tls_secret_namespace: str = _setting("default", dns_label, "namespace of the TLS Secret")
+    tls_cert_file: str | None = _setting(None, _optional(existing_file), "TLS certificate file")
+    tls_key_file: str | None = _setting(None, _optional(existing_file), "TLS key file")
+
+    # ------------------------------------------------------------ derived values
+
+    @property
+    def is_placeholder(self) -> bool:
+        return not self.domain or self.domain == PLACEHOLDER_DOMAIN
+
+    @property
+    def effective_domain(self) -> str:
+        return self.domain or PLACEHOLDER_DOMAIN
+
+    @property
+    def dashboard(self) -> str:
+        return self.dashboard_host or f"devpi.{self.effective_domain}"
+
+    @property
+    def api(self) -> str:
+        return self.api_host or f"devpi-api.{self.effective_domain}"
+
+    @property
+    def keycloak(self) -> str:
+        return self.keycloak_url or f"https://auth.{self.effective_domain}"
+
+    @property
+    def issuer(self) -> str:
+        return f"{self.keycloak}/realms/{self.keycloak_realm}"
+
+    @property
+    def registry_host(self) -> str:
+        return self.registry or f"registry.{self.effective_domain}"
+
+    @property
+    def prod_index(self) -> str:
+        return f"{self.devpi_user}/{self.devpi_index}"
+
+    def validate(self) -> Settings:
+        """Check every field; raises :class:`ConfigError` on the first bad one."""
+        for f in dataclasses.fields(self):
+            check = f.metadata.get("check")
+            value = getattr(self, f.name)
+            if f.type in ("bool",) or isinstance(f.default, bool):
+                setattr(self, f.name, _as_bool(f.name, value))
+            elif check is not None:
+                setattr(self, f.name, check(f.name, value))
+        if (self.tls_cert_file is None) != (self.tls_key_file is None):
+            raise ConfigError(
+                "tls_key_file" if self.tls_key_file is None else "tls_cert_file",
+                None,
+                "tls_cert_file and tls_key_file are set together (or neither)",
+            )
+        return self
+
+    def require_real_domain(self) -> None:
+        """`apply` refuses to write anything for the placeholder domain."""
+        if self.is_placeholder:
+            raise ConfigError(
+                "domain",
+                self.domain or PLACEHOLDER_DOMAIN,
+                "a real domain before apply: the placeholder is for plan and render only "
+                "(set it with `tk-devpi config init --domain example.com` or THINKUBE_DEVPI_DOMAIN)",
+            )
+
+    def to_toml(self) -> str:
+        lines = ["# thinkube-devpi settings: `tk-devpi config show` explains each value", ""]
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                lines.append(f"# {f.name} = ...  # {f.metadata['help']}")
+            else:
+                lines.append(f"{f.name} = {_toml_value(value)}  # {f.metadata['help']}")
+        return "\n".join(lines) + "\n"
+
+
+def _as_bool(name: str, value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off", ""):
+        return False
+    raise ConfigError(name, value, "true or false")
+
+
+def _toml_value(value: object) -> str:
+    import json
+
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(json.dumps(str(v)) for v in value) + "]"
+    return json.dumps(str(value))
+
+
+FIELD_NAMES = frozenset(f.name for f in dataclasses.fields(Settings))
+
+
+def from_mapping(data: Mapping[str, object], *, source: str) -> Settings:
+    unknown = sorted(set(data) - FIELD_NAMES)
+    if unknown:
+        raise ConfigError(unknown[0], data[unknown[0]], f"a known setting (in {source})")
+    return Settings(**data).validate()  # type: ignore[arg-type]
+
+
+def load(path: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Settings from the file (if any), then ``THINKUBE_DEVPI_*`` overrides, validated."""
+    env = os.environ if env is None else env
+    path = path or default_config_path()
+    data: dict[str, object] = {}
+    if path.exists():
+        try:
+            data.update(tomllib.loads(path.read_text()))
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError("config", str(path), f"a valid TOML file ({exc})") from None
+        except OSError as exc:
+            raise ConfigError("config", str(path), f"a readable file ({exc.strerror})") from None
+    for name in FIELD_NAMES:
+        key = ENV_PREFIX + name.upper()
+        if key in env:
+            data[name] = env[key]
+    return from_mapping(data, source=str(path))
+
+
+def save(settings: Settings, path: Path | None = None) -> Path:
+    path = path or default_config_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".toml.tmp")
+    tmp.write_text(settings.to_toml())
+    tmp.replace(path)
+    return path

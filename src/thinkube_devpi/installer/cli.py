@@ -1,0 +1,470 @@
+"""`tk-devpi install ...`: the install, headless. Renders the runner's events as text or JSON."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from thinkube_devpi.config import ConfigError, Settings, load
+from thinkube_devpi.installer.events import (
+    Event,
+    LogLine,
+    ObjectApplied,
+    ObjectDeleted,
+    PhaseFinished,
+    PhaseSkipped,
+    PhaseStarted,
+    State,
+    WaitingFor,
+)
+from thinkube_devpi.installer.kube import Kube, KubeError
+from thinkube_devpi.installer.phases.base import Context, Plan
+from thinkube_devpi.installer.runner import Journal, Runner, event_to_dict
+
+STATE_STYLE = {
+    State.HEALTHY: "green",
+    State.PROGRESSING: "yellow",
+    State.MISSING: "dim",
+    State.FAILED: "red",
+    State.NOT_IMPLEMENTED: "dim italic",
+    State.UNKNOWN: "cyan",
+}
+OUTCOME_STYLE = {
+    "created": "green",
+    "changed": "yellow",
+    "unchanged": "dim",
+    "adopted": "magenta",
+    "would create": "green",
+    "would change": "yellow",
+    "deleted": "red",
+    "absent": "dim",
+    "kept": "cyan",
+    "create": "green",
+    "update": "yellow",
+    "refuse": "red",
+    "unknown": "cyan",
+}
+
+
+class Options:
+    def __init__(
+        self, config: Path | None, kubeconfig: Path | None, context: str | None, output: str
+    ) -> None:
+        self.config = config
+        self.kubeconfig = kubeconfig
+        self.context = context
+        self.output = output
+
+    def settings(self) -> Settings:
+        try:
+            return load(self.config)
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from None
+
+    def connect(self, *, required: bool) -> tuple[Kube | None, str]:
+        """The cluster, or (None, why) when plan mode is allowed."""
+        try:
+            return Kube.connect(self.kubeconfig, self.context), ""
+        except KubeError as exc:
+            if required:
+                raise click.ClickException(str(exc)) from None
+            return None, str(exc)
+
+
+def _console(stderr: bool = False) -> Any:
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+def _common(fn: Any) -> Any:
+    fn = click.option(
+        "-o",
+        "--output",
+        type=click.Choice(["text", "json"]),
+        default="text",
+        help="Output format; json is for scripts.",
+    )(fn)
+    return fn
+
+
+def _phase_option(fn: Any) -> Any:
+    return click.option(
+        "--phase",
+        "phases",
+        multiple=True,
+        metavar="N|NAME",
+        help="Only this phase (number or name); repeatable. Default: all.",
+    )(fn)
+
+
+@click.group()
+@click.option(
+    "--config",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Settings file (default: the user config dir, or THINKUBE_DEVPI_CONFIG).",
+)
+@click.option(
+    "--kubeconfig",
+    type=click.Path(path_type=Path),
+    default=None,
+    envvar="KUBECONFIG",
+    help="kubeconfig file (default: KUBECONFIG, then ~/.kube/config).",
+)
+@click.option("--context", default=None, help="kubeconfig context (default: the current one).")
+@click.pass_context
+def install(
+    ctx: click.Context, config: Path | None, kubeconfig: Path | None, context: str | None
+) -> None:
+    """Plan, apply, check and roll back the DevPi install, phase by phase.
+
+    \b
+    tk-devpi install plan                 what each phase would create (no cluster needed)
+    tk-devpi install apply --dry-run      what apply would do, nothing written
+    tk-devpi install apply                run the phases in order (resumes; healthy ones are skipped)
+    tk-devpi install status               health of each phase, read from the cluster
+    tk-devpi install rollback --phase 30  undo one phase (package data is always kept unless asked)
+    tk-devpi install render --out DIR     every object as YAML, Secrets without their values
+    """
+    ctx.obj = Options(config, kubeconfig, context, "text")
+
+
+def _validate_phases(runner: Runner, phases: tuple[str, ...]) -> None:
+    try:
+        runner.selection(phases)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--phase") from None
+
+
+@install.command()
+@_phase_option
+@click.option(
+    "--offline", is_flag=True, help="Do not contact the cluster: plan from settings only."
+)
+@_common
+@click.pass_obj
+def plan(opts: Options, phases: tuple[str, ...], offline: bool, output: str) -> None:
+    """Show every object each phase would create or change. Writes nothing.
+
+    Works without a cluster (plan mode): objects are listed without a diff.
+    """
+    settings = opts.settings()
+    kube, why = (None, "--offline") if offline else opts.connect(required=False)
+    runner = Runner(Context(settings, kube))
+    _validate_phases(runner, phases)
+    plans = runner.plan(phases)
+    if output == "json":
+        click.echo(
+            json.dumps(
+                {
+                    "cluster": _cluster_info(kube, why),
+                    "domain": settings.effective_domain,
+                    "placeholder_domain": settings.is_placeholder,
+                    "phases": [_plan_to_dict(p) for p in plans],
+                },
+                indent=2,
+            )
+        )
+        return
+    console = _console()
+    _header(console, settings, kube, why)
+    for p in plans:
+        _print_plan(console, p)
+
+
+def _cluster_info(kube: Kube | None, why: str) -> dict[str, Any]:
+    if kube is None:
+        return {"connected": False, "plan_mode": True, "why": why}
+    return {
+        "connected": True,
+        "context": kube.context,
+        "cluster": kube.cluster,
+        "server": kube.server,
+    }
+
+
+def _header(console: Any, settings: Settings, kube: Kube | None, why: str) -> None:
+    if kube is None:
+        console.print(f"[cyan]Plan mode[/]: no cluster ({why}). Nothing is written.")
+    else:
+        console.print(f"Cluster: [bold]{kube.context or kube.server}[/] ({kube.server})")
+    if settings.is_placeholder:
+        console.print(
+            f"[yellow]Domain is the placeholder {settings.effective_domain}[/]: "
+            "set it with `tk-devpi config init` before apply."
+        )
+
+
+def _plan_to_dict(plan: Plan) -> dict[str, Any]:
+    return {
+        "number": plan.number,
+        "name": plan.phase,
+        "title": plan.title,
+        "implemented": plan.implemented,
+        "notes": plan.notes,
+        "objects": [
+            {
+                "ref": str(i.ref),
+                "apiVersion": i.ref.api_version,
+                "kind": i.ref.kind,
+                "name": i.ref.name,
+                "namespace": i.ref.namespace,
+                "action": i.action,
+                "changes": i.changes,
+                **({"secret_keys": i.secret_keys} if i.secret_keys is not None else {}),
+            }
+            for i in plan.items
+        ],
+    }
+
+
+def _print_plan(console: Any, plan: Plan) -> None:
+    console.print(f"\n[bold]{plan.number} {plan.phase}[/]  {plan.title}")
+    for note in plan.notes:
+        console.print(f"   [dim]{note}[/]")
+    for item in plan.items:
+        style = OUTCOME_STYLE.get(item.action, "")
+        action = "(no cluster)" if item.action == "unknown" else item.action
+        console.print(f"   [{style}]{action:>12}[/]  {item.ref}")
+        if item.secret_keys:
+            for key, source in item.secret_keys.items():
+                console.print(f"                  key {key}: {source}")
+        for change in item.changes[:8]:
+            console.print(f"                  [dim]{change}[/]")
+
+
+@install.command()
+@_phase_option
+@click.option("--dry-run", is_flag=True, help="Show what would be written; write nothing.")
+@click.option("--force", is_flag=True, help="Re-apply phases that are already healthy.")
+@click.option(
+    "--adopt",
+    is_flag=True,
+    help="Take over existing objects not made by thinkube-devpi (rollback keeps them).",
+)
+@click.option(
+    "--force-conflicts", is_flag=True, help="Take over fields another field manager owns."
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=300,
+    show_default=True,
+    help="Seconds to wait for each phase to become healthy.",
+)
+@_common
+@click.pass_obj
+def apply(
+    opts: Options,
+    phases: tuple[str, ...],
+    dry_run: bool,
+    force: bool,
+    adopt: bool,
+    force_conflicts: bool,
+    timeout: float,
+    output: str,
+) -> None:
+    """Apply the phases in order. Healthy phases are verified and skipped (resume)."""
+    settings = opts.settings()
+    if not dry_run:
+        try:
+            settings.require_real_domain()
+        except ConfigError as exc:
+            raise click.ClickException(str(exc)) from None
+    kube, why = opts.connect(required=not dry_run)
+    context = Context(
+        settings, kube, adopt=adopt, force_conflicts=force_conflicts, wait_timeout=timeout
+    )
+    renderer = EventPrinter(output)
+    runner = Runner(context, emit=renderer, journal=None if dry_run else Journal())
+    _validate_phases(runner, phases)
+    if kube is None:
+        renderer.note(f"Plan mode: no cluster ({why}); showing what apply would do.")
+    try:
+        ok = runner.apply(phases, dry_run=dry_run, force=force)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        renderer.close()
+    sys.exit(0 if ok else 1)
+
+
+@install.command()
+@_phase_option
+@_common
+@click.pass_obj
+def status(opts: Options, phases: tuple[str, ...], output: str) -> None:
+    """Health of each phase, read from the cluster every time (never remembered)."""
+    settings = opts.settings()
+    kube, _ = opts.connect(required=True)
+    runner = Runner(Context(settings, kube))
+    _validate_phases(runner, phases)
+    rows = runner.status(phases)
+    if output == "json":
+        click.echo(
+            json.dumps(
+                [
+                    {"number": p.number, "name": p.name, "state": s.state.value, "reason": s.reason}
+                    for p, s in rows
+                ],
+                indent=2,
+            )
+        )
+    else:
+        console = _console()
+        for p, s in rows:
+            console.print(
+                f"{p.number:>3} {p.name:<13} [{STATE_STYLE[s.state]}]{s.state.value:<16}[/] {s.reason}"
+            )
+    bad = [s for _, s in rows if s.state in (State.FAILED,)]
+    sys.exit(1 if bad else 0)
+
+
+@install.command()
+@_phase_option
+@click.option("--all", "everything", is_flag=True, help="Roll back every phase, in reverse order.")
+@click.option(
+    "--delete-package-data",
+    metavar="NAMESPACE",
+    default=None,
+    help="Also delete the package data PVC; the value must be the namespace name.",
+)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@_common
+@click.pass_obj
+def rollback(
+    opts: Options,
+    phases: tuple[str, ...],
+    everything: bool,
+    delete_package_data: str | None,
+    yes: bool,
+    output: str,
+) -> None:
+    """Undo phases in reverse order. Deletes only objects thinkube-devpi made and did not adopt.
+
+    The package data (PVC devpi-data-pvc) and a namespace that still holds it are kept unless
+    --delete-package-data names the namespace.
+    """
+    if not phases and not everything:
+        raise click.UsageError("Say which phases to roll back: --phase N (repeatable) or --all.")
+    settings = opts.settings()
+    if delete_package_data is not None and delete_package_data != settings.namespace:
+        raise click.BadParameter(
+            f"{delete_package_data!r} is not the namespace; to delete the package data pass "
+            f"--delete-package-data={settings.namespace}",
+            param_hint="--delete-package-data",
+        )
+    kube, _ = opts.connect(required=True)
+    context = Context(settings, kube, delete_package_data=delete_package_data)
+    renderer = EventPrinter(output)
+    runner = Runner(context, emit=renderer, journal=Journal())
+    _validate_phases(runner, phases)
+    if not yes and sys.stdin.isatty():
+        names = ", ".join(p.label for p in runner.selection(phases))
+        click.confirm(f"Roll back {names} on {kube.context if kube else '?'}?", abort=True)
+    try:
+        ok = runner.rollback(phases)
+    finally:
+        renderer.close()
+    sys.exit(0 if ok else 1)
+
+
+@install.command()
+@click.option(
+    "--out",
+    "out_dir",
+    type=click.Path(path_type=Path, file_okay=False),
+    required=True,
+    help="Folder to write one YAML file per phase into.",
+)
+@_phase_option
+@click.pass_obj
+def render(opts: Options, out_dir: Path, phases: tuple[str, ...]) -> None:
+    """Write every object of the plan as YAML, one file per phase. Secrets without their data.
+
+    Needs no cluster. Each Secret lists its keys and their sources in an annotation, so applying
+    the files can never set a placeholder as a password.
+    """
+    import yaml
+
+    from thinkube_devpi.installer.kube import with_common_labels
+
+    settings = opts.settings()
+    runner = Runner(Context(settings, None))
+    _validate_phases(runner, phases)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for plan in runner.plan(phases):
+        if not plan.items:
+            continue
+        docs = [with_common_labels(item.manifest) for item in plan.items]
+        path = out_dir / f"{plan.number:02d}-{plan.phase}.yaml"
+        path.write_text(yaml.safe_dump_all(docs, sort_keys=False))
+        written.append(path)
+    for path in written:
+        click.echo(str(path))
+    if settings.is_placeholder:
+        click.echo(
+            f"note: rendered for the placeholder domain {settings.effective_domain}", err=True
+        )
+
+
+class EventPrinter:
+    """Renders runner events: text with rich (a spinner while waiting), or JSON lines."""
+
+    def __init__(self, output: str) -> None:
+        self.output = output
+        self.console = _console()
+        self._status: Any = None
+
+    def note(self, text: str) -> None:
+        if self.output == "json":
+            click.echo(json.dumps({"event": "Note", "text": text}))
+        else:
+            self.console.print(f"[cyan]{text}[/]")
+
+    def close(self) -> None:
+        if self._status is not None:
+            self._status.stop()
+            self._status = None
+
+    def __call__(self, event: Event) -> None:
+        if self.output == "json":
+            click.echo(json.dumps(event_to_dict(event)))
+            return
+        if not isinstance(event, WaitingFor):
+            self.close()
+        c = self.console
+        match event:
+            case PhaseStarted(phase=phase, action=action, title=title):
+                c.print(f"\n[bold]{phase}[/] {title} [dim]({action})[/]")
+            case PhaseSkipped(reason=reason):
+                c.print(f"   [green]skipped[/]  {reason}")
+            case ObjectApplied(ref=ref, outcome=outcome) | ObjectDeleted(ref=ref, outcome=outcome):
+                extra = (
+                    f" [dim]({event.reason})[/]"
+                    if isinstance(event, ObjectDeleted) and event.reason
+                    else ""
+                )
+                c.print(f"   [{OUTCOME_STYLE.get(outcome, '')}]{outcome:>12}[/]  {ref}{extra}")
+            case LogLine(text=text, level=level):
+                style = {"warning": "yellow", "error": "red", "debug": "dim"}.get(level, "")
+                c.print(f"   [{style}]{text}[/]" if style else f"   {text}")
+            case WaitingFor(what=what, timeout=timeout):
+                if c.is_terminal:
+                    self._status = c.status(f"waiting for {what} (up to {timeout:g}s)")
+                    self._status.start()
+                else:
+                    c.print(f"   waiting for {what} (up to {timeout:g}s)")
+            case PhaseFinished(ok=ok, state=state, message=message, hint=hint):
+                if ok:
+                    c.print(f"   [{STATE_STYLE[state]}]{state.value}[/]  {message}")
+                else:
+                    c.print(f"   [red bold]failed[/]  {message}")
+                    if hint:
+                        c.print(f"   [yellow]hint[/]  {hint}")

@@ -1,0 +1,75 @@
+"""Small builders shared by the phases' manifests (plain dicts, no templating)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+INSTANCE = "devpi"
+
+
+def selector(name: str) -> dict[str, str]:
+    """The labels a workload's pods carry and its Service and NetworkPolicy select."""
+    return {"app.kubernetes.io/name": name, "app.kubernetes.io/instance": INSTANCE}
+
+
+def meta(name: str, namespace: str | None = None, **labels: str) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": name}
+    if namespace:
+        out["namespace"] = namespace
+    if labels:
+        out["labels"] = dict(labels)
+    return out
+
+
+def pod_security(uid: int, *, fs_group: int | None = None) -> dict[str, Any]:
+    """Non-root, default seccomp: what the `restricted` Pod Security Standard asks."""
+    ctx: dict[str, Any] = {
+        "runAsNonRoot": True,
+        "runAsUser": uid,
+        "runAsGroup": uid,
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+    if fs_group is not None:
+        ctx["fsGroup"] = fs_group
+        ctx["fsGroupChangePolicy"] = "OnRootMismatch"
+    return ctx
+
+
+def container_security(*, read_only_root: bool = True) -> dict[str, Any]:
+    return {
+        "allowPrivilegeEscalation": False,
+        "readOnlyRootFilesystem": read_only_root,
+        "capabilities": {"drop": ["ALL"]},
+    }
+
+
+def resources(cpu: str, memory: str, cpu_limit: str, memory_limit: str) -> dict[str, Any]:
+    return {
+        "requests": {"cpu": cpu, "memory": memory},
+        "limits": {"cpu": cpu_limit, "memory": memory_limit},
+    }
+
+
+def secret_env(name: str, secret: str, key: str) -> dict[str, Any]:
+    return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
+
+
+def deployment_available(obj: dict[str, Any] | None) -> bool:
+    """Rolled out: the newest generation observed, all replicas updated and available."""
+    if not obj:
+        return False
+    status = obj.get("status") or {}
+    want = (obj.get("spec") or {}).get("replicas", 1)
+    return (
+        status.get("observedGeneration", 0) >= obj.get("metadata", {}).get("generation", 0)
+        and status.get("updatedReplicas", 0) >= want
+        and status.get("availableReplicas", 0) >= want
+    )
+
+
+def deployment_progress(obj: dict[str, Any] | None) -> str:
+    if not obj:
+        return "absent"
+    status = obj.get("status") or {}
+    want = (obj.get("spec") or {}).get("replicas", 1)
+    return f"{status.get('availableReplicas', 0)}/{want} available"

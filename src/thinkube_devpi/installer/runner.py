@@ -1,0 +1,230 @@
+"""Ordering, dry run, resume and the event stream for the CLI and the TUI.
+
+The runner never prints: it emits events. A phase already healthy is verified (its status compares
+every object with the plan) and skipped unless ``force``; the first failing phase stops the run with
+a message and a hint, and a re-run picks up from there.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from thinkube_devpi.config import ConfigError
+from thinkube_devpi.installer.events import (
+    Emit,
+    Event,
+    LogLine,
+    ObjectApplied,
+    PhaseFinished,
+    PhaseSkipped,
+    PhaseStarted,
+    State,
+    discard,
+)
+from thinkube_devpi.installer.kube import KubeError
+from thinkube_devpi.installer.phases import build, select
+from thinkube_devpi.installer.phases.base import Context, Phase, PhaseError, PhaseStatus, Plan
+
+log = logging.getLogger(__name__)
+
+
+class Journal:
+    """History of runs under platformdirs' state dir: one JSON line per event. Never the truth."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        if path is None:
+            from platformdirs import user_state_dir
+
+            stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+            path = Path(user_state_dir("thinkube-devpi")) / "runs" / f"{stamp}.jsonl"
+        self.path = path
+
+    def record(self, event: Event) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            with self.path.open("a") as fh:
+                fh.write(json.dumps(event_to_dict(event)) + "\n")
+        except OSError as exc:  # a journal that cannot be written never stops an install
+            log.warning("journal not written (%s): %s", self.path, exc.strerror)
+
+
+def event_to_dict(event: Event) -> dict[str, Any]:
+    data = dataclasses.asdict(event)
+    data["event"] = type(event).__name__
+    for key, value in list(data.items()):
+        if isinstance(value, dict) and {"api_version", "kind", "name"} <= set(value):
+            ref = getattr(event, key)
+            data[key] = {
+                "apiVersion": ref.api_version,
+                "kind": ref.kind,
+                "name": ref.name,
+                "namespace": ref.namespace,
+                "text": str(ref),
+            }
+        elif isinstance(value, State):
+            data[key] = value.value
+    return data
+
+
+def describe_error(exc: BaseException) -> tuple[str, str]:
+    """(message, hint) for the UIs: what failed, and what to do."""
+    if isinstance(exc, PhaseError):
+        return exc.message, exc.hint
+    if isinstance(exc, KubeError):
+        head = str(exc)
+        if exc.hint and head.endswith(exc.hint):
+            head = head[: -len(exc.hint)].rstrip(". ")
+        return head, exc.hint
+    if isinstance(exc, ConfigError):
+        return str(exc), "Fix the setting (`tk-devpi config show`) and re-run."
+    return (
+        f"{type(exc).__name__}: {exc}",
+        "This is a bug in thinkube-devpi; please report it with the journal.",
+    )
+
+
+class Runner:
+    def __init__(
+        self,
+        ctx: Context,
+        *,
+        phases: list[Phase] | None = None,
+        emit: Emit = discard,
+        journal: Journal | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self.phases = phases if phases is not None else build(ctx)
+        self._emit = emit
+        self.journal = journal
+
+    def emit(self, event: Event) -> None:
+        if self.journal is not None:
+            self.journal.record(event)
+        self._emit(event)
+
+    def selection(self, wanted: Iterable[str] | None = None) -> list[Phase]:
+        if not wanted:
+            return list(self.phases)
+        chosen = {select(self.phases, w).number for w in wanted}
+        return [p for p in self.phases if p.number in chosen]
+
+    # ------------------------------------------------------------ read-only
+
+    def plan(self, wanted: Iterable[str] | None = None) -> list[Plan]:
+        return [p.plan() for p in self.selection(wanted)]
+
+    def status(self, wanted: Iterable[str] | None = None) -> list[tuple[Phase, PhaseStatus]]:
+        out = []
+        for phase in self.selection(wanted):
+            try:
+                out.append((phase, phase.status()))
+            except (KubeError, PhaseError) as exc:
+                message, _ = describe_error(exc)
+                out.append((phase, PhaseStatus(State.FAILED, message)))
+        return out
+
+    # ------------------------------------------------------------ writes
+
+    def apply(
+        self, wanted: Iterable[str] | None = None, *, dry_run: bool = False, force: bool = False
+    ) -> bool:
+        """Apply the selected phases in order; False at the first failure."""
+        phases = self.selection(wanted)
+        if not wanted:
+            phases = [p for p in phases if p.in_apply_all and p.implemented]
+        if not dry_run:
+            self.ctx.settings.require_real_domain()
+        return all(self._apply_one(phase, dry_run=dry_run, force=force) for phase in phases)
+
+    def _apply_one(self, phase: Phase, *, dry_run: bool, force: bool) -> bool:
+        self.emit(PhaseStarted(phase.name, action="apply", title=phase.title))
+        try:
+            if dry_run:
+                plan = phase.plan()
+                for note in plan.notes:
+                    self.emit(LogLine(phase.name, note))
+                for item in plan.items:
+                    outcome = {"create": "would create", "update": "would change"}.get(
+                        item.action, item.action
+                    )
+                    self.emit(ObjectApplied(phase.name, item.ref, outcome))  # type: ignore[arg-type]
+                self.emit(
+                    PhaseFinished(
+                        phase.name, ok=True, state=State.UNKNOWN, message="dry run: nothing written"
+                    )
+                )
+                return True
+            if not phase.implemented:
+                raise PhaseError(f"Phase {phase.label} is not implemented yet.")
+            if phase.needs_cluster:
+                self.ctx.require_kube()
+            if not force:
+                before = phase.status()
+                if before.healthy:
+                    self.emit(PhaseSkipped(phase.name, reason=f"already healthy: {before.reason}"))
+                    self.emit(
+                        PhaseFinished(
+                            phase.name, ok=True, state=State.HEALTHY, message=before.reason
+                        )
+                    )
+                    return True
+            phase.apply(self.emit)
+            after = phase.status()
+        except Exception as exc:
+            message, hint = describe_error(exc)
+            if not isinstance(exc, PhaseError | KubeError | ConfigError):
+                log.exception("phase %s failed unexpectedly", phase.label)
+            self.emit(
+                PhaseFinished(phase.name, ok=False, state=State.FAILED, message=message, hint=hint)
+            )
+            return False
+        ok = after.state is State.HEALTHY
+        self.emit(
+            PhaseFinished(
+                phase.name,
+                ok=ok,
+                state=after.state,
+                message=after.reason,
+                hint=""
+                if ok
+                else "Run `tk-devpi install status` to see what is missing, then re-run.",
+            )
+        )
+        return ok
+
+    def rollback(self, wanted: Iterable[str] | None = None) -> bool:
+        """Roll back the selected phases in reverse order; keeps going past a failure."""
+        ns = self.ctx.settings.namespace
+        asked = self.ctx.delete_package_data
+        if asked is not None and asked != ns:
+            raise ConfigError(
+                "--delete-package-data",
+                asked,
+                f"the namespace name ({ns!r}) to delete the package data in it",
+            )
+        ok = True
+        for phase in reversed(self.selection(wanted)):
+            self.emit(PhaseStarted(phase.name, action="rollback", title=phase.title))
+            try:
+                if phase.needs_cluster and phase.implemented:
+                    self.ctx.require_kube()
+                phase.rollback(self.emit)
+            except Exception as exc:
+                message, hint = describe_error(exc)
+                self.emit(
+                    PhaseFinished(
+                        phase.name, ok=False, state=State.FAILED, message=message, hint=hint
+                    )
+                )
+                ok = False
+                continue
+            self.emit(
+                PhaseFinished(phase.name, ok=True, state=State.MISSING, message="rolled back")
+            )
+        return ok
