@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 
 from fakes.controllers import Controllers
+from fakes.devpi_server import *  # noqa: F403
+from fakes.keyring_env import *  # noqa: F403
 from fakes.kube_api import FakeKubeAPI
 
 
