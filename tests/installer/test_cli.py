@@ -69,6 +69,10 @@ def test_apply_then_status_then_rollback(fake_kube: FakeKubeAPI, kubeconfig: Pat
     assert "deleted" in out and fake_kube.get("apps/v1", "Deployment", "ephemeral-redis", "devpi") is None
     code, out = invoke(["install", "status", "--phase", "redis"], env)
     assert "missing" in out
+    code, out = invoke(["install", "rollback", "--all", "--yes"], env)
+    assert code == 0, out
+    assert "kept  PersistentVolumeClaim devpi/devpi-data-pvc: package data is kept" in out
+    assert "kept  Namespace devpi: it still holds PersistentVolumeClaim devpi-data-pvc" in out
 
 
 def test_failed_apply_exits_non_zero_with_hint(fake_kube: FakeKubeAPI, kubeconfig: Path) -> None:

@@ -371,6 +371,7 @@ def rollback(
         ok = runner.rollback(phases)
     finally:
         renderer.close()
+    renderer.summary()
     sys.exit(0 if ok else 1)
 
 
@@ -421,6 +422,7 @@ class EventPrinter:
         self.output = output
         self.console = _console()
         self._status: Any = None
+        self.deleted: list[ObjectDeleted] = []
 
     def note(self, text: str) -> None:
         if self.output == "json":
@@ -433,7 +435,29 @@ class EventPrinter:
             self._status.stop()
             self._status = None
 
+    def summary(self) -> None:
+        """What a rollback removed and what it kept, and why."""
+        removed = [e for e in self.deleted if e.outcome == "deleted"]
+        kept = [e for e in self.deleted if e.outcome == "kept"]
+        if self.output == "json":
+            click.echo(
+                json.dumps(
+                    {
+                        "event": "Summary",
+                        "removed": [str(e.ref) for e in removed],
+                        "kept": [{"ref": str(e.ref), "why": e.reason} for e in kept],
+                    }
+                )
+            )
+            return
+        c = self.console
+        c.print(f"\n[bold]Removed[/] {len(removed)} object(s); [bold]kept[/] {len(kept)}:")
+        for e in kept:
+            c.print(f"   [cyan]kept[/]  {e.ref}: {e.reason}")
+
     def __call__(self, event: Event) -> None:
+        if isinstance(event, ObjectDeleted):
+            self.deleted.append(event)
         if self.output == "json":
             click.echo(json.dumps(event_to_dict(event)))
             return
