@@ -239,6 +239,9 @@ class Settings:
     keycloak_realm: str = _setting("thinkube", devpi_name, "Keycloak realm")
     keycloak_admin_user: str = _setting("admin", devpi_name, "Keycloak admin user (master realm)")
     keycloak_ca_file: str | None = _setting(None, _optional(existing_file), "CA file for Keycloak")
+    ca_file: str | None = _setting(
+        None, _optional(existing_file), "CA bundle for the devpi hosts (empty: system trust)"
+    )
     allowed_groups: list[str] = _setting([], group_list, "Keycloak groups allowed to sign in")
     email_domain: str = _setting("*", email_domain, "e-mail domain allowed to sign in, or '*'")
     registry: str | None = _setting(None, _optional(dns_name), "container registry host")
