@@ -8,7 +8,7 @@ import socket
 
 import pytest
 
-from fakes.keycloak import FakeKeycloak, fake_keycloak  # noqa: F401
+from fakes.keycloak import FakeKeycloak
 from fakes.leaks import assert_absent
 from thinkube_devpi.installer.keycloak import (
     MANAGED_DESCRIPTION,
@@ -54,7 +54,7 @@ def test_creates_the_client_as_wanted(fake_keycloak: FakeKeycloak) -> None:
     assert groups["config"]["claim.name"] == "groups"
     # a POST to /clients, two mappers: three writes, and the create used the real path
     writes = fake_keycloak.writes()
-    assert [(w.method, w.path) for w in writes][0] == ("POST", "/admin/realms/thinkube/clients")
+    assert next((w.method, w.path) for w in writes) == ("POST", "/admin/realms/thinkube/clients")
     assert len(writes) == 3
 
 
