@@ -43,6 +43,24 @@ class Env:
         obj = self.api.get("v1", "Secret", name, namespace) or {}
         return {k: base64.b64decode(v).decode() for k, v in (obj.get("data") or {}).items()}
 
+    def play_deployment_controller(self, name: str, namespace: str = "devpi") -> None:
+        """In a thread: once the Deployment's newest generation is unobserved, make it ready."""
+        import threading
+        import time
+
+        def run() -> None:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                dep = self.api.get("apps/v1", "Deployment", name, namespace)
+                if dep is not None:
+                    seen = (dep.get("status") or {}).get("observedGeneration", 0)
+                    if seen < dep["metadata"].get("generation", 1):
+                        self.api.make_deployment_ready(namespace, name)
+                        return
+                time.sleep(0.02)
+
+        threading.Thread(target=run, daemon=True).start()
+
     def rv(self, api_version: str, kind: str, name: str, namespace: str | None = "devpi") -> Any:
         obj = self.api.get(api_version, kind, name, namespace)
         return None if obj is None else obj["metadata"]["resourceVersion"]
