@@ -11,7 +11,7 @@ import pytest
 
 from fakes.keycloak import FakeKeycloak
 from fakes.kube_api import FakeKubeAPI
-from fakes.tls import test_pki
+from fakes.tls import shared_pki
 from thinkube_devpi.config import Settings
 from thinkube_devpi.installer.events import Event
 from thinkube_devpi.installer.kube import Kube
@@ -78,7 +78,7 @@ def make_settings(kc_url: str, ca_file: str | None, **kw: Any) -> Settings:
 
 @pytest.fixture
 def auth_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
-    pki = test_pki()
+    pki = shared_pki()
     with FakeKubeAPI() as api, FakeKeycloak(tls=pki) as kc:
         monkeypatch.setenv("KEYCLOAK_ADMIN_PASSWORD", kc.admin_password)
         # no keyring on test machines: the lookup must not find one by accident

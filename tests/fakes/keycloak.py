@@ -38,7 +38,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 
-from fakes.tls import TestPKI, test_pki
+from fakes.tls import TestPKI, shared_pki
 
 JSON = dict[str, Any]
 
@@ -530,5 +530,5 @@ class _Handler(BaseHTTPRequestHandler):
 @pytest.fixture
 def fake_keycloak() -> Iterator[FakeKeycloak]:
     """Keycloak over TLS at https://localhost:<port>; trust ``kc.tls.ca_file``."""
-    with FakeKeycloak(tls=test_pki()) as kc:
+    with FakeKeycloak(tls=shared_pki()) as kc:
         yield kc

@@ -92,7 +92,7 @@ class TestPKI:
 
 
 @functools.cache
-def test_pki() -> TestPKI:
+def shared_pki() -> TestPKI:
     folder = Path(tempfile.mkdtemp(prefix="thinkube-devpi-pki-"))
     key = _key()
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "thinkube-devpi test CA")])
