@@ -190,6 +190,7 @@ def test_ingress_apply_status_reapply_repair_rollback(auth_env: Env) -> None:
     renewed, _ = wildcard(env)  # cert-manager renewed the wildcard: our copy is stale
     status = ExposurePhase(env.ctx).status()
     assert status.state is State.PROGRESSING and "devpi-tls" in status.reason
+    assert "is not its source's" in status.reason and "expires" in status.reason
     ExposurePhase(env.ctx).apply(env.emit)
     assert env.secret_data("devpi-tls")["tls.crt"] == renewed
     assert ExposurePhase(env.ctx).status().state is State.HEALTHY

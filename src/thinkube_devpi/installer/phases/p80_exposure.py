@@ -365,6 +365,31 @@ class ExposurePhase(Phase):
 
     # ------------------------------------------------------------ health
 
+    def status(self) -> PhaseStatus:
+        status = super().status()
+        if (
+            self.settings.exposure != "ingress"
+            or status.state is not State.PROGRESSING
+            or TLS_SECRET not in status.reason
+            or self.ctx.kube is None
+        ):
+            return status
+        # say how the copy differs from its source: fingerprint and expiry, never the values
+        live = self.ctx.kube.get(ObjectRef("v1", "Secret", TLS_SECRET, self.settings.namespace))
+        try:
+            have = cert_facts(decode_secret_data(live).get("tls.crt", ""))
+            _, pem = self._certificate_pem()
+            want = cert_facts(pem)
+        except (ValueError, PhaseError):
+            return status
+        if have[0] != want[0]:
+            status.reason += (
+                f"; the copy's certificate (sha256 {have[0][:23]}..., expires "
+                f"{have[1]:%Y-%m-%d}) is not its source's (sha256 {want[0][:23]}..., expires "
+                f"{want[1]:%Y-%m-%d}): re-run to repair"
+            )
+        return status
+
     def health(self) -> PhaseStatus:
         s = self.settings
         where = (
