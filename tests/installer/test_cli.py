@@ -25,7 +25,9 @@ def test_plan_without_a_cluster_lists_every_phase_in_plan_mode() -> None:
     assert data["cluster"]["plan_mode"] is True and "/nonexistent" in data["cluster"]["why"]
     assert data["placeholder_domain"] is True
     numbers = [p["number"] for p in data["phases"]]
-    assert numbers == sorted(numbers) and {10, 20, 30, 40, 50, 60, 70, 80, 85, 86, 88, 89} <= set(numbers)
+    assert numbers == sorted(numbers) and {10, 20, 30, 40, 50, 60, 70, 80, 85, 86, 88, 89} <= set(
+        numbers
+    )
     redis = next(p for p in data["phases"] if p["name"] == "redis")
     secret = next(o for o in redis["objects"] if o["kind"] == "Secret")
     assert secret["secret_keys"]["password"] == "generated"
@@ -51,13 +53,20 @@ def test_dry_run_against_a_cluster_writes_nothing(fake_kube: FakeKubeAPI, kubeco
     assert code == 0, out
     events = [json.loads(line) for line in out.splitlines()]
     would = {e["ref"]["text"] for e in events if e["event"] == "ObjectApplied"}
-    assert "Namespace devpi" in would and all(e["outcome"] == "would create" for e in events if e["event"] == "ObjectApplied")
+    assert "Namespace devpi" in would and all(
+        e["outcome"] == "would create" for e in events if e["event"] == "ObjectApplied"
+    )
     assert fake_kube.writes() == []
 
 
-def test_apply_then_status_then_rollback(fake_kube: FakeKubeAPI, kubeconfig: Path, controllers: Controllers) -> None:
+def test_apply_then_status_then_rollback(
+    fake_kube: FakeKubeAPI, kubeconfig: Path, controllers: Controllers
+) -> None:
     env = {"KUBECONFIG": str(kubeconfig), "THINKUBE_DEVPI_DOMAIN": "example.com"}
-    code, out = invoke(["install", "apply", "--timeout", "10"], env)
+    code, out = invoke(
+        ["install", "apply", "--phase", "10", "--phase", "20", "--phase", "30", "--timeout", "10"],
+        env,
+    )
     assert code == 0, out
     assert "created" in out and "Namespace devpi" in out and "1/1 available" in out
     code, out = invoke(["install", "status", "-o", "json"], env)
@@ -66,10 +75,13 @@ def test_apply_then_status_then_rollback(fake_kube: FakeKubeAPI, kubeconfig: Pat
     assert states["namespace"] == states["storage"] == states["redis"] == "healthy"
     code, out = invoke(["install", "rollback", "--phase", "redis", "--yes"], env)
     assert code == 0, out
-    assert "deleted" in out and fake_kube.get("apps/v1", "Deployment", "ephemeral-redis", "devpi") is None
+    assert (
+        "deleted" in out
+        and fake_kube.get("apps/v1", "Deployment", "ephemeral-redis", "devpi") is None
+    )
     code, out = invoke(["install", "status", "--phase", "redis"], env)
     assert "missing" in out
-    code, out = invoke(["install", "rollback", "--all", "--yes"], env)
+    code, out = invoke(["install", "rollback", "--phase", "10", "--phase", "20", "--phase", "30", "--yes"], env)
     assert code == 0, out
     assert "kept  PersistentVolumeClaim devpi/devpi-data-pvc: package data is kept" in out
     assert "kept  Namespace devpi: it still holds PersistentVolumeClaim devpi-data-pvc" in out
@@ -85,11 +97,25 @@ def test_failed_apply_exits_non_zero_with_hint(fake_kube: FakeKubeAPI, kubeconfi
 
 def test_config_init_writes_a_file_that_loads_back(tmp_path: Path) -> None:
     path = tmp_path / "config.toml"
-    code, out = invoke(["config", "init", "--config", str(path), "--domain", "example.com", "--storage-size", "20Gi"])
+    code, out = invoke(
+        [
+            "config",
+            "init",
+            "--config",
+            str(path),
+            "--domain",
+            "example.com",
+            "--storage-size",
+            "20Gi",
+        ]
+    )
     assert code == 0, out
     code, out = invoke(["config", "show", "--config", str(path), "-o", "json"])
     data = json.loads(out)
     assert data["settings"]["storage_size"] == "20Gi"
-    assert data["derived"]["dashboard"] == "devpi.example.com" and data["derived"]["api"] == "devpi-api.example.com"
+    assert (
+        data["derived"]["dashboard"] == "devpi.example.com"
+        and data["derived"]["api"] == "devpi-api.example.com"
+    )
     code, out = invoke(["config", "init", "--config", str(path), "--domain", "example.com"])
     assert code != 0 and "--force" in out

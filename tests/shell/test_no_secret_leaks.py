@@ -58,11 +58,17 @@ def debug_logs():
     handler = _Collect()
     root = logging.getLogger()
     old = root.level
+    # other modules quiet these on import; open them up so the check sees every line they log
+    quieted = {name: logging.getLogger(name).level for name in ("httpx", "httpcore", "urllib3")}
+    for name in quieted:
+        logging.getLogger(name).setLevel(logging.NOTSET)
     root.addHandler(handler)
     root.setLevel(logging.DEBUG)
     yield handler.lines
     root.removeHandler(handler)
     root.setLevel(old)
+    for name, level in quieted.items():
+        logging.getLogger(name).setLevel(level)
 
 
 def test_the_password_is_nowhere_but_the_keyring(
