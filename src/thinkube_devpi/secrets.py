@@ -46,6 +46,8 @@ class Secret:
     """
 
     __slots__ = ("_value", "source")
+    _value: str
+    source: str
 
     def __init__(self, value: str, source: str = "given") -> None:
         if not isinstance(value, str):
@@ -55,7 +57,7 @@ class Secret:
 
     def reveal(self) -> str:
         """The secret value. Call this only where the value is sent or stored."""
-        return self._value  # type: ignore[no-any-return]
+        return self._value
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError("Secret is read-only")

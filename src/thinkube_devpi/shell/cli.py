@@ -31,23 +31,25 @@ def _friendly(func: F) -> F:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from thinkube_devpi.secrets import SecretError
-
-        known: tuple[type[Exception], ...] = (settings_mod.SettingsError, SecretError)
-        try:
-            from thinkube_devpi.shell.api import DevpiError
-            from thinkube_devpi.shell.pipconf import PipConfigError
-            from thinkube_devpi.shell.upload import UploadInputError
-
-            known += (DevpiError, PipConfigError, UploadInputError)
-        except ImportError:  # pragma: no cover
-            pass
         try:
             return func(*args, **kwargs)
-        except known as exc:
-            raise click.ClickException(str(exc)) from None
+        except Exception as exc:
+            if _is_known(exc):
+                raise click.ClickException(str(exc)) from None
+            raise
 
     return wrapper  # type: ignore[return-value]
+
+
+_KNOWN_ERRORS = {"SettingsError", "SecretError", "DevpiError", "PipConfigError", "UploadInputError"}
+
+
+def _is_known(exc: Exception) -> bool:
+    # by name, so that checking does not import httpx or keyring on the fast paths
+    return any(
+        cls.__name__ in _KNOWN_ERRORS and cls.__module__.startswith("thinkube_devpi.")
+        for cls in type(exc).__mro__
+    )
 
 
 def _where(func: F) -> F:
