@@ -117,7 +117,7 @@ class DevpiServer:
             stderr=subprocess.DEVNULL,
         )
 
-    def start(self, *, secretfile: bool = True) -> None:
+    def start(self, *, secretfile: bool = True, extra_args: tuple[str, ...] = ()) -> None:
         """Start devpi-server and wait until /+api answers. Without a secret file every restart
         voids all logins."""
         argv = [
@@ -131,6 +131,7 @@ class DevpiServer:
         ]  # fmt: skip
         if secretfile:
             argv += ["--secretfile", str(self.secretfile)]
+        argv += extra_args
         log = self.log.open("ab")
         self.process = subprocess.Popen(
             argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True

@@ -13,6 +13,7 @@ import os
 import secrets as _secrets
 import shutil
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -135,9 +136,12 @@ class EndToEnd:
         self._root_session: Session | None = None
         self.dashboard = f"https://{settings.dashboard}"
         self.api = f"https://{settings.api}"
+        self._verify: ssl.SSLContext | bool = (
+            ssl.create_default_context(cafile=ca_file) if ca_file else True
+        )
         self.http = httpx.Client(
             timeout=timeout,
-            verify=ca_file if ca_file else True,
+            verify=self._verify,
             follow_redirects=False,
             headers={"User-Agent": "thinkube-devpi-e2e"},
         )
@@ -323,8 +327,7 @@ class EndToEnd:
     def _devpi(self) -> DevpiAPI:
         from thinkube_devpi.shell.api import DevpiAPI
 
-        transport = httpx.HTTPTransport(verify=self.ca_file) if self.ca_file else None
-        return DevpiAPI(self.api + "/", transport=transport)
+        return DevpiAPI(self.api + "/", verify=self._verify)
 
     def _root_headers(self) -> dict[str, str] | None:
         """Headers of a root login (devpi's token), or None when root's password is refused."""

@@ -44,10 +44,13 @@ def _server_message(resp: httpx.Response) -> str:
 class DevpiAPI:
     """A client for one devpi-server root URL."""
 
-    def __init__(self, url: str, *, timeout: float = 30.0, transport: Any = None) -> None:
+    def __init__(
+        self, url: str, *, timeout: float = 30.0, transport: Any = None, verify: Any = True
+    ) -> None:
         self.url = url
         self._http = httpx.Client(
             base_url=url,
+            verify=verify,
             timeout=httpx.Timeout(timeout, read=max(timeout, 300.0)),
             headers={"User-Agent": USER_AGENT, "Accept": "application/json"},
             transport=transport,

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import http.client
 import json
+import os
 from dataclasses import dataclass, field
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from thinkube_devpi.shell.session import Session
 
@@ -26,17 +27,40 @@ class ServerState:
     extra: dict[str, str] = field(default_factory=dict)
 
 
+def _proxy_for(scheme: str, host: str) -> SplitResult | None:
+    """The proxy from ``HTTPS_PROXY``/``HTTP_PROXY`` unless ``NO_PROXY`` exempts ``host``
+    (what httpx, pip and curl do; http.client alone does not look)."""
+    proxy = os.environ.get(f"{scheme}_proxy") or os.environ.get(f"{scheme.upper()}_PROXY")
+    if not proxy:
+        return None
+    for entry in (os.environ.get("no_proxy") or os.environ.get("NO_PROXY") or "").split(","):
+        entry = entry.strip().lstrip(".")
+        if entry and (entry == "*" or host == entry or host.endswith("." + entry)):
+            return None
+    return urlsplit(proxy if "://" in proxy else f"http://{proxy}")
+
+
 def _get(
     url: str, path: str, headers: dict[str, str], timeout: float
 ) -> tuple[int, dict[str, str], bytes]:
     parts = urlsplit(url)
+    host = parts.hostname or ""
+    proxy = _proxy_for(parts.scheme, host)
+    target = parts.path.rstrip("/") + path
     conn: http.client.HTTPConnection
     if parts.scheme == "https":
-        conn = http.client.HTTPSConnection(parts.hostname or "", parts.port, timeout=timeout)
+        if proxy is not None:
+            conn = http.client.HTTPSConnection(proxy.hostname or "", proxy.port, timeout=timeout)
+            conn.set_tunnel(host, parts.port or 443)
+        else:
+            conn = http.client.HTTPSConnection(host, parts.port, timeout=timeout)
+    elif proxy is not None:
+        conn = http.client.HTTPConnection(proxy.hostname or "", proxy.port, timeout=timeout)
+        target = f"{parts.scheme}://{parts.netloc}{target}"
     else:
-        conn = http.client.HTTPConnection(parts.hostname or "", parts.port, timeout=timeout)
+        conn = http.client.HTTPConnection(host, parts.port, timeout=timeout)
     try:
-        conn.request("GET", parts.path.rstrip("/") + path, headers=headers)
+        conn.request("GET", target, headers=headers)
         resp = conn.getresponse()
         body = resp.read()
         return resp.status, {k.lower(): v for k, v in resp.getheaders()}, body
