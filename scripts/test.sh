@@ -21,5 +21,7 @@ fi
 
 echo "==> ruff"
 python3 -m ruff check src tests bench
+echo "==> mypy (installer, shell)"
+python3 -m mypy
 echo "==> pytest"
 exec python3 -m pytest -q "$@"

@@ -8,12 +8,18 @@ from pathlib import Path
 
 import pytest
 
+from fakes.auth_cluster import auth_env  # noqa: F401
 from fakes.controllers import Controllers
+from fakes.devpi_server import *  # noqa: F403
+from fakes.keycloak import fake_keycloak  # noqa: F401
+from fakes.keyring_env import *  # noqa: F403
 from fakes.kube_api import FakeKubeAPI
 
 
 @pytest.fixture(autouse=True)
-def isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+def isolated_home(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> Path:
     """Every test gets its own HOME and XDG dirs: nothing touches the real user's files."""
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))

@@ -18,7 +18,12 @@ _installed = False
 def forms(secret: str) -> list[str]:
     """Every form a secret could leak in."""
     raw = secret.encode()
-    out = {secret, json.dumps(secret)[1:-1], base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()}
+    out = {
+        secret,
+        json.dumps(secret)[1:-1],
+        base64.b64encode(raw).decode(),
+        base64.urlsafe_b64encode(raw).decode(),
+    }
     # base64 of the secret inside a longer value starts at an unknown offset: check all three alignments
     for shift in (1, 2):
         chunk = base64.b64encode(b"\0" * shift + raw).decode()[4:-4]

@@ -238,6 +238,19 @@ def email_domain(name: str, value: object) -> str:
     return text
 
 
+def int_range(low: int, high: int, unit: str) -> Callable[[str, object], int]:
+    def check(name: str, value: object) -> int:
+        try:
+            number = int(str(value).strip())
+        except ValueError:
+            raise ConfigError(name, value, f"a whole number of {unit}") from None
+        if not low <= number <= high:
+            raise ConfigError(name, value, f"{low} to {high} {unit}")
+        return number
+
+    return check
+
+
 def _as_list(value: object) -> list[str]:
     if isinstance(value, str):
         return [v.strip() for v in value.split(",") if v.strip()]
@@ -279,6 +292,9 @@ class Settings:
     keycloak_realm: str = _setting("thinkube", devpi_name, "Keycloak realm")
     keycloak_admin_user: str = _setting("admin", devpi_name, "Keycloak admin user (master realm)")
     keycloak_ca_file: str | None = _setting(None, _optional(existing_file), "CA file for Keycloak")
+    ca_file: str | None = _setting(
+        None, _optional(existing_file), "CA bundle for the devpi hosts (empty: system trust)"
+    )
     allowed_groups: list[str] = _setting([], group_list, "Keycloak groups allowed to sign in")
     email_domain: str = _setting("*", email_domain, "e-mail domain allowed to sign in, or '*'")
     registry: str | None = _setting(None, _optional(dns_name), "container registry host")
@@ -322,6 +338,12 @@ class Settings:
     api_source_ranges: list[str] = _setting([], cidr_list, "CIDRs allowed on the API host")
     tls_secret_name: str = _setting("thinkube-wildcard-tls", dns_name, "wildcard TLS Secret")
     tls_secret_namespace: str = _setting("default", dns_label, "namespace of the TLS Secret")
+    api_body_size_mb: int = _setting(
+        200, int_range(1, 10240, "megabytes"), "largest upload on the API host (wheels)"
+    )
+    api_read_timeout: int = _setting(
+        300, int_range(10, 3600, "seconds"), "API read timeout (cold PyPI fetches)"
+    )
     tls_cert_file: str | None = _setting(None, _optional(existing_file), "TLS certificate file")
     tls_key_file: str | None = _setting(None, _optional(existing_file), "TLS key file")
 

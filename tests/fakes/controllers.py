@@ -25,10 +25,12 @@ class Controllers:
                     self.fake.make_pvc_bound(pvc["metadata"]["namespace"], pvc["metadata"]["name"])
             for dep in self.fake.list("apps/v1", "Deployment"):
                 status = dep.get("status") or {}
-                if status.get("observedGeneration") != dep["metadata"].get("generation") or not status.get(
-                    "availableReplicas"
-                ):
-                    self.fake.make_deployment_ready(dep["metadata"]["namespace"], dep["metadata"]["name"])
+                if status.get("observedGeneration") != dep["metadata"].get(
+                    "generation"
+                ) or not status.get("availableReplicas"):
+                    self.fake.make_deployment_ready(
+                        dep["metadata"]["namespace"], dep["metadata"]["name"]
+                    )
 
     def __enter__(self) -> Controllers:
         self._thread.start()

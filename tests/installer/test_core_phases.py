@@ -23,7 +23,9 @@ from thinkube_devpi.installer.runner import Runner
 CORE = ["namespace", "storage", "redis"]
 
 
-def run(ctx: Context, action: str, phases: list[str] | None = None, **kw: object) -> tuple[bool, list[Event]]:
+def run(
+    ctx: Context, action: str, phases: list[str] | None = None, **kw: object
+) -> tuple[bool, list[Event]]:
     events: list[Event] = []
     runner = Runner(ctx, emit=events.append)
     ok = getattr(runner, action)(phases or CORE, **kw)
@@ -33,17 +35,28 @@ def run(ctx: Context, action: str, phases: list[str] | None = None, **kw: object
 def versions(fake: FakeKubeAPI) -> dict[str, tuple[str, int]]:
     out = {}
     for api_version, kind in [
-        ("v1", "Namespace"), ("v1", "ServiceAccount"), ("v1", "Secret"), ("v1", "Service"),
-        ("v1", "PersistentVolumeClaim"), ("apps/v1", "Deployment"), ("networking.k8s.io/v1", "NetworkPolicy"),
-        ("rbac.authorization.k8s.io/v1", "Role"), ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+        ("v1", "Namespace"),
+        ("v1", "ServiceAccount"),
+        ("v1", "Secret"),
+        ("v1", "Service"),
+        ("v1", "PersistentVolumeClaim"),
+        ("apps/v1", "Deployment"),
+        ("networking.k8s.io/v1", "NetworkPolicy"),
+        ("rbac.authorization.k8s.io/v1", "Role"),
+        ("rbac.authorization.k8s.io/v1", "RoleBinding"),
     ]:
         for obj in fake.list(api_version, kind):
             m = obj["metadata"]
-            out[f"{kind} {m.get('namespace')}/{m['name']}"] = (m["resourceVersion"], m.get("generation", 0))
+            out[f"{kind} {m.get('namespace')}/{m['name']}"] = (
+                m["resourceVersion"],
+                m.get("generation", 0),
+            )
     return out
 
 
-def test_plan_lists_every_object_before_anything_exists(ctx: Context, fake_kube: FakeKubeAPI) -> None:
+def test_plan_lists_every_object_before_anything_exists(
+    ctx: Context, fake_kube: FakeKubeAPI
+) -> None:
     plans = Runner(ctx).plan(CORE)
     refs = {str(i.ref): i.action for p in plans for i in p.items}
     assert refs["Namespace devpi"] == "create"
@@ -51,17 +64,29 @@ def test_plan_lists_every_object_before_anything_exists(ctx: Context, fake_kube:
     assert refs["ServiceAccount argo/kaniko-builder"] == "create"
     assert refs["Deployment devpi/ephemeral-redis"] == "create"
     redis_secret = next(i for p in plans for i in p.items if i.ref.kind == "Secret")
-    assert redis_secret.secret_keys == {"password": "generated", "redis.conf": "derived from password"}
+    assert redis_secret.secret_keys == {
+        "password": "generated",
+        "redis.conf": "derived from password",
+    }
     assert "data" not in redis_secret.manifest
     assert fake_kube.writes() == []
 
 
-def test_apply_creates_objects_and_reports_healthy(ctx: Context, fake_kube: FakeKubeAPI, controllers: object) -> None:
+def test_apply_creates_objects_and_reports_healthy(
+    ctx: Context, fake_kube: FakeKubeAPI, controllers: object
+) -> None:
     ok, events = run(ctx, "apply")
     assert ok, [e for e in events if isinstance(e, PhaseFinished)]
-    created = {str(e.ref) for e in events if isinstance(e, ObjectApplied) and e.outcome == "created"}
-    assert {"Namespace devpi", "PersistentVolumeClaim devpi/devpi-data-pvc", "Deployment devpi/ephemeral-redis",
-            "Secret devpi/ephemeral-redis-auth", "Role argo/kaniko-builder"} <= created
+    created = {
+        str(e.ref) for e in events if isinstance(e, ObjectApplied) and e.outcome == "created"
+    }
+    assert {
+        "Namespace devpi",
+        "PersistentVolumeClaim devpi/devpi-data-pvc",
+        "Deployment devpi/ephemeral-redis",
+        "Secret devpi/ephemeral-redis-auth",
+        "Role argo/kaniko-builder",
+    } <= created
     ns = fake_kube.get("v1", "Namespace", "devpi")
     assert ns["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "thinkube-devpi"
     assert ns["metadata"]["labels"]["app.kubernetes.io/part-of"] == "thinkube-devpi"
@@ -70,7 +95,9 @@ def test_apply_creates_objects_and_reports_healthy(ctx: Context, fake_kube: Fake
     assert statuses["storage"].reason.startswith("Bound")
 
 
-def test_second_apply_moves_no_resource_version(ctx: Context, fake_kube: FakeKubeAPI, controllers: object) -> None:
+def test_second_apply_moves_no_resource_version(
+    ctx: Context, fake_kube: FakeKubeAPI, controllers: object
+) -> None:
     assert run(ctx, "apply")[0]
     before = versions(fake_kube)
     fake_kube.clear_log()
@@ -87,7 +114,9 @@ def test_second_apply_moves_no_resource_version(ctx: Context, fake_kube: FakeKub
     assert versions(fake_kube) == before
 
 
-def test_redis_password_is_generated_once_and_kept(ctx: Context, fake_kube: FakeKubeAPI, controllers: object) -> None:
+def test_redis_password_is_generated_once_and_kept(
+    ctx: Context, fake_kube: FakeKubeAPI, controllers: object
+) -> None:
     assert run(ctx, "apply", ["redis"] if False else None)[0]
     secret = fake_kube.get("v1", "Secret", "ephemeral-redis-auth", "devpi")
     password = base64.b64decode(secret["data"]["password"]).decode()
@@ -99,7 +128,9 @@ def test_redis_password_is_generated_once_and_kept(ctx: Context, fake_kube: Fake
     assert again["data"] == secret["data"]
 
 
-def test_redis_password_reaches_redis_only_through_files_and_env(ctx: Context, fake_kube: FakeKubeAPI, controllers: object) -> None:
+def test_redis_password_reaches_redis_only_through_files_and_env(
+    ctx: Context, fake_kube: FakeKubeAPI, controllers: object
+) -> None:
     assert run(ctx, "apply")[0]
     dep = fake_kube.get("apps/v1", "Deployment", "ephemeral-redis", "devpi")
     pod = dep["spec"]["template"]["spec"]
@@ -107,7 +138,10 @@ def test_redis_password_reaches_redis_only_through_files_and_env(ctx: Context, f
     assert c["command"] == ["redis-server", "/etc/redis/redis.conf"]
     assert "args" not in c
     env = {e["name"]: e for e in c["env"]}
-    assert env["REDISCLI_AUTH"]["valueFrom"]["secretKeyRef"] == {"name": "ephemeral-redis-auth", "key": "password"}
+    assert env["REDISCLI_AUTH"]["valueFrom"]["secretKeyRef"] == {
+        "name": "ephemeral-redis-auth",
+        "key": "password",
+    }
     assert all("$(" not in part for part in c["command"] + c["readinessProbe"]["exec"]["command"])
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert c["securityContext"]["allowPrivilegeEscalation"] is False
@@ -118,20 +152,28 @@ def test_redis_password_reaches_redis_only_through_files_and_env(ctx: Context, f
     assert annotation == secret["metadata"]["resourceVersion"]
 
 
-def test_rotated_redis_secret_rolls_the_pods(ctx: Context, fake_kube: FakeKubeAPI, controllers: object) -> None:
+def test_rotated_redis_secret_rolls_the_pods(
+    ctx: Context, fake_kube: FakeKubeAPI, controllers: object
+) -> None:
     assert run(ctx, "apply")[0]
-    gen = fake_kube.get("apps/v1", "Deployment", "ephemeral-redis", "devpi")["metadata"]["generation"]
+    gen = fake_kube.get("apps/v1", "Deployment", "ephemeral-redis", "devpi")["metadata"][
+        "generation"
+    ]
     fake_kube.delete("v1", "Secret", "ephemeral-redis-auth", "devpi")
     assert run(ctx, "apply", ["redis"])[0]
     dep = fake_kube.get("apps/v1", "Deployment", "ephemeral-redis", "devpi")
     assert dep["metadata"]["generation"] > gen
 
 
-def test_rollback_keeps_pvc_and_its_namespace(ctx: Context, fake_kube: FakeKubeAPI, controllers: object) -> None:
+def test_rollback_keeps_pvc_and_its_namespace(
+    ctx: Context, fake_kube: FakeKubeAPI, controllers: object
+) -> None:
     assert run(ctx, "apply")[0]
     ok, events = run(ctx, "rollback")
     assert ok
-    kept = {str(e.ref): e.reason for e in events if isinstance(e, ObjectDeleted) and e.outcome == "kept"}
+    kept = {
+        str(e.ref): e.reason for e in events if isinstance(e, ObjectDeleted) and e.outcome == "kept"
+    }
     assert "PersistentVolumeClaim devpi/devpi-data-pvc" in kept
     assert "--delete-package-data=devpi" in kept["PersistentVolumeClaim devpi/devpi-data-pvc"]
     assert "devpi-data-pvc" in kept["Namespace devpi"]
@@ -140,7 +182,9 @@ def test_rollback_keeps_pvc_and_its_namespace(ctx: Context, fake_kube: FakeKubeA
     assert fake_kube.get("v1", "ServiceAccount", "kaniko-builder", "argo") is None
 
 
-def test_rollback_with_delete_package_data_removes_everything(settings, kube: Kube, fake_kube: FakeKubeAPI, controllers: object) -> None:  # type: ignore[no-untyped-def]
+def test_rollback_with_delete_package_data_removes_everything(
+    settings, kube: Kube, fake_kube: FakeKubeAPI, controllers: object
+) -> None:  # type: ignore[no-untyped-def]
     assert run(Context(settings, kube, wait_timeout=10), "apply")[0]
     ok, _ = run(Context(settings, kube, delete_package_data="devpi"), "rollback")
     assert ok
@@ -148,14 +192,18 @@ def test_rollback_with_delete_package_data_removes_everything(settings, kube: Ku
     assert fake_kube.get("v1", "Namespace", "devpi") is None
 
 
-def test_unlabelled_namespace_is_refused_without_adopt_and_kept_after_adopt(settings, kube: Kube, fake_kube: FakeKubeAPI, controllers: object) -> None:  # type: ignore[no-untyped-def]
+def test_unlabelled_namespace_is_refused_without_adopt_and_kept_after_adopt(
+    settings, kube: Kube, fake_kube: FakeKubeAPI, controllers: object
+) -> None:  # type: ignore[no-untyped-def]
     fake_kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "devpi"}})
     ok, events = run(Context(settings, kube, wait_timeout=10), "apply", ["namespace"])
     assert not ok
     failed = next(e for e in events if isinstance(e, PhaseFinished))
     assert "Namespace devpi" in failed.message and "not made by thinkube-devpi" in failed.message
     assert "--adopt" in failed.hint
-    assert "app.kubernetes.io/managed-by" not in (fake_kube.get("v1", "Namespace", "devpi")["metadata"].get("labels") or {})
+    assert "app.kubernetes.io/managed-by" not in (
+        fake_kube.get("v1", "Namespace", "devpi")["metadata"].get("labels") or {}
+    )
 
     ok, events = run(Context(settings, kube, adopt=True, wait_timeout=10), "apply", ["namespace"])
     assert ok
@@ -169,46 +217,103 @@ def test_unlabelled_namespace_is_refused_without_adopt_and_kept_after_adopt(sett
     assert fake_kube.get("v1", "ServiceAccount", "kaniko-builder", "argo") is None
 
 
-def test_conflict_with_another_field_manager_is_reported_not_overridden(settings, kube: Kube, fake_kube: FakeKubeAPI, controllers: object) -> None:  # type: ignore[no-untyped-def]
+def test_conflict_with_another_field_manager_is_reported_not_overridden(
+    settings, kube: Kube, fake_kube: FakeKubeAPI, controllers: object
+) -> None:  # type: ignore[no-untyped-def]
     assert run(Context(settings, kube, wait_timeout=10), "apply")[0]
     # someone scales redis by hand with their own apply
     fake_kube_client = kube.resource("apps/v1", "Deployment")
     fake_kube_client.server_side_apply(
-        body={"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "ephemeral-redis", "namespace": "devpi"},
-              "spec": {"replicas": 2, "selector": {"matchLabels": {"app.kubernetes.io/name": "ephemeral-redis", "app.kubernetes.io/instance": "devpi"}},
-                       "template": {"metadata": {"labels": {"app.kubernetes.io/name": "ephemeral-redis", "app.kubernetes.io/instance": "devpi"}},
-                                    "spec": {"containers": [{"name": "redis", "image": "docker.io/library/redis:7.4.2-bookworm"}]}}}},
-        name="ephemeral-redis", namespace="devpi", field_manager="kubectl", force_conflicts=True,
+        body={
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "ephemeral-redis", "namespace": "devpi"},
+            "spec": {
+                "replicas": 2,
+                "selector": {
+                    "matchLabels": {
+                        "app.kubernetes.io/name": "ephemeral-redis",
+                        "app.kubernetes.io/instance": "devpi",
+                    }
+                },
+                "template": {
+                    "metadata": {
+                        "labels": {
+                            "app.kubernetes.io/name": "ephemeral-redis",
+                            "app.kubernetes.io/instance": "devpi",
+                        }
+                    },
+                    "spec": {
+                        "containers": [
+                            {"name": "redis", "image": "docker.io/library/redis:7.4.2-bookworm"}
+                        ]
+                    },
+                },
+            },
+        },
+        name="ephemeral-redis",
+        namespace="devpi",
+        field_manager="kubectl",
+        force_conflicts=True,
     )
     ok, events = run(Context(settings, kube, wait_timeout=10), "apply", ["redis"], force=True)
     assert not ok
     failed = next(e for e in events if isinstance(e, PhaseFinished))
-    assert "HTTP 409" in failed.message and ".spec.replicas" in failed.message and "kubectl" in failed.message
+    assert (
+        "HTTP 409" in failed.message
+        and ".spec.replicas" in failed.message
+        and "kubectl" in failed.message
+    )
     assert "--force-conflicts" in failed.hint
-    assert fake_kube.get("apps/v1", "Deployment", "ephemeral-redis", "devpi")["spec"]["replicas"] == 2
+    assert (
+        fake_kube.get("apps/v1", "Deployment", "ephemeral-redis", "devpi")["spec"]["replicas"] == 2
+    )
 
-    ok, _ = run(Context(settings, kube, force_conflicts=True, wait_timeout=10), "apply", ["redis"], force=True)
+    ok, _ = run(
+        Context(settings, kube, force_conflicts=True, wait_timeout=10),
+        "apply",
+        ["redis"],
+        force=True,
+    )
     assert ok
-    assert fake_kube.get("apps/v1", "Deployment", "ephemeral-redis", "devpi")["spec"]["replicas"] == 1
+    assert (
+        fake_kube.get("apps/v1", "Deployment", "ephemeral-redis", "devpi")["spec"]["replicas"] == 1
+    )
 
 
-def test_wait_that_times_out_says_what_it_waited_for(settings, kube: Kube, fake_kube: FakeKubeAPI, controllers) -> None:  # type: ignore[no-untyped-def]
+def test_wait_that_times_out_says_what_it_waited_for(
+    settings, kube: Kube, fake_kube: FakeKubeAPI, controllers
+) -> None:  # type: ignore[no-untyped-def]
     controllers.enabled = False
     ok, events = run(Context(settings, kube, wait_timeout=1.5), "apply", ["namespace", "storage"])
     assert not ok
     failed = next(e for e in events if isinstance(e, PhaseFinished) and not e.ok)
     assert failed.phase == "storage"
-    assert "Timed out after 1.5s waiting for PersistentVolumeClaim devpi/devpi-data-pvc to be Bound" in failed.message
+    assert (
+        "Timed out after 1.5s waiting for PersistentVolumeClaim devpi/devpi-data-pvc to be Bound"
+        in failed.message
+    )
     # the status is read from the cluster: progressing, not healthy
     status = dict((p.name, s) for p, s in Runner(Context(settings, kube)).status(["storage"]))
     assert status["storage"].state is State.PROGRESSING
 
 
-def test_wait_for_first_consumer_is_healthy_and_said_so(settings, kube: Kube, fake_kube: FakeKubeAPI, controllers) -> None:  # type: ignore[no-untyped-def]
+def test_wait_for_first_consumer_is_healthy_and_said_so(
+    settings, kube: Kube, fake_kube: FakeKubeAPI, controllers
+) -> None:  # type: ignore[no-untyped-def]
     controllers.enabled = False
-    fake_kube.create({"apiVersion": "storage.k8s.io/v1", "kind": "StorageClass", "metadata": {
-        "name": "local", "annotations": {"storageclass.kubernetes.io/is-default-class": "true"}},
-        "provisioner": "rancher.io/local-path", "volumeBindingMode": "WaitForFirstConsumer"})
+    fake_kube.create(
+        {
+            "apiVersion": "storage.k8s.io/v1",
+            "kind": "StorageClass",
+            "metadata": {
+                "name": "local",
+                "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
+            },
+            "provisioner": "rancher.io/local-path",
+            "volumeBindingMode": "WaitForFirstConsumer",
+        }
+    )
     ok, _events = run(Context(settings, kube, wait_timeout=5), "apply", ["namespace", "storage"])
     assert ok
     status = dict((p.name, s) for p, s in Runner(Context(settings, kube)).status(["storage"]))
@@ -216,7 +321,9 @@ def test_wait_for_first_consumer_is_healthy_and_said_so(settings, kube: Kube, fa
     assert "WaitForFirstConsumer" in status["storage"].reason
 
 
-def test_shrinking_the_pvc_fails_before_anything_is_written(settings, kube: Kube, fake_kube: FakeKubeAPI, controllers) -> None:  # type: ignore[no-untyped-def]
+def test_shrinking_the_pvc_fails_before_anything_is_written(
+    settings, kube: Kube, fake_kube: FakeKubeAPI, controllers
+) -> None:  # type: ignore[no-untyped-def]
     assert run(Context(settings, kube, wait_timeout=10), "apply", ["namespace", "storage"])[0]
     settings.storage_size = "1Gi"
     fake_kube.clear_log()
@@ -227,7 +334,9 @@ def test_shrinking_the_pvc_fails_before_anything_is_written(settings, kube: Kube
     assert fake_kube.writes() == []
 
 
-def test_wait_is_cancelled_at_once(settings, kube: Kube, fake_kube: FakeKubeAPI, controllers) -> None:  # type: ignore[no-untyped-def]
+def test_wait_is_cancelled_at_once(
+    settings, kube: Kube, fake_kube: FakeKubeAPI, controllers
+) -> None:  # type: ignore[no-untyped-def]
     import time
 
     controllers.enabled = False
@@ -242,8 +351,17 @@ def test_wait_is_cancelled_at_once(settings, kube: Kube, fake_kube: FakeKubeAPI,
 
 
 @pytest.mark.parametrize("status,expect", [(403, "RBAC"), (401, "credentials"), (500, "try again")])
-def test_api_errors_name_object_status_and_fix(settings, kube: Kube, fake_kube: FakeKubeAPI, status: int, expect: str) -> None:  # type: ignore[no-untyped-def]
-    fake_kube.fail("PATCH", r"/api/v1/namespaces/devpi$", status=status, reason={403: "Forbidden", 401: "Unauthorized", 500: "InternalError"}[status], message="denied by test", times=5)
+def test_api_errors_name_object_status_and_fix(
+    settings, kube: Kube, fake_kube: FakeKubeAPI, status: int, expect: str
+) -> None:  # type: ignore[no-untyped-def]
+    fake_kube.fail(
+        "PATCH",
+        r"/api/v1/namespaces/devpi$",
+        status=status,
+        reason={403: "Forbidden", 401: "Unauthorized", 500: "InternalError"}[status],
+        message="denied by test",
+        times=5,
+    )
     ok, events = run(Context(settings, kube), "apply", ["namespace"])
     assert not ok
     failed = next(e for e in events if isinstance(e, PhaseFinished))
@@ -251,7 +369,9 @@ def test_api_errors_name_object_status_and_fix(settings, kube: Kube, fake_kube: 
     assert expect in failed.hint
 
 
-def test_missing_argo_namespace_is_named_before_anything_is_written(settings, kube: Kube, fake_kube: FakeKubeAPI) -> None:  # type: ignore[no-untyped-def]
+def test_missing_argo_namespace_is_named_before_anything_is_written(
+    settings, kube: Kube, fake_kube: FakeKubeAPI
+) -> None:  # type: ignore[no-untyped-def]
     fake_kube.delete("v1", "Namespace", "argo")
     fake_kube.clear_log()
     ok, events = run(Context(settings, kube), "apply", ["namespace"])

@@ -17,8 +17,12 @@ from thinkube_devpi.cli import main
 
 
 def test_apply_keeps_the_redis_password_inside_its_secret(
-    fake_kube: FakeKubeAPI, kubeconfig: Path, tmp_path: Path, isolated_home: Path,
-    caplog: pytest.LogCaptureFixture, controllers: Controllers,
+    fake_kube: FakeKubeAPI,
+    kubeconfig: Path,
+    tmp_path: Path,
+    isolated_home: Path,
+    caplog: pytest.LogCaptureFixture,
+    controllers: Controllers,
 ) -> None:
     cfg = tmp_path / "config.toml"
     cfg.write_text('domain = "example.com"\n')
@@ -27,9 +31,14 @@ def test_apply_keeps_the_redis_password_inside_its_secret(
     logging.getLogger().setLevel(logging.DEBUG)
     outputs = []
     with process_argv() as argv:
-        for args in (["install", "apply", "--timeout", "10"], ["install", "apply", "--force", "-o", "json"],
-                     ["install", "plan", "-o", "json"], ["install", "status"],
-                     ["install", "render", "--out", str(tmp_path / "rendered")]):
+        core = ["--phase", "10", "--phase", "20", "--phase", "30"]
+        for args in (
+            ["install", "apply", *core, "--timeout", "10"],
+            ["install", "apply", *core, "--force", "-o", "json"],
+            ["install", "plan", "-o", "json"],
+            ["install", "status"],
+            ["install", "render", "--out", str(tmp_path / "rendered")],
+        ):
             result = CliRunner().invoke(main, args, env=env)
             assert result.exit_code == 0, result.output
             outputs.append(result.output)
@@ -45,8 +54,13 @@ def test_apply_keeps_the_redis_password_inside_its_secret(
         if "/secrets" in record.path:
             continue
         assert find(password, record.body or b"") == [], record.path
-    for api_version, kind in [("v1", "ConfigMap"), ("apps/v1", "Deployment"), ("v1", "Service"),
-                              ("networking.k8s.io/v1", "NetworkPolicy"), ("v1", "Namespace")]:
+    for api_version, kind in [
+        ("v1", "ConfigMap"),
+        ("apps/v1", "Deployment"),
+        ("v1", "Service"),
+        ("networking.k8s.io/v1", "NetworkPolicy"),
+        ("v1", "Namespace"),
+    ]:
         for obj in fake_kube.list(api_version, kind):
             assert find(password, json.dumps(obj)) == [], f"{kind} {obj['metadata']['name']}"
     for path, data in files_under(isolated_home, tmp_path / "rendered"):

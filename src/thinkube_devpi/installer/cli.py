@@ -371,6 +371,40 @@ def rollback(
         ok = runner.rollback(phases)
     finally:
         renderer.close()
+    renderer.summary()
+    sys.exit(0 if ok else 1)
+
+
+@install.command(name="test")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=300,
+    show_default=True,
+    help="Seconds for the whole test.",
+)
+@_common
+@click.pass_obj
+def test_install(opts: Options, timeout: float, output: str) -> None:
+    """Prove the install works through the real hosts (phase 88); exit 1 naming each failed check.
+
+    \b
+    Checks: both hosts resolve (to the ingress or gateway address); the dashboard without a session
+    answers 302 to Keycloak sign-in and /oauth2/auth 401; the OIDC issuer matches; the API host's
+    /+api answers without sign-in; anonymous user creation is refused; a probe package uploads to a
+    scratch index and pip installs it back from that index alone (the index is deleted afterwards);
+    tk-devpi whoami (and fish's devpi-whoami where installed) reach the API host.
+    """
+    settings = opts.settings()
+    kube, _ = opts.connect(required=True)
+    renderer = EventPrinter(output)
+    runner = Runner(Context(settings, kube, wait_timeout=timeout), emit=renderer, journal=Journal())
+    try:
+        ok = runner.apply(["test"], force=True)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        renderer.close()
     sys.exit(0 if ok else 1)
 
 
@@ -421,6 +455,7 @@ class EventPrinter:
         self.output = output
         self.console = _console()
         self._status: Any = None
+        self.deleted: list[ObjectDeleted] = []
 
     def note(self, text: str) -> None:
         if self.output == "json":
@@ -433,7 +468,29 @@ class EventPrinter:
             self._status.stop()
             self._status = None
 
+    def summary(self) -> None:
+        """What a rollback removed and what it kept, and why."""
+        removed = [e for e in self.deleted if e.outcome == "deleted"]
+        kept = [e for e in self.deleted if e.outcome == "kept"]
+        if self.output == "json":
+            click.echo(
+                json.dumps(
+                    {
+                        "event": "Summary",
+                        "removed": [str(e.ref) for e in removed],
+                        "kept": [{"ref": str(e.ref), "why": e.reason} for e in kept],
+                    }
+                )
+            )
+            return
+        c = self.console
+        c.print(f"\n[bold]Removed[/] {len(removed)} object(s); [bold]kept[/] {len(kept)}:")
+        for e in kept:
+            c.print(f"   [cyan]kept[/]  {e.ref}: {e.reason}")
+
     def __call__(self, event: Event) -> None:
+        if isinstance(event, ObjectDeleted):
+            self.deleted.append(event)
         if self.output == "json":
             click.echo(json.dumps(event_to_dict(event)))
             return

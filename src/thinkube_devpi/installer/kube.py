@@ -237,7 +237,9 @@ class Kube:
         try:
             contexts, active = kconfig.list_kube_config_contexts(config_file=first)
         except (ConfigException, OSError, ValueError, TypeError, yaml.YAMLError) as exc:
-            raise KubeError("Cannot load kubeconfig", reason=f"{first}: {_first_line(exc)}") from None
+            raise KubeError(
+                "Cannot load kubeconfig", reason=f"{first}: {_first_line(exc)}"
+            ) from None
         names = [c["name"] for c in contexts or []]
         if context and context not in names:
             raise KubeError(
@@ -252,7 +254,9 @@ class Kube:
                 config_file=first, context=context, client_configuration=configuration
             )
         except (ConfigException, OSError, ValueError, TypeError, yaml.YAMLError) as exc:
-            raise KubeError("Cannot load kubeconfig", reason=f"{first}: {_first_line(exc)}") from None
+            raise KubeError(
+                "Cannot load kubeconfig", reason=f"{first}: {_first_line(exc)}"
+            ) from None
         configuration.debug = False
         client = ApiClient(configuration)
         return cls(
@@ -636,7 +640,7 @@ class Kube:
         ref = ObjectRef("v1", "Pod", name, namespace)
         self.requests += 1
         try:
-            resp = api.read_namespaced_pod_log(
+            resp: Any = api.read_namespaced_pod_log(
                 name,
                 namespace,
                 container=container,

@@ -54,6 +54,8 @@ class Context:
     cancel: threading.Event = field(default_factory=threading.Event)
     # secrets the admin typed in the TUI for this run only, by name (never os.environ)
     session_secrets: dict[str, Secret] = field(default_factory=dict)
+    # how phase 88 resolves host names (None: the system resolver); tests map them to 127.0.0.1
+    resolve: Callable[[str], set[str]] | None = None
 
     def require_kube(self) -> Kube:
         if self.kube is None:

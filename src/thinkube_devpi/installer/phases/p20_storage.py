@@ -90,7 +90,7 @@ class StoragePhase(Phase):
         self.wait_for(
             emit,
             self.pvc_ref,
-            lambda obj: bool(obj) and (obj.get("status") or {}).get("phase") == "Bound",
+            lambda obj: obj is not None and (obj.get("status") or {}).get("phase") == "Bound",
             f"{self.pvc_ref} to be Bound",
         )
 
