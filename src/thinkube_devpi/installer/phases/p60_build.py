@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import base64
 import json
+import queue
 import re
 import threading
 import time
@@ -580,11 +581,12 @@ class BuildPhase(Phase):
         name = wf["metadata"]["name"]
         ref = ObjectRef("argoproj.io/v1alpha1", "Workflow", name, self.argo)
         self.log(emit, f"submitted Workflow {self.argo}/{name}")
-        done = threading.Event()  # the workflow finished: stop watching for new pods
+        changed: queue.SimpleQueue[None] = queue.SimpleQueue()  # a step started or ended
+        done = threading.Event()  # the workflow finished: stream what is left, then stop
         stop_logs = threading.Event()  # stop a log stream too (cancel, or it outlived the run)
         follower = threading.Thread(
             target=self._follow_logs,
-            args=(name, emit, done, stop_logs),
+            args=(name, emit, done, stop_logs, changed),
             daemon=True,
             name="build-log",
         )
@@ -599,6 +601,7 @@ class BuildPhase(Phase):
                 if seen.get(key) != phase:
                     seen[key] = phase
                     self.log(emit, f"step {key}: {phase}")
+                    changed.put(None)
 
         try:
             final = kube.wait_until(
@@ -611,6 +614,7 @@ class BuildPhase(Phase):
             )
         finally:
             done.set()
+            changed.put(None)
             if self.ctx.cancel.is_set():
                 stop_logs.set()
             follower.join(timeout=5)  # a finished pod's log stream ends by itself
@@ -646,7 +650,12 @@ class BuildPhase(Phase):
         return Redactor(values)
 
     def _follow_logs(
-        self, workflow: str, emit: Emit, done: threading.Event, stop_logs: threading.Event
+        self,
+        workflow: str,
+        emit: Emit,
+        done: threading.Event,
+        stop_logs: threading.Event,
+        changed: queue.SimpleQueue[None],
     ) -> None:
         """Streams each step pod's main container log, in order, until the workflow is done."""
         kube = self.ctx.require_kube()
@@ -672,19 +681,20 @@ class BuildPhase(Phase):
             except KubeError as exc:
                 self.log(emit, f"log of {name} unavailable: {exc.reason or exc}", "warning")
 
-        try:
-            while not done.is_set() and not stop_logs.is_set():
-                pods, rv = kube.list("v1", "Pod", self.argo, label_selector=selector)
-                for pod in sorted(pods, key=lambda p: p["metadata"].get("creationTimestamp", "")):
-                    stream(pod, follow=True)
-                for _, pod in kube.watch(
-                    "v1", "Pod", self.argo, label_selector=selector, resource_version=rv,
-                    cancel=done,
-                ):  # fmt: skip
-                    stream(pod, follow=True)
+        def stream_new(follow: bool) -> None:
             pods, _ = kube.list("v1", "Pod", self.argo, label_selector=selector)
             for pod in sorted(pods, key=lambda p: p["metadata"].get("creationTimestamp", "")):
-                stream(pod, follow=False)
+                stream(pod, follow=follow)
+
+        try:
+            # woken by the Workflow watch whenever a step changes (no polling, no pod watch)
+            while not stop_logs.is_set():
+                changed.get()
+                if done.is_set():
+                    break
+                stream_new(follow=True)
+            if not stop_logs.is_set():
+                stream_new(follow=False)
         except KubeError as exc:
             self.log(emit, f"build log stopped: {exc}", "warning")
 

@@ -13,7 +13,8 @@ while :; do
         echo "image tag is already $TAG"
         exit 0
     fi
-    if [ -n "$now" ] && [ "$now" \> "$TAG" ] && [ "${now%%-*}" != "$now" ]; then
+    # tags start with their UTC build time: a strictly later one on the branch wins
+    if [ "${now%%-*}" != "$now" ] && [ "${now%%-*}" \> "${TAG%%-*}" ]; then
         echo "the branch already deploys a newer image ($now): keeping it"
         exit 0
     fi
