@@ -16,8 +16,8 @@ from pydantic import ValidationError
 
 from thinkube_devpi.config import Settings
 from thinkube_devpi.installer.kube import with_common_labels
-from thinkube_devpi.installer.phases.p60_build import BuildPhase, cron_workflow, workflow_template
 from thinkube_devpi.installer.phases.base import Context
+from thinkube_devpi.installer.phases.p60_build import BuildPhase, cron_workflow, workflow_template
 
 MODELS = {"WorkflowTemplate": WorkflowTemplate, "CronWorkflow": CronWorkflow, "Workflow": Workflow}
 
