@@ -725,23 +725,26 @@ class BuildPhase(Phase):
 
     # -- rollback
 
-    def rollback(self, emit: Emit) -> None:
-        """CronWorkflow, running Workflows, WorkflowTemplate, Secrets; the repository stays."""
+    def stop_builds(self, emit: Emit) -> None:
+        """The CronWorkflow first (no new runs), then every running build."""
         kube = self.ctx.require_kube()
-        objs = self.objects()
-        self.delete_objects([objs[-1]], emit)
+        self.delete_objects([cron_workflow(self.settings)], emit)
         runs, _ = kube.list("argoproj.io/v1alpha1", "Workflow", self.argo)
         for wf in runs:
             labels = wf["metadata"].get("labels") or {}
-            from_template = labels.get("workflows.argoproj.io/workflow-template") == TEMPLATE
-            if ((wf.get("status") or {}).get("phase") not in FINISHED) and (
-                from_template
+            ours = (
+                labels.get("workflows.argoproj.io/workflow-template") == TEMPLATE
                 or BUILD_LABEL in labels
                 or labels.get("workflows.argoproj.io/cron-workflow") == MONITOR
-            ):
+            )
+            if ours and (wf.get("status") or {}).get("phase") not in FINISHED:
                 kube.delete(ObjectRef.of(wf))
                 self.log(emit, f"stopped running Workflow {wf['metadata']['name']}")
-        self.delete_objects([objs[-2], *reversed(objs[:-2])], emit)
+
+    def rollback(self, emit: Emit) -> None:
+        """CronWorkflow, running Workflows, WorkflowTemplate, Secrets; the repository stays."""
+        self.stop_builds(emit)
+        self.delete_objects([workflow_template(self.settings), *reversed(self.secrets())], emit)
         self.log(
             emit,
             f"the deployment repository {self.settings.deploy_repo} is left as it is "

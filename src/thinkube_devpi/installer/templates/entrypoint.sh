@@ -8,7 +8,8 @@
 #   password (or its hash) never appears in any process's argv.
 # - A server directory this entrypoint did not create is refused, never initialised over.
 # - The server runs with --restrict-modify root (nobody anonymous creates users or indexes) and a
-#   fixed --outside-url: devpi's pages link to the API host whatever X-Outside-Url a client sends.
+#   fixed --outside-url: devpi's pages link to the API host whatever X-Outside-Url a client sends
+#   (devpi-server would let that header win: the launcher drops it).
 # Extra arguments are passed on to devpi-server.
 set -eu
 
@@ -18,6 +19,7 @@ set -eu
 : "${DEVPI_SECRET_DIR:=${TMPDIR:-/tmp}/devpi-secret}"
 : "${DEVPI_HOST:=0.0.0.0}"
 : "${DEVPI_PORT:=3141}"
+: "${DEVPI_LAUNCHER:=/opt/thinkube-devpi/devpi_server_launch.py}"
 : "${DEVPI_OUTSIDE_URL:?DEVPI_OUTSIDE_URL must name the API host, such as https://devpi-api.example.com}"
 MARKER=.thinkube-devpi
 
@@ -50,7 +52,7 @@ elif [ ! -e "$DEVPI_SERVERDIR/$MARKER" ]; then
 fi
 unset DEVPISERVER_ROOT_PASSWD
 
-exec devpi-server \
+exec python3 "$DEVPI_LAUNCHER" \
     --serverdir "$DEVPI_SERVERDIR" \
     --host "$DEVPI_HOST" \
     --port "$DEVPI_PORT" \
