@@ -234,7 +234,7 @@ def test_entrypoint_refuses_an_empty_root_password(tmp_path: Path) -> None:
     entry = tmp_path / "entrypoint.sh"
     entry.write_text(render_files(Settings(domain="example.com").validate())["entrypoint.sh"])
     (tmp_path / "data").mkdir()
-    shims, log = _shims(tmp_path)
+    shims, _ = _shims(tmp_path)
     env = entrypoint_env(tmp_path, _free_port(), "", shims)
     r = subprocess.run(["sh", str(entry)], env=env, capture_output=True, text=True, timeout=30)
     assert r.returncode == 1 and "without a password" in r.stderr
