@@ -164,6 +164,46 @@ def existing_file(name: str, value: object) -> str:
     return str(path)
 
 
+def private_file(name: str, value: object) -> str:
+    """An existing file that only its owner can read (a key or a token)."""
+    text = existing_file(name, value)
+    mode = Path(text).stat().st_mode
+    if mode & 0o077:
+        raise ConfigError(
+            name,
+            value,
+            f"a file only its owner can read (it is {oct(mode & 0o777)}; run chmod 600 {text})",
+        )
+    return text
+
+
+def secret_ref(name: str, value: object) -> str:
+    """``namespace/name`` of an existing Secret."""
+    text = str(value)
+    ns, _, secret = text.partition("/")
+    if not (_DNS_LABEL.match(ns) and secret and _DNS_NAME.match(secret)):
+        raise ConfigError(
+            name, value, "namespace/name of an existing Secret, such as argo/registry"
+        )
+    return text
+
+
+def registry_user(name: str, value: object) -> str:
+    text = str(value)
+    if not text or ":" in text or any(c.isspace() or ord(c) < 32 for c in text):
+        raise ConfigError(name, value, "a registry user name without spaces or ':'")
+    return text
+
+
+def api_url(name: str, value: object) -> str:
+    """An https:// URL, or plain http:// to a loopback address (test servers only)."""
+    text = str(value)
+    parts = urlsplit(text)
+    if parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1"):
+        return text.rstrip("/")
+    return https_url(name, value)
+
+
 def one_of(*choices: str) -> Callable[[str, object], str]:
     def check(name: str, value: object) -> str:
         if value not in choices:
@@ -262,11 +302,29 @@ class Settings:
     registry_insecure: bool = _setting(False, None, "registry without TLS verification")
     deploy_repo: str | None = _setting(None, _optional(ssh_repo_url), "deployment repository")
     deploy_branch: str = _setting("main", branch_name, "deployment repository branch")
-    ssh_key_file: str | None = _setting(None, _optional(existing_file), "read-write deploy key")
+    ssh_key_file: str | None = _setting(None, _optional(private_file), "read-write deploy key")
     ssh_readonly_key_file: str | None = _setting(
-        None, _optional(existing_file), "read-only deploy key for ArgoCD"
+        None, _optional(private_file), "read-only deploy key for ArgoCD"
     )
-    github_token_file: str | None = _setting(None, _optional(existing_file), "GitHub token file")
+    ssh_known_hosts_file: str | None = _setting(
+        None,
+        _optional(existing_file),
+        "known_hosts lines of the repository's SSH host (pinned; ssh-keyscan, then compare "
+        "the fingerprints with the ones the host publishes)",
+    )
+    github_token_file: str | None = _setting(None, _optional(private_file), "GitHub token file")
+    github_api_url: str = _setting("https://api.github.com", api_url, "GitHub REST API URL")
+    registry_secret: str | None = _setting(
+        None,
+        _optional(secret_ref),
+        "existing dockerconfigjson Secret (namespace/name) with push rights to the registry",
+    )
+    registry_user: str | None = _setting(
+        None, _optional(registry_user), "registry user (when no registry_secret is given)"
+    )
+    registry_token_file: str | None = _setting(
+        None, _optional(private_file), "file holding the registry user's token or password"
+    )
     argo_namespace: str = _setting("argo", dns_label, "Argo Workflows namespace")
     argocd_namespace: str = _setting("argocd", dns_label, "ArgoCD namespace")
     exposure: str = _setting("ingress", one_of("ingress", "gateway"), "Ingress or Gateway API")

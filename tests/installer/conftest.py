@@ -23,3 +23,25 @@ def kube(fake_kube: FakeKubeAPI, kubeconfig: Path, tmp_path: Path) -> Kube:
 @pytest.fixture
 def ctx(settings: Settings, kube: Kube) -> Context:
     return Context(settings, kube, wait_timeout=10)
+
+
+from fakes.gitremote import REPO_URL, key_files, remote  # noqa: E402, F401
+
+
+@pytest.fixture
+def keys(tmp_path: Path) -> dict[str, str]:
+    return key_files(tmp_path)
+
+
+@pytest.fixture
+def build_settings(keys: dict[str, str]) -> Settings:
+    """Settings with the deployment repository, keys and registry credentials filled in."""
+    return Settings(
+        domain="example.com",
+        deploy_repo=REPO_URL,
+        ssh_key_file=keys["id_rw"],
+        ssh_readonly_key_file=keys["id_ro"],
+        ssh_known_hosts_file=keys["known_hosts"],
+        registry_user="robot-builder",
+        registry_token_file=keys["registry_token"],
+    ).validate()

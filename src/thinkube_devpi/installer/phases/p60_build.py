@@ -1,0 +1,773 @@
+"""Phase 60: the deployment repository, and the image build with Argo Workflows and Kaniko.
+
+First the repository: with a GitHub token, the repository is created (private) if missing and both
+deploy keys are registered; then the installer renders its files and pushes when they changed
+(see :mod:`thinkube_devpi.installer.deployrepo`).
+
+Then, in the Argo namespace: registry credentials as Kaniko's ``config.json``, the SSH key Secret
+with pinned known hosts, a pull secret for the devpi namespace, the WorkflowTemplate
+``devpi-build`` and the CronWorkflow ``devpi-repo-monitor``. When the source moved since the image
+the branch deploys, the phase submits one Workflow and follows it live, build log included.
+
+How the steps share the checkout: they do not pass a workspace between pods. ``resolve`` clones
+to decide what to build and hands on only two strings (the commit and the tag) as output
+parameters; the ``build`` pod clones that exact commit in an init container into an ``emptyDir``
+that its Kaniko container builds from (one pod, one volume, no PersistentVolumeClaim, no artifact
+repository); ``bump`` clones afresh to change one line and push. Each clone is of a small repository.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import queue
+import re
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from thinkube_devpi.installer import deployrepo
+from thinkube_devpi.installer.deployrepo import DeployRepo, RepoError, RepoState
+from thinkube_devpi.installer.events import Emit, ObjectRef, State
+from thinkube_devpi.installer.github import GitHub, GitHubError, github_repo, public_key
+from thinkube_devpi.installer.kube import KubeError
+from thinkube_devpi.installer.manifests import meta
+from thinkube_devpi.installer.phases.base import (
+    Context,
+    Desired,
+    KeySource,
+    Phase,
+    PhaseError,
+    PhaseStatus,
+    SecretObject,
+)
+from thinkube_devpi.installer.phases.p10_namespace import KANIKO_SA, MONITOR_SA
+from thinkube_devpi.secrets import Secret
+
+TEMPLATE = "devpi-build"
+MONITOR = "devpi-repo-monitor"
+SSH_SECRET = "devpi-git-ssh"
+REGISTRY_SECRET = "devpi-registry-push"
+PULL_SECRET = deployrepo.PULL_SECRET
+# Upstream Kaniko was archived in June 2025; this is the maintained fork's executor, v1.28.2, pinned
+# by its index digest.
+KANIKO_IMAGE = (
+    "ghcr.io/osscontainertools/kaniko:v1.28.2"
+    "@sha256:4ea0e7301e3f6806de15150e4982c73018351e28c1dca6947bd3b4afb5ae3c60"
+)
+GIT_IMAGE = "docker.io/alpine/git:v2.47.2"
+GIT_UID = 65532
+# paths inside the step pods (an emptyDir is mounted on /tmp there), not on this machine
+POD_TMP = "/tmp"  # noqa: S108
+MONITOR_SCHEDULE = "*/5 * * * *"
+BUILD_LABEL = "thinkube-devpi/build"
+FINISHED = ("Succeeded", "Failed", "Error")
+
+
+# ---------------------------------------------------------------- secret values
+
+
+class FileKey(KeySource):
+    """A value read from a file at apply time (a key, known hosts, a token)."""
+
+    def __init__(self, path: str | None, setting: str) -> None:
+        self.path = path
+        self.setting = setting
+        self.describe = f"from {setting}"
+
+    def resolve(self, existing: str | None, resolved: dict[str, Secret], ctx: Context) -> Secret:
+        if not self.path:
+            # preflight refuses to apply without it; an empty value is no credential at all
+            return Secret("", source=f"{self.setting} not set")
+        try:
+            return Secret(Path(self.path).read_text(), source=self.describe)
+        except OSError as exc:
+            raise PhaseError(f"{self.setting}: cannot read {self.path} ({exc.strerror}).") from None
+
+
+class DockerConfig(KeySource):
+    """A registry's ``.dockerconfigjson``: from an existing Secret, or a user and a token file."""
+
+    def __init__(self, settings: Any) -> None:
+        self.settings = settings
+        self.describe = (
+            f"from Secret {settings.registry_secret}"
+            if settings.registry_secret
+            else "from registry_user and registry_token_file"
+        )
+
+    def resolve(self, existing: str | None, resolved: dict[str, Secret], ctx: Context) -> Secret:
+        s = self.settings
+        if s.registry_secret:
+            ns, _, name = s.registry_secret.partition("/")
+            live = ctx.require_kube().get(ObjectRef("v1", "Secret", name, ns))
+            raw = ((live or {}).get("data") or {}).get(".dockerconfigjson")
+            if not raw:
+                raise PhaseError(
+                    f"registry_secret: Secret {s.registry_secret} is missing or has no "
+                    ".dockerconfigjson key.",
+                    "Name a kubernetes.io/dockerconfigjson Secret with push rights.",
+                )
+            return Secret(base64.b64decode(raw).decode(), source=self.describe)
+        if not (s.registry_user and s.registry_token_file):
+            # preflight refuses to apply without credentials; no auths is no credential at all
+            return Secret(json.dumps({"auths": {}}), source="registry credentials not set")
+        token = FileKey(s.registry_token_file, "registry_token_file").resolve(None, resolved, ctx)
+        auth = base64.b64encode(f"{s.registry_user}:{token.reveal().strip()}".encode()).decode()
+        return Secret(
+            json.dumps({"auths": {s.registry_host: {"auth": auth}}}), source=self.describe
+        )
+
+
+# ---------------------------------------------------------------- Argo objects
+
+
+def _script(*names: str) -> str:
+    return "\n".join(deployrepo.template(n) for n in ("git-setup.sh", *names))
+
+
+def _git_env(settings: Any) -> list[dict[str, Any]]:
+    return [
+        {"name": "REPO_URL", "value": settings.deploy_repo or ""},
+        {"name": "BRANCH", "value": settings.deploy_branch},
+        {"name": "SSH_DIR", "value": "/etc/git-ssh"},
+        {"name": "HOME", "value": f"{POD_TMP}/home"},
+    ]
+
+
+def _git_security() -> dict[str, Any]:
+    return {
+        "runAsNonRoot": True,
+        "runAsUser": GIT_UID,
+        "runAsGroup": GIT_UID,
+        "allowPrivilegeEscalation": False,
+        "capabilities": {"drop": ["ALL"]},
+        "seccompProfile": {"type": "RuntimeDefault"},
+    }
+
+
+_GIT_MOUNTS = [
+    {"name": "git-ssh", "mountPath": "/etc/git-ssh", "readOnly": True},
+    {"name": "tmp", "mountPath": POD_TMP},
+]
+_RESOURCES = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}}
+
+
+def kaniko_args(settings: Any) -> list[str]:
+    args = [
+        "--context=dir:///workspace/src",
+        "--dockerfile=/workspace/src/Dockerfile",
+        f"--destination={deployrepo.image_name(settings)}:{{{{inputs.parameters.tag}}}}",
+        "--label=org.opencontainers.image.revision={{inputs.parameters.sha}}",
+        "--snapshot-mode=redo",
+        "--cleanup",
+    ]
+    if settings.registry_insecure:
+        # only when the config marks the registry insecure: TLS verification is on otherwise
+        args.append("--skip-tls-verify")
+    return args
+
+
+def workflow_template(settings: Any) -> dict[str, Any]:
+    argo = settings.argo_namespace
+    build_when = "{{steps.resolve.outputs.parameters.build}} == true"
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "WorkflowTemplate",
+        "metadata": meta(TEMPLATE, argo),
+        "spec": {
+            "entrypoint": "main",
+            "serviceAccountName": KANIKO_SA,
+            "arguments": {"parameters": [{"name": "only-if-changed", "value": "false"}]},
+            "activeDeadlineSeconds": 3600,
+            "ttlStrategy": {"secondsAfterCompletion": 7 * 86400},
+            "podGC": {"strategy": "OnPodSuccess"},
+            "volumes": [
+                {
+                    "name": "git-ssh",
+                    "secret": {"secretName": SSH_SECRET, "defaultMode": 0o440},
+                },
+                {
+                    "name": "docker-config",
+                    "secret": {
+                        "secretName": REGISTRY_SECRET,
+                        "items": [{"key": ".dockerconfigjson", "path": "config.json"}],
+                        "defaultMode": 0o400,
+                    },
+                },
+                {"name": "tmp", "emptyDir": {}},
+                {"name": "workspace", "emptyDir": {}},
+            ],
+            "templates": [
+                {
+                    "name": "main",
+                    "steps": [
+                        [{"name": "resolve", "template": "resolve"}],
+                        [
+                            {
+                                "name": "build",
+                                "template": "build",
+                                "when": build_when,
+                                "arguments": {
+                                    "parameters": [
+                                        {
+                                            "name": "sha",
+                                            "value": "{{steps.resolve.outputs.parameters.sha}}",
+                                        },
+                                        {
+                                            "name": "tag",
+                                            "value": "{{steps.resolve.outputs.parameters.tag}}",
+                                        },
+                                    ]
+                                },
+                            }
+                        ],
+                        [
+                            {
+                                "name": "bump",
+                                "template": "bump",
+                                "when": build_when,
+                                "arguments": {
+                                    "parameters": [
+                                        {
+                                            "name": "tag",
+                                            "value": "{{steps.resolve.outputs.parameters.tag}}",
+                                        }
+                                    ]
+                                },
+                            }
+                        ],
+                    ],
+                },
+                {
+                    "name": "resolve",
+                    "securityContext": {"fsGroup": GIT_UID},
+                    "script": {
+                        "image": GIT_IMAGE,
+                        "command": ["sh"],
+                        "source": _script("build-resolve.sh"),
+                        "env": [
+                            *_git_env(settings),
+                            {"name": "OUT", "value": f"{POD_TMP}/outputs"},
+                            {"name": "WORK", "value": f"{POD_TMP}/work"},
+                            {
+                                "name": "ONLY_IF_CHANGED",
+                                "value": "{{workflow.parameters.only-if-changed}}",
+                            },
+                        ],
+                        "volumeMounts": _GIT_MOUNTS,
+                        "securityContext": _git_security(),
+                        "resources": _RESOURCES,
+                    },
+                    "outputs": {
+                        "parameters": [
+                            {"name": name, "valueFrom": {"path": f"{POD_TMP}/outputs/{name}"}}
+                            for name in ("sha", "tag", "build")
+                        ]
+                    },
+                },
+                {
+                    "name": "build",
+                    "inputs": {"parameters": [{"name": "sha"}, {"name": "tag"}]},
+                    "securityContext": {"fsGroup": GIT_UID},
+                    "initContainers": [
+                        {
+                            "name": "clone",
+                            "image": GIT_IMAGE,
+                            "command": ["sh", "-c", _script("build-clone.sh")],
+                            "env": [
+                                *_git_env(settings),
+                                {"name": "WORKSPACE", "value": "/workspace"},
+                                {"name": "SHA", "value": "{{inputs.parameters.sha}}"},
+                            ],
+                            "volumeMounts": [
+                                *_GIT_MOUNTS,
+                                {"name": "workspace", "mountPath": "/workspace"},
+                            ],
+                            "securityContext": _git_security(),
+                            "resources": _RESOURCES,
+                        }
+                    ],
+                    "container": {
+                        # Kaniko runs as root: it unpacks the base image over its own root file
+                        # system. This is the one exception to the non-root rule, confined to the
+                        # build namespace (no privilege escalation, no host mounts, no token).
+                        "image": KANIKO_IMAGE,
+                        "args": kaniko_args(settings),
+                        "volumeMounts": [
+                            {"name": "workspace", "mountPath": "/workspace"},
+                            {
+                                "name": "docker-config",
+                                "mountPath": "/kaniko/.docker",
+                                "readOnly": True,
+                            },
+                        ],
+                        "securityContext": {"runAsUser": 0, "allowPrivilegeEscalation": False},
+                        "resources": {
+                            "requests": {"cpu": "250m", "memory": "512Mi"},
+                            "limits": {"memory": "2Gi"},
+                        },
+                    },
+                },
+                {
+                    "name": "bump",
+                    "inputs": {"parameters": [{"name": "tag"}]},
+                    "securityContext": {"fsGroup": GIT_UID},
+                    "script": {
+                        "image": GIT_IMAGE,
+                        "command": ["sh"],
+                        "source": _script("build-bump.sh"),
+                        "env": [
+                            *_git_env(settings),
+                            {"name": "WORK", "value": f"{POD_TMP}/work"},
+                            {"name": "TAG", "value": "{{inputs.parameters.tag}}"},
+                        ],
+                        "volumeMounts": _GIT_MOUNTS,
+                        "securityContext": _git_security(),
+                        "resources": _RESOURCES,
+                    },
+                },
+            ],
+        },
+    }
+
+
+def cron_workflow(settings: Any, *, schedules: bool = True) -> dict[str, Any]:
+    """The repository monitor. ``schedules`` (a list) from Argo 3.6; ``schedule`` before."""
+    spec: dict[str, Any] = {
+        "concurrencyPolicy": "Forbid",
+        "startingDeadlineSeconds": 120,
+        "successfulJobsHistoryLimit": 3,
+        "failedJobsHistoryLimit": 3,
+        "workflowSpec": {
+            "serviceAccountName": MONITOR_SA,
+            "workflowTemplateRef": {"name": TEMPLATE},
+            "arguments": {"parameters": [{"name": "only-if-changed", "value": "true"}]},
+        },
+    }
+    if schedules:
+        spec = {"schedules": [MONITOR_SCHEDULE], **spec}
+    else:
+        spec = {"schedule": MONITOR_SCHEDULE, **spec}
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "CronWorkflow",
+        "metadata": meta(MONITOR, settings.argo_namespace),
+        "spec": spec,
+    }
+
+
+def argo_version_from_image(image: str) -> tuple[int, int] | None:
+    m = re.search(r":v?(\d+)\.(\d+)", image.rsplit("/", 1)[-1])
+    return (int(m.group(1)), int(m.group(2))) if m else None
+
+
+def failing_step(wf: dict[str, Any]) -> str:
+    """The failing step and its message, from a finished Workflow's status."""
+    status = wf.get("status") or {}
+    nodes = list((status.get("nodes") or {}).values())
+    for node in sorted(nodes, key=lambda n: str(n.get("finishedAt") or "")):
+        if node.get("type") == "Pod" and node.get("phase") in ("Failed", "Error"):
+            name = node.get("displayName") or node.get("name")
+            return f"step {name} failed: {node.get('message') or 'no message'}"
+    return str(status.get("message") or f"the workflow ended {status.get('phase')}")
+
+
+class Redactor:
+    """Masks secret values in build log lines, and drops any line that looks like a key."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        self.secrets = [s for s in secrets if len(s) >= 6]
+
+    def __call__(self, line: str) -> str | None:
+        if "PRIVATE KEY" in line:
+            return None
+        for s in self.secrets:
+            line = line.replace(s, "***")
+        return line
+
+
+# ---------------------------------------------------------------- the phase
+
+
+class BuildPhase(Phase):
+    number = 60
+    name = "build"
+    title = "Deployment repository and image build"
+    summary = (
+        "Renders and pushes the deployment repository, then builds the image with Kaniko through "
+        "Argo Workflows; a CronWorkflow rebuilds when the source moves."
+    )
+
+    @property
+    def argo(self) -> str:
+        return self.settings.argo_namespace
+
+    def repo(self) -> DeployRepo:
+        s = self.settings
+        return DeployRepo(
+            s.deploy_repo or "",
+            s.deploy_branch,
+            key_file=s.ssh_key_file,
+            known_hosts_file=s.ssh_known_hosts_file,
+        )
+
+    def secrets(self) -> list[SecretObject]:
+        s = self.settings
+        docker = DockerConfig(s)
+        return [
+            SecretObject(
+                SSH_SECRET,
+                self.argo,
+                {
+                    "ssh-privatekey": FileKey(s.ssh_key_file, "ssh_key_file"),
+                    "known_hosts": FileKey(s.ssh_known_hosts_file, "ssh_known_hosts_file"),
+                },
+            ),
+            SecretObject(
+                REGISTRY_SECRET,
+                self.argo,
+                {".dockerconfigjson": docker},
+                type="kubernetes.io/dockerconfigjson",
+            ),
+            SecretObject(
+                PULL_SECRET,
+                s.namespace,
+                {".dockerconfigjson": docker},
+                type="kubernetes.io/dockerconfigjson",
+            ),
+        ]
+
+    def uses_schedules(self) -> bool:
+        """``schedules`` unless the Argo controller is older than 3.6 (read from its image)."""
+        kube = self.ctx.kube
+        if kube is None:
+            return True
+        try:
+            dep = kube.get(ObjectRef("apps/v1", "Deployment", "workflow-controller", self.argo))
+        except KubeError:
+            return True
+        for c in ((((dep or {}).get("spec") or {}).get("template") or {}).get("spec") or {}).get(
+            "containers"
+        ) or []:
+            version = argo_version_from_image(str(c.get("image", "")))
+            if version is not None:
+                return version >= (3, 6)
+        return True
+
+    def objects(self) -> list[Desired]:
+        return [
+            *self.secrets(),
+            workflow_template(self.settings),
+            cron_workflow(self.settings, schedules=self.uses_schedules()),
+        ]
+
+    # -- checks
+
+    def preflight(self) -> None:
+        s = self.settings
+        if not s.deploy_repo:
+            raise PhaseError(
+                "deploy_repo is not set: the build needs the deployment repository.",
+                "Set it with `tk-devpi config init` (an SSH URL such as "
+                "git@github.com:org/devpi-deployment.git).",
+            )
+        for field in ("ssh_key_file", "ssh_known_hosts_file"):
+            if not getattr(s, field):
+                raise PhaseError(
+                    f"{field} is not set.",
+                    "The build pushes with the read-write deploy key and checks the host's key "
+                    "against pinned known hosts (ssh-keyscan the host once and compare the "
+                    "fingerprints with the ones it publishes).",
+                )
+        host = _ssh_host(s.deploy_repo)
+        known = Path(s.ssh_known_hosts_file).read_text()
+        if not any(_known_host_matches(line, host) for line in known.splitlines()):
+            raise PhaseError(
+                f"ssh_known_hosts_file has no key for {host}.",
+                f"Add {host}'s published host key lines to {s.ssh_known_hosts_file}.",
+            )
+        if not s.registry_secret and not (s.registry_user and s.registry_token_file):
+            raise PhaseError(
+                "No registry credentials: Kaniko cannot push the image.",
+                "Set registry_secret (an existing dockerconfigjson Secret, namespace/name), or "
+                "registry_user and registry_token_file.",
+            )
+        kube = self.ctx.require_kube()
+        for kind in ("WorkflowTemplate", "CronWorkflow", "Workflow"):
+            if not kube.has_kind("argoproj.io/v1alpha1", kind):
+                raise PhaseError(
+                    f"The cluster does not serve argoproj.io/v1alpha1 {kind}.",
+                    "Install Argo Workflows (or check argo_namespace).",
+                )
+
+    # -- apply
+
+    def apply(self, emit: Emit) -> None:
+        self.preflight()
+        self.ensure_github(emit)
+        state = self.sync_repo(emit)
+        super().apply(emit)  # Secrets, WorkflowTemplate, CronWorkflow
+        if not state.needs_build:
+            self.log(
+                emit,
+                f"image {state.tag} is built from source commit {state.source[:7]}: no build needed",
+            )
+            return
+        self.build(emit)
+
+    def ensure_github(self, emit: Emit) -> None:
+        s = self.settings
+        where = github_repo(s.deploy_repo or "")
+        if not s.github_token_file:
+            self.log(
+                emit,
+                "no github_token_file: make sure the repository exists and carries the read-write "
+                "deploy key (ssh_key_file's .pub) and the read-only one (ssh_readonly_key_file's)",
+            )
+            return
+        if where is None:
+            self.log(
+                emit,
+                f"{s.deploy_repo} is not on github.com: create it and its deploy keys yourself",
+            )
+            return
+        owner, name = where
+        token = Secret(Path(s.github_token_file).read_text().strip(), source="github_token_file")
+        api = GitHub(token, s.github_api_url)
+        try:
+            self.log(emit, f"GitHub repository {owner}/{name}: {api.ensure_repo(owner, name)}")
+            for key_file, title, read_only in (
+                (s.ssh_key_file, "thinkube-devpi build (read-write)", False),
+                (s.ssh_readonly_key_file, "thinkube-devpi ArgoCD (read-only)", True),
+            ):
+                if key_file:
+                    outcome = api.ensure_deploy_key(
+                        owner, name, title, public_key(key_file), read_only=read_only
+                    )
+                    self.log(emit, f"deploy key {title!r}: {outcome}")
+        except GitHubError as exc:
+            raise PhaseError(exc.message, exc.hint) from None
+
+    def sync_repo(self, emit: Emit) -> RepoState:
+        self.log(emit, f"rendering {self.settings.deploy_repo} ({self.settings.deploy_branch})")
+        try:
+            state = self.repo().sync(self.settings)
+        except RepoError as exc:
+            raise PhaseError(exc.message, exc.hint) from None
+        if state.committed:
+            self.log(emit, f"pushed {state.head[:7]}: {', '.join(state.changed)}")
+        else:
+            self.log(emit, f"repository unchanged at {state.head[:7]}")
+        return state
+
+    def workflow(self) -> dict[str, Any]:
+        stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime())
+        return {
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Workflow",
+            "metadata": meta(f"{TEMPLATE}-{stamp}", self.argo, **{BUILD_LABEL: "installer"}),
+            "spec": {
+                "serviceAccountName": KANIKO_SA,
+                "workflowTemplateRef": {"name": TEMPLATE},
+                "arguments": {"parameters": [{"name": "only-if-changed", "value": "false"}]},
+            },
+        }
+
+    def build(self, emit: Emit) -> dict[str, Any]:
+        kube = self.ctx.require_kube()
+        wf = kube.create(self.workflow())
+        name = wf["metadata"]["name"]
+        ref = ObjectRef("argoproj.io/v1alpha1", "Workflow", name, self.argo)
+        self.log(emit, f"submitted Workflow {self.argo}/{name}")
+        changed: queue.SimpleQueue[None] = queue.SimpleQueue()  # a step started or ended
+        done = threading.Event()  # the workflow finished: stream what is left, then stop
+        stop_logs = threading.Event()  # stop a log stream too (cancel, or it outlived the run)
+        follower = threading.Thread(
+            target=self._follow_logs,
+            args=(name, emit, done, stop_logs, changed),
+            daemon=True,
+            name="build-log",
+        )
+        follower.start()
+        seen: dict[str, str] = {}
+
+        def progress(obj: dict[str, Any] | None) -> None:
+            for node in ((obj or {}).get("status") or {}).get("nodes", {}).values():
+                if node.get("type") != "Pod":
+                    continue
+                key, phase = str(node.get("displayName")), str(node.get("phase"))
+                if seen.get(key) != phase:
+                    seen[key] = phase
+                    self.log(emit, f"step {key}: {phase}")
+                    changed.put(None)
+
+        try:
+            final = kube.wait_until(
+                ref,
+                lambda o: ((o or {}).get("status") or {}).get("phase") in FINISHED,
+                what=f"Workflow {name} to finish",
+                timeout=self.ctx.wait_timeout,
+                cancel=self.ctx.cancel,
+                on_change=progress,
+            )
+        finally:
+            done.set()
+            changed.put(None)
+            if self.ctx.cancel.is_set():
+                stop_logs.set()
+            follower.join(timeout=5)  # a finished pod's log stream ends by itself
+            stop_logs.set()
+            follower.join(timeout=2)
+        phase = ((final or {}).get("status") or {}).get("phase")
+        if phase != "Succeeded":
+            raise PhaseError(
+                f"Build Workflow {self.argo}/{name} {phase}: {failing_step(final or {})}",
+                f"See its log above or `argo logs -n {self.argo} {name}`; fix and re-run.",
+            )
+        self.log(emit, f"Workflow {name} succeeded")
+        return final or {}
+
+    def _redactor(self) -> Redactor:
+        values = []
+        for obj in self.secrets():
+            for source in obj.keys.values():
+                try:
+                    value = source.resolve(None, {}, self.ctx).reveal()
+                except (PhaseError, KubeError, OSError):
+                    continue
+                values.append(value)
+                try:
+                    values += [v["auth"] for v in json.loads(value).get("auths", {}).values()]
+                    values += [
+                        base64.b64decode(v["auth"]).decode().split(":", 1)[1]
+                        for v in json.loads(value).get("auths", {}).values()
+                    ]
+                except (ValueError, KeyError, AttributeError, IndexError):
+                    pass
+                values += [line for line in value.splitlines() if len(line) > 16]
+        return Redactor(values)
+
+    def _follow_logs(
+        self,
+        workflow: str,
+        emit: Emit,
+        done: threading.Event,
+        stop_logs: threading.Event,
+        changed: queue.SimpleQueue[None],
+    ) -> None:
+        """Streams each step pod's main container log, in order, until the workflow is done."""
+        kube = self.ctx.require_kube()
+        redact = self._redactor()
+        selector = f"workflows.argoproj.io/workflow={workflow}"
+        streamed: set[str] = set()
+
+        def stream(pod: dict[str, Any], follow: bool) -> None:
+            name = pod["metadata"]["name"]
+            if name in streamed or (pod.get("status") or {}).get("phase") in (None, "Pending"):
+                return
+            streamed.add(name)
+            step = (pod["metadata"].get("annotations") or {}).get(
+                "workflows.argoproj.io/node-name", name
+            )
+            try:
+                for line in kube.pod_log(
+                    self.argo, name, container="main", follow=follow, cancel=stop_logs
+                ):
+                    shown = redact(line)
+                    if shown is not None:
+                        self.log(emit, f"[{step.rsplit('.', 1)[-1]}] {shown}")
+            except KubeError as exc:
+                self.log(emit, f"log of {name} unavailable: {exc.reason or exc}", "warning")
+
+        def stream_new(follow: bool) -> None:
+            pods, _ = kube.list("v1", "Pod", self.argo, label_selector=selector)
+            for pod in sorted(pods, key=lambda p: p["metadata"].get("creationTimestamp", "")):
+                stream(pod, follow=follow)
+
+        try:
+            # woken by the Workflow watch whenever a step changes (no polling, no pod watch)
+            while not stop_logs.is_set():
+                changed.get()
+                if done.is_set():
+                    break
+                stream_new(follow=True)
+            if not stop_logs.is_set():
+                stream_new(follow=False)
+        except KubeError as exc:
+            self.log(emit, f"build log stopped: {exc}", "warning")
+
+    # -- status
+
+    def health(self) -> PhaseStatus:
+        kube = self.ctx.require_kube()
+        runs, _ = kube.list(
+            "argoproj.io/v1alpha1",
+            "Workflow",
+            self.argo,
+            label_selector="workflows.argoproj.io/workflow-template=devpi-build",
+        )
+        mine, _ = kube.list(
+            "argoproj.io/v1alpha1", "Workflow", self.argo, label_selector=BUILD_LABEL
+        )
+        by_name = {w["metadata"]["name"]: w for w in [*runs, *mine]}
+        if not by_name:
+            return PhaseStatus(State.PROGRESSING, "no build has run yet")
+        last = max(by_name.values(), key=lambda w: w["metadata"].get("creationTimestamp", ""))
+        phase = (last.get("status") or {}).get("phase") or "Pending"
+        name = last["metadata"]["name"]
+        if phase == "Succeeded":
+            return PhaseStatus(State.HEALTHY, f"last build {name} succeeded")
+        if phase in ("Failed", "Error"):
+            return PhaseStatus(State.FAILED, f"last build {name}: {failing_step(last)}")
+        return PhaseStatus(State.PROGRESSING, f"build {name} is {phase}")
+
+    # -- rollback
+
+    def stop_builds(self, emit: Emit) -> None:
+        """The CronWorkflow first (no new runs), then every running build."""
+        kube = self.ctx.require_kube()
+        self.delete_objects([cron_workflow(self.settings)], emit)
+        runs, _ = kube.list("argoproj.io/v1alpha1", "Workflow", self.argo)
+        for wf in runs:
+            labels = wf["metadata"].get("labels") or {}
+            ours = (
+                labels.get("workflows.argoproj.io/workflow-template") == TEMPLATE
+                or BUILD_LABEL in labels
+                or labels.get("workflows.argoproj.io/cron-workflow") == MONITOR
+            )
+            if ours and (wf.get("status") or {}).get("phase") not in FINISHED:
+                kube.delete(ObjectRef.of(wf))
+                self.log(emit, f"stopped running Workflow {wf['metadata']['name']}")
+
+    def rollback(self, emit: Emit) -> None:
+        """CronWorkflow, running Workflows, WorkflowTemplate, Secrets; the repository stays."""
+        self.stop_builds(emit)
+        self.delete_objects([workflow_template(self.settings), *reversed(self.secrets())], emit)
+        self.log(
+            emit,
+            f"the deployment repository {self.settings.deploy_repo} is left as it is "
+            "(delete it on the host if you no longer want it)",
+        )
+
+
+def _ssh_host(url: str) -> str:
+    if url.startswith("ssh://"):
+        rest = url[len("ssh://") :].split("/", 1)[0]
+        host = rest.rsplit("@", 1)[-1]
+        if ":" in host:
+            h, port = host.rsplit(":", 1)
+            return f"[{h}]:{port}"
+        return host
+    return url.split("@", 1)[-1].split(":", 1)[0]
+
+
+def _known_host_matches(line: str, host: str) -> bool:
+    line = line.strip()
+    if not line or line.startswith("#"):
+        return False
+    names = line.split()[0]
+    if names.startswith("|1|"):  # hashed entries: we cannot tell, accept ssh's judgement
+        return True
+    return host in names.split(",")

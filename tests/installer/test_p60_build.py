@@ -1,0 +1,225 @@
+"""Phase 60 against the fake API server: repository, Argo objects, one build followed live."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fakes.gitremote import BareRemote
+from fakes.kube_api import FakeKubeAPI
+from leakcheck import find
+from thinkube_devpi.config import Settings
+from thinkube_devpi.installer.events import Event, LogLine, ObjectApplied, PhaseFinished, State
+from thinkube_devpi.installer.kube import Kube
+from thinkube_devpi.installer.phases.base import Context, PhaseError
+from thinkube_devpi.installer.phases.p60_build import BuildPhase, argo_version_from_image
+from thinkube_devpi.installer.runner import Runner
+
+WF = "argoproj.io/v1alpha1"
+
+
+class FakeArgo:
+    """Plays Argo's controller: for each new Workflow, step pods with logs, then a final phase."""
+
+    def __init__(self, fake: FakeKubeAPI, script: Callable[[FakeArgo, str], None]) -> None:
+        self.fake = fake
+        self.script = script
+        self.seen: set[str] = set()
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.errors: list[BaseException] = []
+
+    def _run(self) -> None:
+        while not self.stop.wait(0.02):
+            for wf in self.fake.list(WF, "Workflow", "argo"):
+                name = wf["metadata"]["name"]
+                if name not in self.seen:
+                    self.seen.add(name)
+                    try:
+                        self.script(self, name)
+                    except BaseException as exc:  # surfaced by the test
+                        self.errors.append(exc)
+
+    def step(self, wf: str, step: str, phase: str, log: str, message: str = "") -> None:
+        pod = f"{wf}-{step}-1"
+        # the log first: a container's log exists before anyone can ask for it
+        self.fake.set_pod_log("argo", pod, log, container="main")
+        self.fake.end_pod_log("argo", pod, container="main")
+        self.fake.create({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": pod, "namespace": "argo",
+                         "labels": {"workflows.argoproj.io/workflow": wf},
+                         "annotations": {"workflows.argoproj.io/node-name": f"{wf}[0].{step}"}},
+            "spec": {"containers": [{"name": "wait", "image": "argoexec"}, {"name": "main", "image": "x"}]},
+            "status": {"phase": "Running"},
+        })
+        self.fake.patch_status(WF, "Workflow", wf, "argo", {"phase": "Running", "nodes": {
+            pod: {"id": pod, "name": f"{wf}[0].{step}", "displayName": step, "type": "Pod", "phase": "Running"}}})
+        self.fake.patch_status(WF, "Workflow", wf, "argo", {"nodes": {
+            pod: {"phase": phase, "message": message, "finishedAt": f"2026-11-27T10:00:0{len(self.seen)}Z"}}})
+
+    def finish(self, wf: str, phase: str, message: str = "") -> None:
+        self.fake.patch_status(WF, "Workflow", wf, "argo", {"phase": phase, "message": message})
+
+    def __enter__(self) -> FakeArgo:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join(2)
+        if self.errors:
+            raise self.errors[0]
+
+
+def succeed(argo: FakeArgo, wf: str) -> None:
+    argo.step(wf, "resolve", "Succeeded", "source commit abc1234: building\n")
+    token = Path(argo.token_file).read_text()  # type: ignore[attr-defined]
+    argo.step(wf, "build", "Succeeded", f"INFO pushing with {token}\n-----BEGIN OPENSSH PRIVATE KEY-----\nINFO Pushed image\n")
+    argo.step(wf, "bump", "Succeeded", "pushed image tag\n")
+    argo.finish(wf, "Succeeded")
+
+
+def fail_build(argo: FakeArgo, wf: str) -> None:
+    argo.step(wf, "resolve", "Succeeded", "resolving\n")
+    argo.step(wf, "build", "Failed", "error building image: step 3\n", message="Error (exit code 1)")
+    argo.finish(wf, "Failed", "child 'build' failed")
+
+
+@pytest.fixture
+def bctx(build_settings: Settings, kube: Kube, fake_kube: FakeKubeAPI, remote: BareRemote) -> Context:
+    fake_kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "devpi"}})
+    return Context(build_settings, kube, wait_timeout=20)
+
+
+def run(ctx: Context, action: str = "apply", **kw: Any) -> tuple[bool, list[Event]]:
+    events: list[Event] = []
+    ok = getattr(Runner(ctx, emit=events.append), action)(["build"], **kw)
+    return ok, events
+
+
+@pytest.fixture
+def argo_ok(fake_kube: FakeKubeAPI, keys: dict[str, str]) -> Iterator[FakeArgo]:
+    with FakeArgo(fake_kube, succeed) as argo:
+        argo.token_file = keys["registry_token"]  # type: ignore[attr-defined]
+        yield argo
+
+
+def test_apply_renders_applies_and_follows_a_build(bctx: Context, fake_kube: FakeKubeAPI, remote: BareRemote, argo_ok: FakeArgo, keys: dict[str, str]) -> None:
+    ok, events = run(bctx)
+    finished = [e for e in events if isinstance(e, PhaseFinished)]
+    assert ok, finished
+    assert remote.count() == 1
+    applied = {str(e.ref) for e in events if isinstance(e, ObjectApplied)}
+    assert {"Secret argo/devpi-git-ssh", "Secret argo/devpi-registry-push", "Secret devpi/devpi-registry-pull",
+            "WorkflowTemplate argo/devpi-build", "CronWorkflow argo/devpi-repo-monitor"} <= applied
+    (wf,) = fake_kube.list(WF, "Workflow", "argo")
+    assert wf["spec"]["workflowTemplateRef"] == {"name": "devpi-build"}
+    lines = [e.text for e in events if isinstance(e, LogLine)]
+    text = "\n".join(lines)
+    assert "[resolve] source commit abc1234: building" in text
+    assert "[build] INFO Pushed image" in text
+    assert "step build: Succeeded" in text
+    token = Path(keys["registry_token"]).read_text()
+    assert not find(token, text) and "PRIVATE KEY" not in text
+    # Kaniko's config.json carries user and token for the registry
+    secret = fake_kube.get("v1", "Secret", "devpi-registry-push", "argo")
+    assert secret["type"] == "kubernetes.io/dockerconfigjson"
+    cfg = json.loads(base64.b64decode(secret["data"][".dockerconfigjson"]))
+    assert base64.b64decode(cfg["auths"]["registry.example.com"]["auth"]).decode() == f"robot-builder:{token}"
+    ssh = fake_kube.get("v1", "Secret", "devpi-git-ssh", "argo")
+    assert set(ssh["data"]) == {"ssh-privatekey", "known_hosts"}
+    statuses = dict((p.name, s) for p, s in Runner(bctx).status(["build"]))
+    assert statuses["build"].state is State.HEALTHY, statuses
+
+
+def test_failed_build_reports_the_failing_step(bctx: Context, fake_kube: FakeKubeAPI, remote: BareRemote) -> None:
+    with FakeArgo(fake_kube, fail_build):
+        ok, events = run(bctx)
+    assert not ok
+    (fin,) = [e for e in events if isinstance(e, PhaseFinished)]
+    assert "step build failed: Error (exit code 1)" in fin.message
+    assert "[build] error building image: step 3" in "\n".join(e.text for e in events if isinstance(e, LogLine))
+    status = dict((p.name, s) for p, s in Runner(bctx).status(["build"]))["build"]
+    assert status.state is State.FAILED and "step build failed" in status.reason
+
+
+def test_converged_rerun_builds_nothing_and_writes_nothing(bctx: Context, fake_kube: FakeKubeAPI, remote: BareRemote, argo_ok: FakeArgo) -> None:
+    assert run(bctx)[0]
+    # play the bump the build would have pushed
+    from fakes.gitremote import git  # noqa: F401
+    from thinkube_devpi.installer.deployrepo import BUMP_TRAILER
+
+    text = remote.show("k8s/kustomization.yaml").replace("newTag: unbuilt", f"newTag: 20261127T100000-{remote.head()[:7]}")
+    remote.commit_as_human("k8s/kustomization.yaml", text, message=f"Deploy\n\n{BUMP_TRAILER}")
+    head = remote.head()
+    fake_kube.clear_log()
+    ok, events = run(bctx, force=True)
+    assert ok
+    assert len(fake_kube.list(WF, "Workflow", "argo")) == 1
+    assert remote.head() == head
+    assert {e.outcome for e in events if isinstance(e, ObjectApplied)} == {"unchanged"}
+    assert "no build needed" in "\n".join(e.text for e in events if isinstance(e, LogLine))
+
+
+def test_plan_without_cluster_lists_objects_and_no_secret_values(build_settings: Settings) -> None:
+    (plan,) = Runner(Context(build_settings)).plan(["build"])
+    secrets = {str(i.ref): i.secret_keys for i in plan.items if i.ref.kind == "Secret"}
+    assert secrets["Secret argo/devpi-registry-push"] == {".dockerconfigjson": "from registry_user and registry_token_file"}
+    assert secrets["Secret argo/devpi-git-ssh"] == {"ssh-privatekey": "from ssh_key_file", "known_hosts": "from ssh_known_hosts_file"}
+    assert all("data" not in i.manifest for i in plan.items)
+
+
+def test_cron_schedule_follows_the_controller_version(bctx: Context, fake_kube: FakeKubeAPI) -> None:
+    phase = BuildPhase(bctx)
+    assert "schedules" in phase.objects()[-1]["spec"]
+    fake_kube.create({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "workflow-controller", "namespace": "argo"},
+                      "spec": {"selector": {"matchLabels": {"app": "wc"}}, "template": {"metadata": {"labels": {"app": "wc"}},
+                               "spec": {"containers": [{"name": "c", "image": "quay.io/argoproj/workflow-controller:v3.5.8"}]}}}})
+    cron = phase.objects()[-1]["spec"]
+    assert cron["schedule"] == "*/5 * * * *" and "schedules" not in cron
+    assert cron["concurrencyPolicy"] == "Forbid"
+    assert argo_version_from_image("quay.io/argoproj/workflow-controller:v3.6.2") == (3, 6)
+
+
+def test_rollback_in_order_and_keeps_the_repository(bctx: Context, fake_kube: FakeKubeAPI, remote: BareRemote, argo_ok: FakeArgo) -> None:
+    assert run(bctx)[0]
+    argo_ok.stop.set()
+    fake_kube.create({"apiVersion": WF, "kind": "Workflow", "metadata": {"name": "devpi-repo-monitor-1", "namespace": "argo",
+                      "labels": {"workflows.argoproj.io/cron-workflow": "devpi-repo-monitor"}}, "spec": {}, "status": {"phase": "Running"}})
+    head = remote.head()
+    fake_kube.clear_log()
+    ok, events = run(bctx, "rollback")
+    assert ok
+    deletes = [r.path for r in fake_kube.requests if r.method == "DELETE"]
+    order = [next(k for k in ("cronworkflows", "workflows/", "workflowtemplates", "secrets") if k in p) for p in deletes]
+    assert order[:3] == ["cronworkflows", "workflows/", "workflowtemplates"] and set(order[3:]) == {"secrets"}
+    assert remote.head() == head
+    assert "left as it is" in "\n".join(e.text for e in events if isinstance(e, LogLine))
+    assert fake_kube.list(WF, "WorkflowTemplate", "argo") == []
+
+
+@pytest.mark.parametrize(
+    "change,words",
+    [
+        ({"deploy_repo": None}, ["deploy_repo is not set"]),
+        ({"ssh_known_hosts_file": None}, ["ssh_known_hosts_file is not set"]),
+        ({"registry_user": None}, ["No registry credentials"]),
+        ({"deploy_repo": "git@gitlab.example.com:org/repo.git"}, ["no key for gitlab.example.com"]),
+    ],
+)
+def test_preflight_refuses_before_writing(bctx: Context, fake_kube: FakeKubeAPI, remote: BareRemote, change: dict[str, Any], words: list[str]) -> None:
+    ctx = dataclasses.replace(bctx, settings=dataclasses.replace(bctx.settings, **change))
+    fake_kube.clear_log()
+    with pytest.raises(PhaseError) as err:
+        BuildPhase(ctx).apply(lambda e: None)
+    for w in words:
+        assert w in str(err.value)
+    assert fake_kube.writes() == [] and remote.count() == 0
