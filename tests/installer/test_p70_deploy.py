@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import copy
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from thinkube_devpi.installer.deployrepo import BUMP_TRAILER, DeployRepo
 from thinkube_devpi.installer.events import Event, LogLine, PhaseFinished
 from thinkube_devpi.installer.kube import Kube, with_common_labels
 from thinkube_devpi.installer.phases.base import Context
-from thinkube_devpi.installer.phases.p70_deploy import DeployPhase
+from thinkube_devpi.installer.phases.p70_deploy import REFRESH, DeployPhase
 from thinkube_devpi.installer.runner import Runner
 from thinkube_devpi.secrets import Secret
 
@@ -67,6 +68,14 @@ def argocd(fake: FakeKubeAPI, revisions: list[str], health: str = "Healthy", mes
     def act(app: dict[str, Any]) -> None:
         for i, rev in enumerate(revisions):
             last = i == len(revisions) - 1
+            if last and i > 0:
+                # like ArgoCD, see the new commit only once asked to refresh (or after its poll)
+                deadline = time.monotonic() + 10
+                while time.monotonic() < deadline:
+                    live = fake.get(APP, "Application", "devpi", "argocd") or {}
+                    if (live.get("metadata", {}).get("annotations") or {}).get(REFRESH):
+                        break
+                    time.sleep(0.02)
             fake.patch_status(APP, "Application", "devpi", "argocd", {
                 "sync": {"status": "Synced", "revision": rev},
                 "operationState": {"phase": "Succeeded", "syncResult": {"revision": rev}},
