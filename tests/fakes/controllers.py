@@ -18,19 +18,21 @@ class Controllers:
 
     def _run(self) -> None:
         while not self._stop.wait(0.05):
-            if not self.enabled:
-                continue
-            for pvc in self.fake.list("v1", "PersistentVolumeClaim"):
-                if (pvc.get("status") or {}).get("phase") != "Bound":
-                    self.fake.make_pvc_bound(pvc["metadata"]["namespace"], pvc["metadata"]["name"])
-            for dep in self.fake.list("apps/v1", "Deployment"):
-                status = dep.get("status") or {}
-                if status.get("observedGeneration") != dep["metadata"].get(
-                    "generation"
-                ) or not status.get("availableReplicas"):
-                    self.fake.make_deployment_ready(
-                        dep["metadata"]["namespace"], dep["metadata"]["name"]
-                    )
+            if self.enabled:
+                self.tick()
+
+    def tick(self) -> None:
+        for pvc in self.fake.list("v1", "PersistentVolumeClaim"):
+            if (pvc.get("status") or {}).get("phase") != "Bound":
+                self.fake.make_pvc_bound(pvc["metadata"]["namespace"], pvc["metadata"]["name"])
+        for dep in self.fake.list("apps/v1", "Deployment"):
+            status = dep.get("status") or {}
+            if status.get("observedGeneration") != dep["metadata"].get(
+                "generation"
+            ) or not status.get("availableReplicas"):
+                self.fake.make_deployment_ready(
+                    dep["metadata"]["namespace"], dep["metadata"]["name"]
+                )
 
     def __enter__(self) -> Controllers:
         self._thread.start()

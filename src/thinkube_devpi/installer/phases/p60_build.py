@@ -29,7 +29,7 @@ from typing import Any
 
 from thinkube_devpi.installer import deployrepo
 from thinkube_devpi.installer.deployrepo import DeployRepo, RepoError, RepoState
-from thinkube_devpi.installer.events import Emit, ObjectRef, State
+from thinkube_devpi.installer.events import Emit, ObjectDeleted, ObjectRef, State
 from thinkube_devpi.installer.github import GitHub, GitHubError, github_repo, public_key
 from thinkube_devpi.installer.kube import KubeError
 from thinkube_devpi.installer.manifests import meta
@@ -725,8 +725,9 @@ class BuildPhase(Phase):
 
     # -- rollback
 
-    def stop_builds(self, emit: Emit) -> None:
-        """The CronWorkflow first (no new runs), then every running build."""
+    def stop_builds(self, emit: Emit, *, finished_too: bool = False) -> None:
+        """The CronWorkflow first (no new runs), then every running build (and, on this phase's
+        own rollback, the finished runs too: their pods and logs go with them)."""
         kube = self.ctx.require_kube()
         self.delete_objects([cron_workflow(self.settings)], emit)
         runs, _ = kube.list("argoproj.io/v1alpha1", "Workflow", self.argo)
@@ -737,13 +738,19 @@ class BuildPhase(Phase):
                 or BUILD_LABEL in labels
                 or labels.get("workflows.argoproj.io/cron-workflow") == MONITOR
             )
-            if ours and (wf.get("status") or {}).get("phase") not in FINISHED:
+            if not ours:
+                continue
+            if (wf.get("status") or {}).get("phase") not in FINISHED:
                 kube.delete(ObjectRef.of(wf))
                 self.log(emit, f"stopped running Workflow {wf['metadata']['name']}")
+            elif finished_too:
+                kube.delete(ObjectRef.of(wf))
+                emit(ObjectDeleted(self.name, ObjectRef.of(wf), "deleted"))
 
     def rollback(self, emit: Emit) -> None:
-        """CronWorkflow, running Workflows, WorkflowTemplate, Secrets; the repository stays."""
-        self.stop_builds(emit)
+        """CronWorkflow, running Workflows, finished runs, WorkflowTemplate, Secrets; the
+        repository stays."""
+        self.stop_builds(emit, finished_too=True)
         self.delete_objects([workflow_template(self.settings), *reversed(self.secrets())], emit)
         self.log(
             emit,

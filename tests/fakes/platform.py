@@ -1,0 +1,277 @@
+"""A whole thinkube platform on 127.0.0.1, for the lifecycle and resume tests.
+
+The fake API server plays the cluster; threads play its controllers as the real ones would behave:
+PVCs bind, Deployments roll out, Argo runs the build (bumping the image tag in the deployment
+repository like the real bump step), ArgoCD syncs the pushed revision and "deploys" devpi by running
+the repository's own entrypoint (a real devpi-server with the product's flags and the Secrets'
+values), and the init Job runs the product's devpi_init against it. A fake Keycloak, an
+oauth2-proxy-like dashboard and a CONNECT proxy for the host names complete it.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import secrets
+import socket
+import subprocess
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from fakes.controllers import Controllers
+from fakes.gitremote import BareRemote
+from fakes.hosts import Behaviour, Hosts, dashboard_stand_in
+from fakes.keycloak import FakeKeycloak
+from fakes.kube_api import FakeKubeAPI
+from fakes.tls import shared_pki
+from thinkube_devpi.installer import devpi_init
+from thinkube_devpi.installer.deployrepo import BUMP_TRAILER
+
+WF = "argoproj.io/v1alpha1"
+FAST = ["--argon2-memory-cost", "8", "--argon2-time-cost", "1", "--argon2-parallelism", "1"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def secret_values(fake: FakeKubeAPI, name: str, namespace: str) -> dict[str, str]:
+    obj = fake.get("v1", "Secret", name, namespace) or {}
+    return {k: base64.b64decode(v).decode() for k, v in (obj.get("data") or {}).items()}
+
+
+@dataclass
+class DevpiDeployment:
+    """devpi as the deployment repository's entrypoint runs it, started when ArgoCD syncs."""
+
+    base: Path
+    port: int = field(default_factory=_free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/"
+
+    def start(self, entrypoint: str, launcher: str, root_password: str, server_secret: str) -> None:
+        if self.process is not None:
+            return
+        for sub in ("data", "tmp", "secret-volume", "home"):
+            (self.base / sub).mkdir(parents=True, exist_ok=True)
+        (self.base / "entrypoint.sh").write_text(entrypoint)
+        (self.base / "devpi_server_launch.py").write_text(launcher)
+        secret_file = self.base / "secret-volume" / "secret"
+        secret_file.write_text(server_secret)
+        env = {
+            "PATH": os.environ["PATH"],
+            "HOME": str(self.base / "home"),
+            "DEVPI_DATA": str(self.base / "data"),
+            "DEVPI_SECRET_SOURCE": str(secret_file),
+            "DEVPI_SECRET_DIR": str(self.base / "tmp" / "devpi-secret"),
+            "DEVPI_HOST": "127.0.0.1",
+            "DEVPI_PORT": str(self.port),
+            "DEVPI_OUTSIDE_URL": "https://devpi-api.example.com",
+            "DEVPISERVER_ROOT_PASSWD": root_password,
+            "DEVPI_LAUNCHER": str(self.base / "devpi_server_launch.py"),
+        }
+        log = (self.base / "server.log").open("ab")
+        self.process = subprocess.Popen(
+            ["sh", str(self.base / "entrypoint.sh"), *FAST],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        log.close()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError((self.base / "server.log").read_text()[-3000:])
+            try:
+                if httpx.get(self.url + "+api", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            time.sleep(0.05)
+        raise RuntimeError("devpi did not start: " + (self.base / "server.log").read_text()[-3000:])
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, 15)
+            self.process.wait(10)
+        self.process = None
+
+
+class PlatformControllers(Controllers):
+    """Controllers plus Argo Workflows, ArgoCD and the Job controller."""
+
+    def __init__(
+        self,
+        fake: FakeKubeAPI,
+        remote: BareRemote,
+        devpi: DevpiDeployment,
+        namespace: str = "devpi",
+    ) -> None:
+        super().__init__(fake)
+        self.remote = remote
+        self.devpi = devpi
+        self.namespace = namespace
+        self.handled: set[str] = set()
+        self.errors: list[BaseException] = []
+        self.builds = 0
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.03):
+            if not self.enabled:
+                continue
+            try:
+                self.tick()
+            except BaseException as exc:  # surfaced by __exit__
+                self.errors.append(exc)
+
+    def tick(self) -> None:
+        super().tick()
+        for ing in self.fake.list("networking.k8s.io/v1", "Ingress", self.namespace):
+            if not ((ing.get("status") or {}).get("loadBalancer") or {}).get("ingress"):
+                self.fake.patch_status(
+                    "networking.k8s.io/v1",
+                    "Ingress",
+                    ing["metadata"]["name"],
+                    self.namespace,
+                    {"loadBalancer": {"ingress": [{"ip": "127.0.0.1"}]}},
+                )
+        for wf in self.fake.list(WF, "Workflow", "argo"):
+            if wf["metadata"]["uid"] not in self.handled:
+                self.handled.add(wf["metadata"]["uid"])
+                self.run_build(wf)
+        app = self.fake.get(WF, "Application", "devpi", "argocd")
+        if app is not None:
+            self.sync(app)
+        job = self.fake.get("batch/v1", "Job", "devpi-init", self.namespace)
+        if job is not None and job["metadata"]["uid"] not in self.handled:
+            self.handled.add(job["metadata"]["uid"])
+            self.run_init(job)
+
+    def run_build(self, wf: dict[str, Any]) -> None:
+        """What the build's steps do to the world: a new image tag committed to the branch."""
+        name = wf["metadata"]["name"]
+        source = self.remote.head() or ""
+        text = self.remote.show("k8s/kustomization.yaml")
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        bumped = re.sub(r"newTag: .*", f"newTag: {stamp}-{source[:7]}", text)
+        self.remote.commit_as_human(
+            "k8s/kustomization.yaml", bumped, message=f"Build {stamp}\n\n{BUMP_TRAILER}"
+        )
+        self.builds += 1
+        self.fake.patch_status(WF, "Workflow", name, "argo", {"phase": "Succeeded", "nodes": {}})
+
+    def sync(self, app: dict[str, Any]) -> None:
+        head = self.remote.head() or ""
+        status = app.get("status") or {}
+        if (status.get("sync") or {}).get("revision") == head and (status.get("health") or {}).get(
+            "status"
+        ) == "Healthy":
+            return
+        root = secret_values(self.fake, "devpi-root", self.namespace).get("password", "")
+        server_secret = secret_values(self.fake, "devpi-server-secret", self.namespace).get(
+            "secret", ""
+        )
+        self.devpi.start(
+            self.remote.show("entrypoint.sh"),
+            self.remote.show("devpi_server_launch.py"),
+            root,
+            server_secret,
+        )
+        self.fake.patch_status(
+            WF,
+            "Application",
+            "devpi",
+            "argocd",
+            {
+                "sync": {"status": "Synced", "revision": head},
+                "operationState": {"phase": "Succeeded", "syncResult": {"revision": head}},
+                "health": {"status": "Healthy"},
+            },
+        )
+
+    def run_init(self, job: dict[str, Any]) -> None:
+        env: dict[str, str] = {}
+        (container,) = job["spec"]["template"]["spec"]["containers"]
+        for item in container.get("env", []):
+            ref = (item.get("valueFrom") or {}).get("secretKeyRef")
+            if ref:
+                env[item["name"]] = secret_values(self.fake, ref["name"], self.namespace)[
+                    ref["key"]
+                ]
+            else:
+                env[item["name"]] = item["value"]
+        env["DEVPI_URL"] = self.devpi.url  # the Service's address, here
+        code = devpi_init.main(env)
+        status = (
+            {"succeeded": 1, "conditions": [{"type": "Complete", "status": "True"}]}
+            if code == 0
+            else {
+                "failed": 1,
+                "conditions": [
+                    {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded"}
+                ],
+            }
+        )
+        self.fake.patch_status("batch/v1", "Job", "devpi-init", self.namespace, status)
+
+    def __exit__(self, *exc: object) -> None:
+        super().__exit__(*exc)
+        if self.errors:
+            raise self.errors[0]
+
+
+def seed_cluster(fake: FakeKubeAPI) -> None:
+    """What a thinkube cluster has before the install: namespaces, an IngressClass, the wildcard
+    certificate, ArgoCD's known hosts for the repository's host."""
+    for ns in ("ingress-nginx", "default"):
+        if fake.get("v1", "Namespace", ns) is None:
+            fake.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+    fake.create(
+        {
+            "apiVersion": "networking.k8s.io/v1",
+            "kind": "IngressClass",
+            "metadata": {"name": "nginx"},
+            "spec": {"controller": "k8s.io/ingress-nginx"},
+        }
+    )
+    cert, key = shared_pki().issue(["*.example.com", "example.com"])
+    fake.create(
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "type": "kubernetes.io/tls",
+            "metadata": {"name": "thinkube-wildcard-tls", "namespace": "default"},
+            "data": {
+                "tls.crt": base64.b64encode(cert).decode(),
+                "tls.key": base64.b64encode(key).decode(),
+            },
+        }
+    )
+
+
+def keycloak_admin_password() -> str:
+    return secrets.token_urlsafe(18)
+
+
+__all__ = [
+    "Behaviour",
+    "DevpiDeployment",
+    "FakeKeycloak",
+    "Hosts",
+    "PlatformControllers",
+    "dashboard_stand_in",
+    "keycloak_admin_password",
+    "secret_values",
+    "seed_cluster",
+]

@@ -1,0 +1,182 @@
+"""The whole life of an install on the fakes: install, prove it, re-apply, roll back; and resume.
+
+Everything the install talks to stands in on 127.0.0.1 (tests/fakes/platform.py): the API server and
+its controllers, Keycloak, the deployment repository, a real devpi-server started by the
+repository's own entrypoint when ArgoCD "syncs", the init Job running the product's devpi_init, and
+the two hosts through a CONNECT proxy.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from fakes.gitremote import REPO_URL, BareRemote, key_files
+from fakes.hosts import Behaviour, Hosts, dashboard_stand_in, platform_hosts
+from fakes.keycloak import FakeKeycloak
+from fakes.kube_api import FakeKubeAPI
+from fakes.platform import DevpiDeployment, PlatformControllers, seed_cluster
+from fakes.tls import shared_pki
+from leakcheck import find
+from thinkube_devpi.config import Settings
+from thinkube_devpi.installer.events import Event, LogLine, ObjectDeleted, PhaseFinished
+from thinkube_devpi.installer.kube import Kube
+from thinkube_devpi.installer.phases.base import Context
+from thinkube_devpi.installer.runner import Runner
+
+DASHBOARD, API = "devpi.example.com", "devpi-api.example.com"
+ADMIN_PASSWORD = 'Adm1n-"pass"-' + "x" * 8
+
+
+@dataclass
+class World:
+    fake: FakeKubeAPI
+    kube: Kube
+    kc: FakeKeycloak
+    remote: BareRemote
+    devpi: DevpiDeployment
+    hosts: Hosts
+    controllers: PlatformControllers
+    settings: Settings
+    home: Path
+
+    def context(self, **kw: Any) -> Context:
+        return Context(self.settings, self.kube, wait_timeout=30, resolve=self.hosts.resolve, **kw)
+
+    def apply(self, wanted: list[str] | None = None, **kw: Any) -> tuple[bool, list[Event]]:
+        events: list[Event] = []
+        ok = Runner(self.context(), emit=events.append).apply(wanted, **kw)
+        return ok, events
+
+    def ours(self) -> dict[str, tuple[str, int]]:
+        """Every object labelled as ours: 'Kind ns/name' -> (resourceVersion, generation)."""
+        out = {}
+        for rt in self.fake.resources:
+            if "/" in rt.plural or rt.kind in ("Event", "CustomResourceDefinition"):
+                continue
+            for obj in self.fake.list(rt.api_version, rt.kind):
+                meta = obj["metadata"]
+                if (meta.get("labels") or {}).get(
+                    "app.kubernetes.io/managed-by"
+                ) == "thinkube-devpi":
+                    key = f"{rt.kind} {meta.get('namespace') or ''}/{meta['name']}"
+                    out[key] = (meta["resourceVersion"], meta.get("generation", 0))
+        return out
+
+
+def failures(events: list[Event]) -> list[str]:
+    return [
+        f"{e.phase}: {e.message} {e.hint}"
+        for e in events
+        if isinstance(e, PhaseFinished) and not e.ok
+    ]
+
+
+@pytest.fixture
+def world(
+    fake_kube: FakeKubeAPI,
+    kubeconfig: Path,
+    tmp_path: Path,
+    remote: BareRemote,
+    isolated_home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[World]:
+    keys = key_files(tmp_path)
+    seed_cluster(fake_kube)
+    fake_kube.clear_log()
+    pki = shared_pki()
+    devpi = DevpiDeployment(tmp_path / "devpi")
+    with FakeKeycloak(tls=pki) as kc:
+        behaviour = Behaviour(issuer=f"{kc.url}/realms/thinkube")
+        dashboard = dashboard_stand_in(behaviour)
+        with platform_hosts({DASHBOARD: dashboard.server_address[1], API: devpi.port}) as hosts:
+            hosts.servers.append(dashboard)
+            monkeypatch.setenv("HTTPS_PROXY", hosts.proxy.url)
+            monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+            monkeypatch.setenv("KEYCLOAK_ADMIN_PASSWORD", kc.admin_password)
+            monkeypatch.setenv("DEVPI_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+            settings = Settings(
+                domain="example.com",
+                keycloak_url=kc.url,
+                keycloak_ca_file=pki.ca_file,
+                ca_file=pki.ca_file,
+                deploy_repo=REPO_URL,
+                ssh_key_file=keys["id_rw"],
+                ssh_readonly_key_file=keys["id_ro"],
+                ssh_known_hosts_file=keys["known_hosts"],
+                registry_user="robot-builder",
+                registry_token_file=keys["registry_token"],
+            ).validate()
+            fake_kube.create(
+                {
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "metadata": {"name": "argocd-ssh-known-hosts-cm", "namespace": "argocd"},
+                    "data": {"ssh_known_hosts": Path(keys["known_hosts"]).read_text()},
+                }
+            )
+            kube = Kube.connect(kubeconfig, cache_dir=tmp_path / "cache")
+            with PlatformControllers(fake_kube, remote, devpi) as controllers:
+                yield World(
+                    fake_kube, kube, kc, remote, devpi, hosts, controllers, settings, isolated_home
+                )
+    devpi.stop()
+
+
+def test_install_prove_reapply_and_roll_back(world: World) -> None:
+    start = time.monotonic()
+    world.fake.clear_log()
+    ok, events = world.apply()
+    assert ok, failures(events)
+    install_requests, install_seconds = len(world.fake.requests), time.monotonic() - start
+    print(f"\nfull install: {install_requests} API requests, {install_seconds:.1f} s")
+
+    # phase 88 through the real host names (mapped to the stand-ins)
+    ok, events = world.apply(["test"], force=True)
+    lines = [e.text for e in events if isinstance(e, LogLine)]
+    assert ok, "\n".join(lines)
+    assert sum(line.startswith("ok ") for line in lines) >= 10
+
+    # converged: nothing moves, no commit, no Keycloak write, no new build
+    before, commits, builds = world.ours(), world.remote.count(), world.controllers.builds
+    world.kc.clear_log()
+    world.fake.clear_log()
+    ok, events = world.apply()
+    assert ok, failures(events)
+    assert world.ours() == before
+    assert world.remote.count() == commits and world.controllers.builds == builds
+    assert world.kc.writes() == []
+    assert world.fake.writes() == []
+    print(f"converged re-apply: {len(world.fake.requests)} API requests")
+
+    # the admin password never left its Secret
+    for record in world.fake.requests:
+        if "/secrets" not in record.path:
+            assert find(ADMIN_PASSWORD, record.body or b"") == [], record.path
+
+    # roll everything back: only the package data (and what it needs) stays, each with a reason
+    events = []
+    assert Runner(world.context(), emit=events.append).rollback(), failures(events)
+    kept = {
+        str(e.ref): e.reason for e in events if isinstance(e, ObjectDeleted) and e.outcome == "kept"
+    }
+    left = set(world.ours())
+    assert left == {
+        "PersistentVolumeClaim devpi/devpi-data-pvc",
+        "Namespace /devpi",
+        "Secret devpi/devpi-root",
+        "Secret devpi/devpi-server-secret",
+    }, left
+    for key in left:
+        kind, _, rest = key.partition(" ")
+        ref = f"{kind} {rest.lstrip('/')}"
+        assert kept.get(ref), f"{ref} kept without a reason"
+    assert world.kc.client("devpi-dashboard") is None
+    config = world.home / ".config" / "thinkube-devpi" / "helpers.toml"
+    assert not config.exists()
