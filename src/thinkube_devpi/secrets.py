@@ -101,6 +101,18 @@ class Secret:
     __deepcopy__ = _refuse
 
 
+# environment variables with names like these hold secrets (DEVPI_ADMIN_PASSWORD, ...)
+_SECRET_VARIABLE = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN)$")
+
+
+def child_environ(**extra: str) -> dict[str, str]:
+    """The environment for a process the product starts: the caller's, less every variable that
+    holds a secret (a child never needs them, and /proc/<pid>/environ would show them)."""
+    env = {k: v for k, v in os.environ.items() if not _SECRET_VARIABLE.search(k.upper())}
+    env.update(extra)
+    return env
+
+
 def generate(nbytes: int = 32) -> Secret:
     """A new random secret: `nbytes` random bytes as URL-safe base64 without padding."""
     return Secret(_stdlib_secrets.token_urlsafe(nbytes), "generated")

@@ -40,6 +40,9 @@ class BareRemote:
     def show(self, path: str, branch: str = "main") -> str:
         return git("show", f"refs/heads/{branch}:{path}", cwd=self.path)
 
+    def files(self, branch: str = "main") -> list[str]:
+        return git("ls-tree", "-r", "--name-only", f"refs/heads/{branch}", cwd=self.path).split()
+
     def message(self, rev: str = "refs/heads/main") -> str:
         return git("log", "-1", "--format=%B", rev, cwd=self.path)
 

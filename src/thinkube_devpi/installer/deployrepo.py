@@ -9,7 +9,6 @@ known-hosts file (``StrictHostKeyChecking=yes``, never ``no``).
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
 import shutil
@@ -32,6 +31,7 @@ from thinkube_devpi.installer.manifests import (
 from thinkube_devpi.installer.manifests import (
     resources as resource_limits,
 )
+from thinkube_devpi.secrets import child_environ
 
 if TYPE_CHECKING:
     from thinkube_devpi.config import Settings
@@ -293,12 +293,11 @@ class DeployRepo:
     ) -> None:
         self.url = url
         self.branch = branch
-        self.env = {
-            **os.environ,
-            "GIT_SSH_COMMAND": ssh_command(key_file, known_hosts_file),
-            "GIT_TERMINAL_PROMPT": "0",
-            "LC_ALL": "C",
-        }
+        self.env = child_environ(
+            GIT_SSH_COMMAND=ssh_command(key_file, known_hosts_file),
+            GIT_TERMINAL_PROMPT="0",
+            LC_ALL="C",
+        )
 
     def git(self, *args: str, cwd: Path | None = None, what: str = "") -> str:
         try:

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from thinkube_devpi.secrets import Secret
+from thinkube_devpi.secrets import Secret, child_environ
 
 if TYPE_CHECKING:
     from thinkube_devpi.config import Settings
@@ -158,12 +158,11 @@ class EndToEnd:
             return f"no answer ({type(exc).__name__}: {exc})"
 
     def _child_env(self) -> dict[str, str]:
-        env = dict(os.environ)
         if self.ca_file:
-            env.update(
+            return child_environ(
                 SSL_CERT_FILE=self.ca_file, PIP_CERT=self.ca_file, REQUESTS_CA_BUNDLE=self.ca_file
             )
-        return env
+        return child_environ()
 
     # ------------------------------------------------------------ checks
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import httpx
 
-from thinkube_devpi.secrets import Secret
+from thinkube_devpi.secrets import Secret, child_environ
 
 API_VERSION = "2022-11-28"
 _GITHUB_URL = re.compile(
@@ -43,6 +43,7 @@ def public_key(private_key_file: str) -> str:
     else:
         proc = subprocess.run(
             ["ssh-keygen", "-y", "-P", "", "-f", private_key_file],
+            env=child_environ(),
             capture_output=True,
             text=True,
             check=False,

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from thinkube_devpi.secrets import child_environ
+
 DIST_SUFFIXES = (".whl", ".tar.gz", ".zip", ".tar.bz2", ".tgz")
 
 
@@ -152,6 +154,7 @@ def build_current_project(outdir: Path) -> list[Path]:
         )
     proc = subprocess.run(
         [sys.executable, "-m", "build", "--outdir", str(outdir), "."],
+        env=child_environ(),
         stdout=sys.stderr,
         stderr=sys.stderr,
         check=False,
