@@ -1,0 +1,2689 @@
+"""A fake kube-apiserver for tests.
+
+It serves real HTTP on 127.0.0.1 from a daemon thread of the test process, so the unchanged
+official ``kubernetes`` client (typed APIs, ``DynamicClient``, ``watch.Watch``) talks to it as to
+a cluster. It keeps objects in memory and behaves like a real server where tests can tell:
+discovery, CRUD, the four PATCH types, server-side apply with managed fields and conflicts,
+resourceVersion/generation that only move on real changes, status subresources, selectors,
+watches with history and 410 Gone, pod logs, Status errors, schema validation of built-in kinds
+with ``kubernetes-validate``, bearer-token authentication and per-test RBAC denials.
+
+Tests play the controllers with helpers such as :meth:`FakeKubeAPI.make_deployment_ready`.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import copy
+import functools
+import hashlib
+import json
+import re
+import secrets
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import yaml
+
+JSON = dict[str, Any]
+FieldPath = tuple[str, ...]
+
+K8S_VERSION = "1.31"
+ALL_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
+READ_VERBS = ("get", "list", "watch")
+APPLY_CT = "application/apply-patch+yaml"
+MERGE_CT = "application/merge-patch+json"
+JSON_PATCH_CT = "application/json-patch+json"
+SMP_CT = "application/strategic-merge-patch+json"
+# metadata fields the server owns; never part of a manager's field set
+SYSTEM_META = (
+    "name",
+    "namespace",
+    "uid",
+    "resourceVersion",
+    "generation",
+    "creationTimestamp",
+    "deletionTimestamp",
+    "deletionGracePeriodSeconds",
+    "managedFields",
+    "selfLink",
+)
+
+
+@dataclass(frozen=True)
+class ResourceType:
+    """One served resource (a row of an APIResourceList)."""
+
+    group: str
+    version: str
+    plural: str
+    singular: str
+    kind: str
+    namespaced: bool
+    short_names: tuple[str, ...] = ()
+    status: bool = False  # has a status subresource
+    generation: bool = False  # server keeps metadata.generation
+    builtin: bool = True  # validated with kubernetes-validate; strategic merge allowed
+    subresources: tuple[str, ...] = ()  # extra read-only subresources, e.g. ("log",)
+    verbs: tuple[str, ...] = ALL_VERBS
+    categories: tuple[str, ...] = ()
+
+    @property
+    def api_version(self) -> str:
+        return f"{self.group}/{self.version}" if self.group else self.version
+
+    @property
+    def qualified(self) -> str:
+        """``deployments.apps`` as in server messages (``pods`` for core)."""
+        return f"{self.plural}.{self.group}" if self.group else self.plural
+
+    @property
+    def kind_qualified(self) -> str:
+        return f"{self.kind}.{self.group}" if self.group else self.kind
+
+
+def _rt(
+    group: str, version: str, plural: str, kind: str, namespaced: bool = True, **kw: Any
+) -> ResourceType:
+    return ResourceType(group, version, plural, kind.lower(), kind, namespaced, **kw)
+
+
+BUILTIN_RESOURCES: tuple[ResourceType, ...] = (
+    _rt("", "v1", "namespaces", "Namespace", False, short_names=("ns",), status=True),
+    _rt("", "v1", "serviceaccounts", "ServiceAccount", short_names=("sa",)),
+    _rt("", "v1", "secrets", "Secret"),
+    _rt("", "v1", "configmaps", "ConfigMap", short_names=("cm",)),
+    _rt("", "v1", "services", "Service", short_names=("svc",), status=True, categories=("all",)),
+    _rt(
+        "",
+        "v1",
+        "pods",
+        "Pod",
+        short_names=("po",),
+        status=True,
+        subresources=("log",),
+        categories=("all",),
+    ),
+    _rt(
+        "",
+        "v1",
+        "persistentvolumeclaims",
+        "PersistentVolumeClaim",
+        short_names=("pvc",),
+        status=True,
+    ),
+    _rt("", "v1", "events", "Event", short_names=("ev",)),
+    _rt(
+        "apps",
+        "v1",
+        "deployments",
+        "Deployment",
+        short_names=("deploy",),
+        status=True,
+        generation=True,
+        categories=("all",),
+    ),
+    _rt("batch", "v1", "jobs", "Job", status=True, generation=True, categories=("all",)),
+    _rt("rbac.authorization.k8s.io", "v1", "roles", "Role"),
+    _rt("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding"),
+    _rt("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", False),
+    _rt("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", False),
+    _rt(
+        "networking.k8s.io",
+        "v1",
+        "ingresses",
+        "Ingress",
+        short_names=("ing",),
+        status=True,
+        generation=True,
+    ),
+    _rt(
+        "networking.k8s.io",
+        "v1",
+        "networkpolicies",
+        "NetworkPolicy",
+        short_names=("netpol",),
+        generation=True,
+    ),
+    _rt("networking.k8s.io", "v1", "ingressclasses", "IngressClass", False, generation=True),
+    _rt("storage.k8s.io", "v1", "storageclasses", "StorageClass", False, short_names=("sc",)),
+    _rt(
+        "apiextensions.k8s.io",
+        "v1",
+        "customresourcedefinitions",
+        "CustomResourceDefinition",
+        False,
+        short_names=("crd", "crds"),
+        status=True,
+        generation=True,
+        verbs=READ_VERBS,
+    ),
+)
+
+
+def _cr(
+    group: str, version: str, plural: str, kind: str, namespaced: bool = True, **kw: Any
+) -> ResourceType:
+    return _rt(group, version, plural, kind, namespaced, builtin=False, generation=True, **kw)
+
+
+CRD_SETS: dict[str, tuple[ResourceType, ...]] = {
+    "argo": (
+        _cr("argoproj.io", "v1alpha1", "workflows", "Workflow", short_names=("wf",)),
+        _cr(
+            "argoproj.io",
+            "v1alpha1",
+            "workflowtemplates",
+            "WorkflowTemplate",
+            short_names=("wftmpl",),
+        ),
+        _cr(
+            "argoproj.io",
+            "v1alpha1",
+            "cronworkflows",
+            "CronWorkflow",
+            short_names=("cwf", "cronwf"),
+        ),
+        _cr("argoproj.io", "v1alpha1", "workflowtaskresults", "WorkflowTaskResult"),
+    ),
+    "argocd": (
+        _cr("argoproj.io", "v1alpha1", "applications", "Application", short_names=("app", "apps")),
+    ),
+    "gateway": (
+        _cr(
+            "gateway.networking.k8s.io",
+            "v1",
+            "gatewayclasses",
+            "GatewayClass",
+            False,
+            short_names=("gc",),
+            status=True,
+        ),
+        _cr(
+            "gateway.networking.k8s.io",
+            "v1",
+            "gateways",
+            "Gateway",
+            short_names=("gtw",),
+            status=True,
+        ),
+        _cr("gateway.networking.k8s.io", "v1", "httproutes", "HTTPRoute", status=True),
+    ),
+}
+
+
+# --------------------------------------------------------------------------------------------
+# errors
+
+
+class ApiError(Exception):
+    """Raised inside the fake; becomes a Status response."""
+
+    def __init__(
+        self,
+        code: int,
+        reason: str,
+        message: str,
+        details: JSON | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+        self.message = message
+        self.details = details
+
+    def status(self) -> JSON:
+        st: JSON = {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Failure",
+            "message": self.message,
+            "reason": self.reason,
+            "code": self.code,
+        }
+        if self.details is not None:
+            st["details"] = self.details
+        return st
+
+
+def _details(rt: ResourceType | None, name: str | None, kind: str | None = None) -> JSON:
+    d: JSON = {}
+    if name:
+        d["name"] = name
+    if rt is not None and rt.group:
+        d["group"] = rt.group
+    d["kind"] = kind or (rt.plural if rt else "")
+    return d
+
+
+def not_found(rt: ResourceType, name: str) -> ApiError:
+    return ApiError(404, "NotFound", f'{rt.qualified} "{name}" not found', _details(rt, name))
+
+
+def ns_not_found(ns: str) -> ApiError:
+    return ApiError(
+        404, "NotFound", f'namespaces "{ns}" not found', {"name": ns, "kind": "namespaces"}
+    )
+
+
+def bad_request(message: str) -> ApiError:
+    return ApiError(400, "BadRequest", message)
+
+
+def invalid(rt: ResourceType, name: str, causes: list[tuple[str, str]]) -> ApiError:
+    """422 Invalid; causes are (field, message) pairs."""
+    text = ", ".join(f"{f}: {m}" if f else m for f, m in causes)
+    if len(causes) > 1:
+        text = "[" + text + "]"
+    details = _details(rt, name, kind=rt.kind)
+    details["causes"] = [
+        {"reason": "FieldValueInvalid", "message": m, "field": f} for f, m in causes
+    ]
+    return ApiError(422, "Invalid", f'{rt.kind_qualified} "{name}" is invalid: {text}', details)
+
+
+def conflict_modified(rt: ResourceType, name: str) -> ApiError:
+    return ApiError(
+        409,
+        "Conflict",
+        f'Operation cannot be fulfilled on {rt.qualified} "{name}": the object has been modified; '
+        "please apply your changes to the latest version and try again",
+        _details(rt, name),
+    )
+
+
+def method_not_allowed() -> ApiError:
+    return ApiError(
+        405,
+        "MethodNotAllowed",
+        "the server does not allow this method on the requested resource",
+        {},
+    )
+
+
+def ns_mismatch() -> ApiError:
+    return bad_request(
+        "the namespace of the provided object does not match the namespace sent on the request"
+    )
+
+
+def name_mismatch(body_name: str, url_name: str) -> ApiError:
+    return bad_request(
+        f"the name of the object ({body_name}) does not match the name on the URL ({url_name})"
+    )
+
+
+def path_not_found() -> ApiError:
+    return ApiError(404, "NotFound", "the server could not find the requested resource", {})
+
+
+# --------------------------------------------------------------------------------------------
+# small helpers
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _meta(obj: JSON) -> JSON:
+    m = obj.get("metadata")
+    if not isinstance(m, dict):
+        m = {}
+        obj["metadata"] = m
+    return m
+
+
+def _dig(obj: Any, dotted: str) -> Any:
+    cur = obj
+    for part in dotted.split("."):
+        if not isinstance(cur, dict):
+            return None
+        cur = cur.get(part)
+    return cur
+
+
+_LABEL_VALUE = re.compile(r"^(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?$")
+_QUALIFIED_NAME = re.compile(r"^([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]$")
+_DNS1123_SUBDOMAIN = re.compile(
+    r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+)
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_DNS1035_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+
+
+def _check_name(rt: ResourceType, name: str) -> str | None:
+    if rt.plural == "namespaces":
+        if len(name) > 63 or not _DNS1123_LABEL.match(name):
+            return (
+                f'Invalid value: "{name}": a lowercase RFC 1123 label must consist of lower case '
+                "alphanumeric characters or '-', and must start and end with an alphanumeric "
+                "character (e.g. 'my-name',  or '123-abc', regex used for validation is "
+                "'[a-z0-9]([-a-z0-9]*[a-z0-9])?')"
+            )
+        return None
+    if rt.plural == "services":
+        if len(name) > 63 or not _DNS1035_LABEL.match(name):
+            return (
+                f'Invalid value: "{name}": a DNS-1035 label must consist of lower case '
+                "alphanumeric characters or '-', start with an alphabetic character, and end "
+                "with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for "
+                "validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"
+            )
+        return None
+    if rt.group.startswith("rbac."):
+        # RBAC names are path segments: anything without '/' or '%'
+        return None if name and "/" not in name and "%" not in name else f'Invalid value: "{name}"'
+    if len(name) > 253 or not _DNS1123_SUBDOMAIN.match(name):
+        return (
+            f'Invalid value: "{name}": a lowercase RFC 1123 subdomain must consist of lower case '
+            "alphanumeric characters, '-' or '.', and must start and end with an alphanumeric "
+            "character (e.g. 'example.com', regex used for validation is "
+            "'[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"
+        )
+    return None
+
+
+def _check_labels(labels: Any, where: str) -> list[tuple[str, str]]:
+    errs: list[tuple[str, str]] = []
+    if not isinstance(labels, dict):
+        return errs
+    for k, v in labels.items():
+        prefix, _, nm = k.rpartition("/")
+        if (prefix and (len(prefix) > 253 or not _DNS1123_SUBDOMAIN.match(prefix))) or (
+            len(nm) > 63 or not _QUALIFIED_NAME.match(nm)
+        ):
+            errs.append(
+                (
+                    where,
+                    f'Invalid value: "{k}": name part must consist of alphanumeric '
+                    "characters, '-', '_' or '.', and must start and end with an alphanumeric "
+                    "character",
+                )
+            )
+        if not isinstance(v, str) or len(v) > 63 or not _LABEL_VALUE.match(v):
+            errs.append(
+                (
+                    where,
+                    f'Invalid value: "{v}": a valid label must be an empty string or '
+                    "consist of alphanumeric characters, '-', '_' or '.', and must start and "
+                    "end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or "
+                    "'12345', regex used for validation is "
+                    "'(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')",
+                )
+            )
+    return errs
+
+
+# --------------------------------------------------------------------------------------------
+# schema validation (kubernetes-validate, cached)
+
+
+@functools.cache
+def _schema_validator(api_version: str, kind: str) -> Any:
+    """The same validator ``kubernetes_validate.validate(obj, K8S_VERSION, strict=True)`` builds,
+    built once per kind (kubernetes_validate re-reads ~1 MB of definitions on every call)."""
+    import jsonschema
+    import kubernetes_validate.utils as kvu
+    from referencing import Registry, Resource
+
+    version = [v for v in kvu.all_versions() if kvu.major_minor(v) <= kvu.major_minor(K8S_VERSION)][
+        -1
+    ]
+    gv = re.sub(r"^([^./]*)(?:\.[^/]*)?/", r"\1-", api_version)
+    schema_dir = f"v{version}-local-strict"
+    try:
+        schema = kvu.schema_contents(
+            f"kubernetes-json-schema/{schema_dir}/{kind.lower()}-{gv}.json", K8S_VERSION
+        )
+    except FileNotFoundError:
+        return None
+    defs = _schema_definitions(schema_dir)
+    registry: Any = Resource.from_contents(schema) @ Registry()
+    registry = Resource.from_contents(defs) @ registry
+    return jsonschema.validators.Draft202012Validator(schema, registry=registry)
+
+
+@functools.cache
+def _schema_definitions(schema_dir: str) -> Any:
+    import kubernetes_validate.utils as kvu
+
+    return kvu.schema_contents(
+        f"kubernetes-json-schema/{schema_dir}/_definitions.json", K8S_VERSION
+    )
+
+
+def schema_errors(obj: JSON) -> list[tuple[str, str]]:
+    """(field, message) for each schema error of a built-in object; [] when valid."""
+    import jsonschema
+
+    validator = _schema_validator(obj.get("apiVersion", ""), obj.get("kind", ""))
+    if validator is None:
+        return [("kind", f"no schema for {obj.get('apiVersion')} {obj.get('kind')}")]
+    err = jsonschema.exceptions.best_match(validator.iter_errors(obj))
+    if err is None:
+        return []
+    where = ""
+    for p in err.absolute_path:
+        where += f"[{p}]" if isinstance(p, int) else (f".{p}" if where else str(p))
+    return [(where, err.message)]
+
+
+# --------------------------------------------------------------------------------------------
+# selectors
+
+
+@dataclass
+class _Req:
+    key: str
+    op: str  # = != in notin exists !exists
+    values: tuple[str, ...] = ()
+
+
+def _split_top(text: str) -> list[str]:
+    out, depth, cur = [], 0, ""
+    for ch in text:
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        if ch == "," and depth == 0:
+            out.append(cur)
+            cur = ""
+        else:
+            cur += ch
+    out.append(cur)
+    return [p.strip() for p in out if p.strip()]
+
+
+def parse_label_selector(text: str) -> list[_Req]:
+    reqs: list[_Req] = []
+    for part in _split_top(text or ""):
+        m = re.fullmatch(r"([^\s!=()]+)\s+(in|notin)\s+\(([^)]*)\)", part)
+        if m:
+            vals = tuple(v.strip() for v in m.group(3).split(",") if v.strip())
+            reqs.append(_Req(m.group(1), m.group(2), vals))
+            continue
+        m = re.fullmatch(r"([^\s!=]+)\s*(==|=|!=)\s*([^\s]*)", part)
+        if m:
+            op = "!=" if m.group(2) == "!=" else "="
+            reqs.append(_Req(m.group(1), op, (m.group(3),)))
+            continue
+        m = re.fullmatch(r"!\s*([^\s!=()]+)", part)
+        if m:
+            reqs.append(_Req(m.group(1), "!exists"))
+            continue
+        if re.fullmatch(r"[^\s!=()]+", part):
+            reqs.append(_Req(part, "exists"))
+            continue
+        raise bad_request(f"unable to parse requirement: {part!r}")
+    return reqs
+
+
+def _req_matches(req: _Req, value: str | None) -> bool:
+    if req.op == "exists":
+        return value is not None
+    if req.op == "!exists":
+        return value is None
+    if req.op in ("=", "in"):
+        return value is not None and value in req.values
+    # != and notin match when the key is absent too
+    return value is None or value not in req.values
+
+
+FIELD_LABELS: dict[str, tuple[str, ...]] = {
+    "pods": (
+        "spec.nodeName",
+        "spec.restartPolicy",
+        "spec.schedulerName",
+        "spec.serviceAccountName",
+        "spec.hostNetwork",
+        "status.phase",
+        "status.podIP",
+        "status.nominatedNodeName",
+    ),
+    "secrets": ("type",),
+    "events": (
+        "involvedObject.kind",
+        "involvedObject.namespace",
+        "involvedObject.name",
+        "involvedObject.uid",
+        "involvedObject.apiVersion",
+        "involvedObject.resourceVersion",
+        "involvedObject.fieldPath",
+        "reason",
+        "reportingComponent",
+        "source",
+        "type",
+    ),
+    "namespaces": ("status.phase",),
+    "persistentvolumeclaims": (),
+    "jobs": ("status.successful",),
+}
+
+
+def parse_field_selector(rt: ResourceType, text: str) -> list[_Req]:
+    reqs: list[_Req] = []
+    for part in _split_top(text or ""):
+        m = re.fullmatch(r"([^\s!=]+)\s*(==|=|!=)\s*(.*)", part)
+        if not m:
+            raise bad_request(f"invalid selector: '{text}'; can't understand '{part}'")
+        key = m.group(1)
+        allowed = ("metadata.name", "metadata.namespace", *FIELD_LABELS.get(rt.plural, ()))
+        if key not in allowed:
+            raise bad_request(f"field label not supported: {key}")
+        reqs.append(_Req(key, "!=" if m.group(2) == "!=" else "=", (m.group(3).strip(),)))
+    return reqs
+
+
+@dataclass
+class Selector:
+    labels: list[_Req] = field(default_factory=list)
+    fields: list[_Req] = field(default_factory=list)
+
+    def matches(self, obj: JSON) -> bool:
+        lbls = (obj.get("metadata") or {}).get("labels") or {}
+        for r in self.labels:
+            if not _req_matches(r, lbls.get(r.key)):
+                return False
+        for r in self.fields:
+            v = _dig(obj, r.key)
+            if v is None and r.key == "metadata.namespace":
+                v = ""
+            sv = None if v is None else (str(v).lower() if isinstance(v, bool) else str(v))
+            if sv is None:
+                sv = ""
+            if not _req_matches(r, sv):
+                return False
+        return True
+
+
+# --------------------------------------------------------------------------------------------
+# field sets (managedFields) and merging
+
+
+def _list_keys(rt: ResourceType, names: tuple[str, ...]) -> tuple[str, ...] | None:
+    """The associative-list keys a real server uses for built-in kinds (None: atomic)."""
+    if not rt.builtin or not names:
+        return None
+    last = names[-1]
+    if last in ("containers", "initContainers", "ephemeralContainers", "env", "volumes"):
+        return ("name",)
+    if last == "imagePullSecrets":
+        return ("name",)
+    if last == "volumeMounts":
+        return ("mountPath",)
+    if last == "volumeDevices":
+        return ("devicePath",)
+    if last == "ports":
+        if any(n in ("containers", "initContainers", "ephemeralContainers") for n in names):
+            return ("containerPort", "protocol")
+        if rt.plural == "services" and names[:-1] == ("spec",):
+            return ("port", "protocol")
+        return None
+    if last == "conditions":
+        return ("type",)
+    if last == "ownerReferences":
+        return ("uid",)
+    if last == "hostAliases":
+        return ("ip",)
+    return None
+
+
+_KEY_DEFAULTS = {"protocol": "TCP"}
+
+
+def _item_key(item: Any, keys: tuple[str, ...]) -> str | None:
+    if not isinstance(item, dict):
+        return None
+    kd: JSON = {}
+    for k in keys:
+        if k in item:
+            kd[k] = item[k]
+        elif k in _KEY_DEFAULTS:
+            kd[k] = _KEY_DEFAULTS[k]
+        else:
+            return None
+    return "k:" + json.dumps(kd, sort_keys=True, separators=(",", ":"))
+
+
+def _keyed(lst: list[Any], keys: tuple[str, ...]) -> dict[str, Any] | None:
+    out: dict[str, Any] = {}
+    for item in lst:
+        k = _item_key(item, keys)
+        if k is None:
+            return None
+        out[k] = item
+    return out
+
+
+def _collect(
+    value: Any, rt: ResourceType, names: tuple[str, ...], prefix: FieldPath, out: set[FieldPath]
+) -> None:
+    for k, v in value.items():
+        p = (*prefix, "f:" + k)
+        n = (*names, k)
+        if isinstance(v, dict) and v:
+            _collect(v, rt, n, p, out)
+            continue
+        keys = _list_keys(rt, n) if isinstance(v, list) else None
+        keyed = _keyed(v, keys) if keys and v else None
+        if keyed is not None:
+            for ik, item in keyed.items():
+                out.add((*p, ik, "."))
+                _collect(item, rt, n, (*p, ik), out)
+        else:
+            out.add(p)
+
+
+def field_set(obj: JSON | None, rt: ResourceType, scope: str) -> set[FieldPath]:
+    """Leaf paths of ``obj`` in fieldsV1 notation. scope: "main" or "status"."""
+    out: set[FieldPath] = set()
+    if not obj:
+        return out
+    for k, v in obj.items():
+        if k in ("apiVersion", "kind"):
+            continue
+        if scope == "status" and k != "status":
+            continue
+        if scope == "main" and k == "status" and rt.status:
+            continue
+        if k == "status" and not v:
+            continue
+        if k == "metadata" and isinstance(v, dict):
+            v = {mk: mv for mk, mv in v.items() if mk not in SYSTEM_META}
+            if not v:
+                continue
+        if isinstance(v, dict) and v:
+            _collect(v, rt, (k,), ("f:" + k,), out)
+        elif isinstance(v, list) and v and (keys := _list_keys(rt, (k,))):
+            _collect({k: v}, rt, (), (), out)
+            del keys
+        else:
+            out.add(("f:" + k,))
+    return out
+
+
+def encode_fields(paths: Iterable[FieldPath]) -> JSON:
+    root: JSON = {}
+    for p in sorted(paths):
+        node = root
+        for part in p:
+            node = node.setdefault(part, {})
+    return root
+
+
+def decode_fields(tree: JSON, prefix: FieldPath = ()) -> set[FieldPath]:
+    out: set[FieldPath] = set()
+    for k, v in (tree or {}).items():
+        p = (*prefix, k)
+        if isinstance(v, dict) and v:
+            out |= decode_fields(v, p)
+        else:
+            out.add(p)
+    return out
+
+
+_MISSING = object()
+
+
+def _get_path(obj: Any, path: FieldPath) -> Any:
+    cur = obj
+    for part in path:
+        if part == ".":
+            return cur
+        if part.startswith("f:"):
+            if not isinstance(cur, dict) or part[2:] not in cur:
+                return _MISSING
+            cur = cur[part[2:]]
+        elif part.startswith("k:"):
+            if not isinstance(cur, list):
+                return _MISSING
+            kd = json.loads(part[2:])
+            keys = tuple(kd)
+            for item in cur:
+                if _item_key(item, keys) == part:
+                    cur = item
+                    break
+            else:
+                return _MISSING
+        else:
+            return _MISSING
+    return cur
+
+
+def _delete_path(obj: Any, path: FieldPath) -> None:
+    """Delete a leaf (``f:``) or a list item (path ending in ``k:...``)."""
+    parent = _get_path(obj, path[:-1])
+    last = path[-1]
+    if last.startswith("f:") and isinstance(parent, dict):
+        parent.pop(last[2:], None)
+    elif last.startswith("k:") and isinstance(parent, list):
+        keys = tuple(json.loads(last[2:]))
+        parent[:] = [i for i in parent if _item_key(i, keys) != last]
+
+
+def path_text(path: FieldPath) -> str:
+    """``.spec.template.spec.containers[name="c"].image`` as in server messages."""
+    out = ""
+    for part in path:
+        if part.startswith("f:"):
+            out += "." + part[2:]
+        elif part.startswith("k:"):
+            kd = json.loads(part[2:])
+            out += "[" + ",".join(f"{k}={json.dumps(v)}" for k, v in kd.items()) + "]"
+    return out
+
+
+def merge_apply(live: Any, applied: Any, rt: ResourceType, names: tuple[str, ...] = ()) -> Any:
+    """Merge an applied configuration into a live object (keyed lists merge by key)."""
+    if not isinstance(live, dict) or not isinstance(applied, dict):
+        return copy.deepcopy(applied)
+    out = copy.deepcopy(live)
+    for k, v in applied.items():
+        if v is None:
+            continue
+        n = (*names, k)
+        lv = out.get(k)
+        if isinstance(v, dict) and isinstance(lv, dict):
+            out[k] = merge_apply(lv, v, rt, n)
+        elif isinstance(v, list) and isinstance(lv, list) and (keys := _list_keys(rt, n)):
+            lk, ak = _keyed(lv, keys), _keyed(v, keys)
+            if lk is None or ak is None:
+                out[k] = copy.deepcopy(v)
+                continue
+            # live order is kept and new items go last, so re-applying never reorders
+            merged = [
+                merge_apply(item, ak[ik], rt, n) if ik in ak else item for ik, item in lk.items()
+            ]
+            merged += [copy.deepcopy(item) for ik, item in ak.items() if ik not in lk]
+            out[k] = merged
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def json_merge_patch(target: Any, patch: Any) -> Any:
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    out = copy.deepcopy(target) if isinstance(target, dict) else {}
+    for k, v in patch.items():
+        if v is None:
+            out.pop(k, None)
+        else:
+            out[k] = json_merge_patch(out.get(k), v)
+    return out
+
+
+def strategic_merge_patch(
+    target: Any, patch: Any, rt: ResourceType, names: tuple[str, ...] = ()
+) -> Any:
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    if patch.get("$patch") == "replace":
+        return {k: copy.deepcopy(v) for k, v in patch.items() if k != "$patch"}
+    out = copy.deepcopy(target) if isinstance(target, dict) else {}
+    for k, v in patch.items():
+        if k.startswith("$"):
+            continue
+        n = (*names, k)
+        if v is None:
+            out.pop(k, None)
+        elif isinstance(v, dict):
+            out[k] = strategic_merge_patch(out.get(k), v, rt, n)
+        elif isinstance(v, list) and isinstance(out.get(k), list) and (keys := _list_keys(rt, n)):
+            items = list(out[k])
+            for pitem in v:
+                pk = _item_key(pitem, keys)
+                idx = next(
+                    (i for i, it in enumerate(items) if pk and _item_key(it, keys) == pk), None
+                )
+                if isinstance(pitem, dict) and pitem.get("$patch") == "delete":
+                    if idx is not None:
+                        items.pop(idx)
+                elif idx is not None:
+                    items[idx] = strategic_merge_patch(items[idx], pitem, rt, n)
+                else:
+                    items.append(strategic_merge_patch({}, pitem, rt, n))
+            out[k] = items
+        else:
+            out[k] = copy.deepcopy(v)
+    return out
+
+
+def _pointer(path: str) -> list[str]:
+    if path == "":
+        return []
+    if not path.startswith("/"):
+        raise ValueError(f"invalid JSON pointer {path!r}")
+    return [p.replace("~1", "/").replace("~0", "~") for p in path[1:].split("/")]
+
+
+def json_patch(doc: Any, ops: Any) -> Any:
+    """RFC 6902; raises ValueError on a failed operation."""
+    doc = copy.deepcopy(doc)
+    if not isinstance(ops, list):
+        raise ValueError("json patch must be a list of operations")
+
+    def parent_of(parts: list[str]) -> tuple[Any, str]:
+        cur = doc
+        for p in parts[:-1]:
+            if isinstance(cur, list):
+                cur = cur[int(p)]
+            elif isinstance(cur, dict) and p in cur:
+                cur = cur[p]
+            else:
+                raise ValueError(f"doc is missing path: /{'/'.join(parts)}")
+        return cur, parts[-1]
+
+    def get(parts: list[str]) -> Any:
+        if not parts:
+            return doc
+        par, last = parent_of(parts)
+        try:
+            return par[int(last)] if isinstance(par, list) else par[last]
+        except (KeyError, IndexError, ValueError):
+            raise ValueError(f"doc is missing path: /{'/'.join(parts)}") from None
+
+    def remove(parts: list[str]) -> Any:
+        par, last = parent_of(parts)
+        try:
+            return par.pop(int(last)) if isinstance(par, list) else par.pop(last)
+        except (KeyError, IndexError, ValueError):
+            raise ValueError(f"unable to remove nonexistent key: {last}: missing value") from None
+
+    def add(parts: list[str], value: Any) -> None:
+        nonlocal doc
+        if not parts:
+            doc = value
+            return
+        par, last = parent_of(parts)
+        if isinstance(par, list):
+            if last == "-":
+                par.append(value)
+            else:
+                i = int(last)
+                if i > len(par):
+                    raise ValueError(f"add operation does not apply: index {i} out of bounds")
+                par.insert(i, value)
+        elif isinstance(par, dict):
+            par[last] = value
+        else:
+            raise ValueError(f"doc is missing path: /{'/'.join(parts)}")
+
+    for op in ops:
+        kind = op.get("op")
+        parts = _pointer(op.get("path", ""))
+        if kind == "add":
+            add(parts, copy.deepcopy(op.get("value")))
+        elif kind == "remove":
+            remove(parts)
+        elif kind == "replace":
+            get(parts)
+            remove(parts) if parts else None
+            add(parts, copy.deepcopy(op.get("value")))
+        elif kind == "move":
+            value = remove(_pointer(op["from"]))
+            add(parts, value)
+        elif kind == "copy":
+            add(parts, copy.deepcopy(get(_pointer(op["from"]))))
+        elif kind == "test":
+            if get(parts) != op.get("value"):
+                raise ValueError(f"testing value {op.get('path')} failed: test failed")
+        else:
+            raise ValueError(f"Unexpected kind: {kind}")
+    return doc
+
+
+# --------------------------------------------------------------------------------------------
+# records
+
+
+@dataclass
+class RequestRecord:
+    method: str
+    path: str
+    query: dict[str, str]
+    content_type: str
+    body: bytes
+    status: int = 0
+    watch: bool = False
+
+    def json(self) -> Any:
+        if not self.body:
+            return None
+        if self.content_type.startswith(APPLY_CT):
+            return yaml.safe_load(self.body)
+        return json.loads(self.body)
+
+
+@dataclass
+class _Event:
+    rv: int
+    rt: ResourceType
+    namespace: str
+    type: str
+    old: JSON | None
+    new: JSON | None
+
+
+@dataclass
+class _Fault:
+    method: str
+    pattern: re.Pattern[str]
+    status: int
+    reason: str
+    message: str
+    times: int | None
+
+
+@dataclass
+class _Delay:
+    method: str
+    pattern: re.Pattern[str]
+    seconds: float
+
+
+@dataclass
+class _Log:
+    text: str = ""
+    ended: bool = False
+
+
+@dataclass
+class _Managed:
+    meta: JSON  # manager, operation, apiVersion, time, subresource?
+    paths: set[FieldPath]
+    original: set[FieldPath] | None = None
+
+    @property
+    def ident(self) -> tuple[str, str, str]:
+        return (self.meta["manager"], self.meta["operation"], self.meta.get("subresource", ""))
+
+
+def _load_managed(obj: JSON | None) -> list[_Managed]:
+    out = []
+    for e in ((obj or {}).get("metadata") or {}).get("managedFields") or []:
+        meta = {k: v for k, v in e.items() if k not in ("fieldsType", "fieldsV1")}
+        paths = decode_fields(e.get("fieldsV1") or {})
+        out.append(_Managed(meta, paths, set(paths)))
+    return out
+
+
+def _dump_managed(entries: list[_Managed]) -> list[JSON]:
+    out = []
+    for e in entries:
+        if not e.paths:
+            continue
+        meta = dict(e.meta)
+        if e.original != e.paths or "time" not in meta:
+            meta["time"] = _now()
+        out.append({**meta, "fieldsType": "FieldsV1", "fieldsV1": encode_fields(e.paths)})
+    return out
+
+
+def _strip_for_compare(obj: JSON) -> JSON:
+    o = copy.deepcopy(obj)
+    _meta(o).pop("resourceVersion", None)
+    return o
+
+
+# --------------------------------------------------------------------------------------------
+# the server
+
+
+class _HTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    fake: FakeKubeAPI
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: _HTTPServer
+
+    def setup(self) -> None:
+        super().setup()
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.server.fake._track(self.connection, True)
+
+    def finish(self) -> None:
+        try:
+            super().finish()
+        finally:
+            self.server.fake._track(self.connection, False)
+
+    wbufsize = 65536  # one send per response: no Nagle/delayed-ACK stalls on keep-alive
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        self.server.fake._handle(self)
+
+    do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = do_GET
+
+
+class _Stream:
+    """Chunked transfer encoding writer."""
+
+    def __init__(self, h: BaseHTTPRequestHandler, content_type: str) -> None:
+        self.h = h
+        h.send_response(200)
+        h.send_header("Content-Type", content_type)
+        h.send_header("Transfer-Encoding", "chunked")
+        h.send_header("Cache-Control", "no-cache, private")
+        h.end_headers()
+        h.wfile.flush()
+
+    def write(self, data: bytes) -> None:
+        if data:
+            self.h.wfile.write(f"{len(data):x}\r\n".encode() + data + b"\r\n")
+            self.h.wfile.flush()
+
+    def close(self) -> None:
+        try:
+            self.h.wfile.write(b"0\r\n\r\n")
+            self.h.wfile.flush()
+        except OSError:
+            pass
+
+
+class FakeKubeAPI:
+    """A fake kube-apiserver on 127.0.0.1; use as a context manager or start()/stop()."""
+
+    def __init__(
+        self,
+        crds: Iterable[str] = ("argo", "argocd", "gateway"),
+        *,
+        token: str | None = None,
+        user: str = "kubernetes-admin",
+        history: int = 1000,
+        port: int = 0,
+    ) -> None:
+        crds = tuple(crds)
+        unknown = set(crds) - set(CRD_SETS)
+        if unknown:
+            raise ValueError(f"unknown CRD sets {sorted(unknown)}; known: {sorted(CRD_SETS)}")
+        self.crds = crds
+        self.token = token or secrets.token_urlsafe(24)
+        self.user = user
+        self.history_size = history
+        self._port = port
+        self.resources: list[ResourceType] = list(BUILTIN_RESOURCES)
+        for name in crds:
+            self.resources += CRD_SETS[name]
+        self._by_gvp: dict[tuple[str, str, str], ResourceType] = {
+            (r.group, r.version, r.plural): r for r in self.resources
+        }
+        self._by_kind: dict[tuple[str, str], ResourceType] = {
+            (r.api_version, r.kind): r for r in self.resources
+        }
+        self._lock = threading.RLock()
+        self._cond = threading.Condition(self._lock)
+        self._objects: dict[tuple[str, str], dict[tuple[str, str], JSON]] = {}
+        self._rv = 0
+        self._history: list[_Event] = []
+        self._compacted_rv = 0
+        self._logs: dict[tuple[str, str, str], _Log] = {}
+        self._denies: list[tuple[str, str, str | None]] = []
+        self._faults: list[_Fault] = []
+        self._delays: list[_Delay] = []
+        self._conns: set[socket.socket] = set()
+        self._stopping = threading.Event()
+        self._server: _HTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._ip_counter = 10
+        self.requests: list[RequestRecord] = []
+        self.url = ""
+        with self._lock:
+            self._seed()
+
+    # ---- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> FakeKubeAPI:
+        server = _HTTPServer(("127.0.0.1", self._port), _Handler)
+        server.fake = self
+        self._server = server
+        self.port = server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._stopping.clear()
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            daemon=True,
+            name=f"fake-kube-{self.port}",
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        with self._cond:
+            self._cond.notify_all()
+        if self._server is not None:
+            self._server.shutdown()
+            with self._lock:
+                conns = list(self._conns)
+            for c in conns:
+                with contextlib.suppress(OSError):
+                    c.shutdown(socket.SHUT_RDWR)
+            self._server.server_close()
+            self._server = None
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> FakeKubeAPI:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _track(self, conn: socket.socket, add: bool) -> None:
+        with self._lock:
+            if add:
+                self._conns.add(conn)
+            else:
+                self._conns.discard(conn)
+
+    # ---- client configuration ------------------------------------------------------------
+
+    def write_kubeconfig(
+        self, path: str | Path, context: str = "fake", namespace: str | None = None
+    ) -> Path:
+        path = Path(path)
+        ctx: JSON = {"cluster": context, "user": f"{context}-user"}
+        if namespace:
+            ctx["namespace"] = namespace
+        cfg = {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": context, "cluster": {"server": self.url}}],
+            "users": [{"name": f"{context}-user", "user": {"token": self.token}}],
+            "contexts": [{"name": context, "context": ctx}],
+            "current-context": context,
+            "preferences": {},
+        }
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+        path.chmod(0o600)
+        return path
+
+    def api_client(self) -> Any:
+        from kubernetes import client
+
+        cfg = client.Configuration()
+        cfg.host = self.url
+        cfg.api_key = {"authorization": self.token}
+        cfg.api_key_prefix = {"authorization": "Bearer"}
+        return client.ApiClient(cfg)
+
+    # ---- test controls --------------------------------------------------------------------
+
+    def deny(self, verb: str, resource: str, namespace: str | None = None) -> None:
+        """Make matching requests 403 (verb or resource may be "*"; resource like "pods/log")."""
+        with self._lock:
+            self._denies.append((verb, resource, namespace))
+
+    def fail(
+        self,
+        method: str,
+        path_regex: str,
+        status: int = 500,
+        reason: str = "InternalError",
+        message: str = "an error on the server has prevented the request from succeeding",
+        times: int | None = 1,
+    ) -> None:
+        """The next ``times`` matching requests (None: all) answer with this Status."""
+        with self._lock:
+            self._faults.append(
+                _Fault(method.upper(), re.compile(path_regex), status, reason, message, times)
+            )
+
+    def delay(self, method: str, path_regex: str, seconds: float) -> None:
+        with self._lock:
+            self._delays.append(_Delay(method.upper(), re.compile(path_regex), seconds))
+
+    def writes(self) -> list[RequestRecord]:
+        return [r for r in list(self.requests) if r.method not in ("GET", "HEAD", "OPTIONS")]
+
+    def clear_log(self) -> None:
+        with self._lock:
+            self.requests.clear()
+
+    def compact(self) -> None:
+        """Forget the watch history, as etcd compaction does (older resourceVersions get 410)."""
+        with self._lock:
+            if self._history:
+                self._compacted_rv = self._history[-1].rv
+            self._history.clear()
+
+    @property
+    def resource_version(self) -> str:
+        return str(self._rv)
+
+    def resource_type(self, api_version: str, kind: str) -> ResourceType:
+        try:
+            return self._by_kind[(api_version, kind)]
+        except KeyError:
+            raise KeyError(f"{api_version} {kind} is not served") from None
+
+    def get(
+        self, api_version: str, kind: str, name: str, namespace: str | None = None
+    ) -> JSON | None:
+        rt = self.resource_type(api_version, kind)
+        with self._lock:
+            obj = self._store(rt).get((namespace or "", name))
+            return copy.deepcopy(obj) if obj else None
+
+    def list(self, api_version: str, kind: str, namespace: str | None = None) -> list[JSON]:
+        rt = self.resource_type(api_version, kind)
+        with self._lock:
+            return [
+                copy.deepcopy(o)
+                for (ns, _), o in sorted(self._store(rt).items())
+                if namespace is None or ns == namespace
+            ]
+
+    def create(self, obj: JSON, manager: str = "kubectl-create") -> JSON:
+        """Create directly (validated, emits ADDED); status in ``obj`` is kept."""
+        rt = self.resource_type(obj["apiVersion"], obj["kind"])
+        ns = (obj.get("metadata") or {}).get("namespace") if rt.namespaced else None
+        if rt.namespaced and not ns:
+            ns = "default"
+        with self._lock:
+            created = self._create(rt, ns, copy.deepcopy(obj), manager, keep_status=True)
+            return copy.deepcopy(created)
+
+    def patch_status(
+        self,
+        api_version: str,
+        kind: str,
+        name: str,
+        namespace: str | None,
+        status: JSON,
+        manager: str = "kube-controller-manager",
+    ) -> JSON:
+        """JSON-merge ``status`` into the object's status, as a controller would."""
+        rt = self.resource_type(api_version, kind)
+        with self._lock:
+            old = self._require(rt, namespace, name)
+            new = copy.deepcopy(old)
+            new["status"] = json_merge_patch(old.get("status") or {}, status)
+            sub = "status" if rt.status else ""
+            return copy.deepcopy(self._update(rt, old, new, manager, "Update", sub))
+
+    def delete(self, api_version: str, kind: str, name: str, namespace: str | None = None) -> None:
+        rt = self.resource_type(api_version, kind)
+        with self._lock:
+            self._delete(rt, self._require(rt, namespace, name), "Background")
+
+    def make_deployment_ready(self, namespace: str, name: str) -> JSON:
+        """Play the deployment controller and kubelet: Running, Ready pods and a ready status."""
+        rt = self.resource_type("apps/v1", "Deployment")
+        prt = self.resource_type("v1", "Pod")
+        with self._lock:
+            dep = self._require(rt, namespace, name)
+            spec = dep.get("spec") or {}
+            replicas = int(spec.get("replicas", 1))
+            template = spec.get("template") or {}
+            tmpl_hash = hashlib.sha256(json.dumps(template, sort_keys=True).encode()).hexdigest()[
+                :10
+            ]
+            uid = dep["metadata"]["uid"]
+            owned = [
+                p
+                for (pns, _), p in sorted(self._store(prt).items())
+                if pns == namespace
+                and any(o.get("uid") == uid for o in p["metadata"].get("ownerReferences") or [])
+            ]
+            for p in owned:
+                if p["metadata"].get("labels", {}).get("pod-template-hash") != tmpl_hash:
+                    self._delete(prt, p, "Background")
+            current = [
+                p
+                for p in owned
+                if p["metadata"].get("labels", {}).get("pod-template-hash") == tmpl_hash
+            ]
+            for p in current[replicas:]:
+                self._delete(prt, p, "Background")
+            for _ in range(len(current), replicas):
+                self._create_ready_pod(dep, template, tmpl_hash)
+            now = _now()
+            status = {
+                "observedGeneration": dep["metadata"].get("generation", 1),
+                "replicas": replicas,
+                "updatedReplicas": replicas,
+                "readyReplicas": replicas,
+                "availableReplicas": replicas,
+                "conditions": [
+                    {
+                        "type": "Available",
+                        "status": "True",
+                        "lastUpdateTime": now,
+                        "lastTransitionTime": now,
+                        "reason": "MinimumReplicasAvailable",
+                        "message": "Deployment has minimum availability.",
+                    },
+                    {
+                        "type": "Progressing",
+                        "status": "True",
+                        "lastUpdateTime": now,
+                        "lastTransitionTime": now,
+                        "reason": "NewReplicaSetAvailable",
+                        "message": f'ReplicaSet "{name}-{tmpl_hash}" has successfully progressed.',
+                    },
+                ],
+            }
+            if replicas == 0:
+                for k in ("readyReplicas", "availableReplicas", "updatedReplicas"):
+                    status.pop(k)
+            new = copy.deepcopy(dep)
+            new["status"] = status
+            return copy.deepcopy(
+                self._update(rt, dep, new, "kube-controller-manager", "Update", "status")
+            )
+
+    def _create_ready_pod(self, dep: JSON, template: JSON, tmpl_hash: str) -> JSON:
+        prt = self.resource_type("v1", "Pod")
+        ns = dep["metadata"]["namespace"]
+        suffix = "".join(secrets.choice("bcdfghjklmnpqrstvwxz2456789") for _ in range(5))
+        labels = dict((template.get("metadata") or {}).get("labels") or {})
+        labels["pod-template-hash"] = tmpl_hash
+        pod_spec = copy.deepcopy(template.get("spec") or {})
+        self._ip_counter += 1
+        now = _now()
+        pod: JSON = {
+            "apiVersion": "v1",
+            "kind": "Pod",
+            "metadata": {
+                "name": f"{dep['metadata']['name']}-{tmpl_hash}-{suffix}",
+                "namespace": ns,
+                "labels": labels,
+                "ownerReferences": [
+                    {
+                        "apiVersion": "apps/v1",
+                        "kind": "Deployment",
+                        "name": dep["metadata"]["name"],
+                        "uid": dep["metadata"]["uid"],
+                        "controller": True,
+                        "blockOwnerDeletion": True,
+                    }
+                ],
+            },
+            "spec": pod_spec,
+            "status": {
+                "phase": "Running",
+                "podIP": f"10.244.0.{self._ip_counter % 250}",
+                "hostIP": "192.168.49.2",
+                "startTime": now,
+                "conditions": [
+                    {"type": t, "status": "True", "lastTransitionTime": now}
+                    for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")
+                ],
+                "containerStatuses": [
+                    {
+                        "name": c.get("name", ""),
+                        "image": c.get("image", ""),
+                        "imageID": f"{c.get('image', '')}@sha256:{'0' * 64}",
+                        "ready": True,
+                        "started": True,
+                        "restartCount": 0,
+                        "state": {"running": {"startedAt": now}},
+                        "containerID": f"containerd://{uuid.uuid4().hex}",
+                    }
+                    for c in pod_spec.get("containers") or []
+                ],
+            },
+        }
+        return self._create(prt, ns, pod, "kube-controller-manager", keep_status=True)
+
+    def make_pvc_bound(self, namespace: str, name: str) -> JSON:
+        rt = self.resource_type("v1", "PersistentVolumeClaim")
+        with self._lock:
+            pvc = self._require(rt, namespace, name)
+            spec = pvc.get("spec") or {}
+            new = copy.deepcopy(pvc)
+            new.setdefault("spec", {}).setdefault("volumeName", f"pvc-{pvc['metadata']['uid']}")
+            new = self._update(rt, pvc, new, "kube-controller-manager", "Update", "")
+            bound = copy.deepcopy(new)
+            bound["status"] = {
+                "phase": "Bound",
+                "accessModes": spec.get("accessModes") or ["ReadWriteOnce"],
+                "capacity": {
+                    "storage": ((spec.get("resources") or {}).get("requests") or {}).get(
+                        "storage", "1Gi"
+                    )
+                },
+            }
+            return copy.deepcopy(
+                self._update(rt, new, bound, "kube-controller-manager", "Update", "status")
+            )
+
+    def set_pod_log(
+        self, namespace: str, pod: str, text: str, container: str | None = None
+    ) -> None:
+        with self._cond:
+            self._logs[(namespace, pod, container or "")] = _Log(text)
+            self._cond.notify_all()
+
+    def append_pod_log(
+        self, namespace: str, pod: str, text: str, container: str | None = None
+    ) -> None:
+        with self._cond:
+            self._logs.setdefault((namespace, pod, container or ""), _Log()).text += text
+            self._cond.notify_all()
+
+    def end_pod_log(self, namespace: str, pod: str, container: str | None = None) -> None:
+        with self._cond:
+            self._logs.setdefault((namespace, pod, container or ""), _Log()).ended = True
+            self._cond.notify_all()
+
+    # ---- store ------------------------------------------------------------------------------
+
+    def _store(self, rt: ResourceType) -> dict[tuple[str, str], JSON]:
+        return self._objects.setdefault((rt.group, rt.plural), {})
+
+    def _require(self, rt: ResourceType, ns: str | None, name: str) -> JSON:
+        obj = self._store(rt).get((ns or "", name))
+        if obj is None:
+            raise not_found(rt, name)
+        return obj
+
+    def _seed(self) -> None:
+        ns_rt = self.resource_type("v1", "Namespace")
+        for n in ("default", "kube-system", "kube-public", "kube-node-lease"):
+            self._create(
+                ns_rt,
+                None,
+                {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": n}},
+                "kube-apiserver",
+            )
+        crd_rt = self.resource_type("apiextensions.k8s.io/v1", "CustomResourceDefinition")
+        for name in self.crds:
+            for r in CRD_SETS[name]:
+                self._create(crd_rt, None, self._crd_object(r), "kube-apiserver", keep_status=True)
+
+    @staticmethod
+    def _crd_object(r: ResourceType) -> JSON:
+        names: JSON = {
+            "plural": r.plural,
+            "singular": r.singular,
+            "kind": r.kind,
+            "listKind": f"{r.kind}List",
+        }
+        if r.short_names:
+            names["shortNames"] = list(r.short_names)
+        version: JSON = {
+            "name": r.version,
+            "served": True,
+            "storage": True,
+            "schema": {
+                "openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+            },
+        }
+        if r.status:
+            version["subresources"] = {"status": {}}
+        now = _now()
+        return {
+            "apiVersion": "apiextensions.k8s.io/v1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": f"{r.plural}.{r.group}"},
+            "spec": {
+                "group": r.group,
+                "names": names,
+                "scope": "Namespaced" if r.namespaced else "Cluster",
+                "versions": [version],
+                "conversion": {"strategy": "None"},
+            },
+            "status": {
+                "acceptedNames": names,
+                "storedVersions": [r.version],
+                "conditions": [
+                    {
+                        "type": "NamesAccepted",
+                        "status": "True",
+                        "lastTransitionTime": now,
+                        "reason": "NoConflicts",
+                        "message": "no conflicts found",
+                    },
+                    {
+                        "type": "Established",
+                        "status": "True",
+                        "lastTransitionTime": now,
+                        "reason": "InitialNamesAccepted",
+                        "message": "the initial names have been accepted",
+                    },
+                ],
+            },
+        }
+
+    def _commit(
+        self, rt: ResourceType, ns: str, name: str, old: JSON | None, new: JSON | None
+    ) -> None:
+        self._rv += 1
+        store = self._store(rt)
+        if new is None:
+            assert old is not None
+            gone = copy.deepcopy(old)
+            _meta(gone)["resourceVersion"] = str(self._rv)
+            store.pop((ns, name), None)
+            ev = _Event(self._rv, rt, ns, "DELETED", gone, None)
+        else:
+            _meta(new)["resourceVersion"] = str(self._rv)
+            store[(ns, name)] = new
+            ev = _Event(
+                self._rv, rt, ns, "ADDED" if old is None else "MODIFIED", old, copy.deepcopy(new)
+            )
+        self._history.append(ev)
+        if len(self._history) > self.history_size:
+            drop = len(self._history) - self.history_size
+            self._compacted_rv = self._history[drop - 1].rv
+            del self._history[:drop]
+        self._cond.notify_all()
+
+    def _defaults(self, rt: ResourceType, obj: JSON, old: JSON | None) -> None:
+        """A few server-side defaults real clusters add."""
+        meta = _meta(obj)
+        if rt.plural == "namespaces":
+            meta.setdefault("labels", {})["kubernetes.io/metadata.name"] = meta["name"]
+            obj.setdefault("spec", {}).setdefault("finalizers", ["kubernetes"])
+            obj.setdefault("status", {}).setdefault("phase", "Active")
+        elif rt.plural == "secrets":
+            string_data = obj.pop("stringData", None) or {}
+            if string_data:
+                data = obj.setdefault("data", {})
+                for k, v in string_data.items():
+                    data[k] = base64.b64encode(str(v).encode()).decode()
+            obj.setdefault("type", "Opaque")
+        elif rt.plural == "services":
+            spec = obj.setdefault("spec", {})
+            spec.setdefault("type", "ClusterIP")
+            spec.setdefault("sessionAffinity", "None")
+            old_spec = (old or {}).get("spec") or {}
+            if spec["type"] != "ExternalName" and not spec.get("clusterIP"):
+                ip = old_spec.get("clusterIP")
+                if not ip:
+                    self._ip_counter += 1
+                    ip = f"10.96.{self._ip_counter // 250}.{self._ip_counter % 250}"
+                spec["clusterIP"] = ip
+                spec["clusterIPs"] = old_spec.get("clusterIPs") or [ip]
+            for p in spec.get("ports") or []:
+                if isinstance(p, dict):
+                    p.setdefault("protocol", "TCP")
+                    p.setdefault("targetPort", p.get("port"))
+            obj.setdefault("status", {}).setdefault("loadBalancer", {})
+        elif rt.plural == "deployments":
+            spec = obj.setdefault("spec", {})
+            spec.setdefault("replicas", 1)
+            spec.setdefault("revisionHistoryLimit", 10)
+            spec.setdefault("progressDeadlineSeconds", 600)
+            spec.setdefault(
+                "strategy",
+                {
+                    "type": "RollingUpdate",
+                    "rollingUpdate": {"maxUnavailable": "25%", "maxSurge": "25%"},
+                },
+            )
+        elif rt.plural == "persistentvolumeclaims":
+            obj.setdefault("spec", {}).setdefault("volumeMode", "Filesystem")
+            obj.setdefault("status", {}).setdefault("phase", "Pending")
+        elif rt.plural == "pods":
+            obj.setdefault("status", {}).setdefault("phase", "Pending")
+        if rt.status:
+            obj.setdefault("status", {})
+
+    def _check(self, rt: ResourceType, obj: JSON, old: JSON | None) -> None:
+        """Validation a real server does: names, labels, schema, a few cross-field rules."""
+        meta = _meta(obj)
+        name = meta.get("name", "")
+        causes: list[tuple[str, str]] = []
+        if (msg := _check_name(rt, name)) is not None:
+            causes.append(("metadata.name", msg))
+        causes += _check_labels(meta.get("labels"), "metadata.labels")
+        if rt.plural == "deployments":
+            spec = obj.get("spec") or {}
+            sel = ((spec.get("selector") or {}).get("matchLabels")) or {}
+            tl = ((spec.get("template") or {}).get("metadata") or {}).get("labels") or {}
+            if sel and any(tl.get(k) != v for k, v in sel.items()):
+                causes.append(
+                    (
+                        "spec.template.metadata.labels",
+                        f"Invalid value: {json.dumps(tl)}: "
+                        "`selector` does not match template `labels`",
+                    )
+                )
+            if old is not None and (old.get("spec") or {}).get("selector") != spec.get("selector"):
+                causes.append(
+                    (
+                        "spec.selector",
+                        f"Invalid value: {json.dumps(spec.get('selector'))}: field is immutable",
+                    )
+                )
+        if rt.plural == "secrets" and old is not None and old.get("type") != obj.get("type"):
+            causes.append(("type", f'Invalid value: "{obj.get("type")}": field is immutable'))
+        if rt.builtin and not causes:
+            causes = schema_errors(obj)
+        if causes:
+            raise invalid(rt, name, causes)
+
+    def _finish(
+        self, rt: ResourceType, old: JSON | None, new: JSON, entries: list[_Managed], dry_run: bool
+    ) -> JSON:
+        """Common tail of every write: defaults, generation, validation, no-op detection, commit."""
+        meta = _meta(new)
+        ns = meta.get("namespace", "") if rt.namespaced else ""
+        self._defaults(rt, new, old)
+        managed = _dump_managed(entries)
+        if managed:
+            meta["managedFields"] = managed
+        else:
+            meta.pop("managedFields", None)
+        if old is not None:
+            for k in ("uid", "creationTimestamp", "generation", "deletionTimestamp"):
+                if k in old["metadata"]:
+                    meta[k] = old["metadata"][k]
+                else:
+                    meta.pop(k, None)
+            meta["resourceVersion"] = old["metadata"]["resourceVersion"]
+            if _strip_for_compare(new) == _strip_for_compare(old):
+                return old  # a no-op: nothing moves
+            if rt.generation:
+                skip = ("metadata", "status") if rt.status else ("metadata",)
+                a = {k: v for k, v in old.items() if k not in skip}
+                b = {k: v for k, v in new.items() if k not in skip}
+                if a != b:
+                    meta["generation"] = int(old["metadata"].get("generation", 1)) + 1
+        else:
+            meta["uid"] = str(uuid.uuid4())
+            meta["creationTimestamp"] = _now()
+            if rt.generation:
+                meta["generation"] = 1
+            meta["resourceVersion"] = "0"
+        self._check(rt, new, old)
+        if dry_run:
+            if old is None:
+                meta.pop("resourceVersion", None)
+            return new
+        self._commit(rt, ns, meta["name"], old, new)
+        return new
+
+    def _create(
+        self,
+        rt: ResourceType,
+        ns: str | None,
+        body: JSON,
+        manager: str,
+        keep_status: bool = False,
+        dry_run: bool = False,
+    ) -> JSON:
+        body.setdefault("apiVersion", rt.api_version)
+        body.setdefault("kind", rt.kind)
+        if body["apiVersion"] != rt.api_version or body["kind"] != rt.kind:
+            raise bad_request(
+                f"the API version in the data ({body['apiVersion']}) does not match the expected "
+                f"API version ({rt.api_version})"
+                if body["apiVersion"] != rt.api_version
+                else f"the kind in the data ({body['kind']}) does not match the expected kind "
+                f"({rt.kind})"
+            )
+        meta = _meta(body)
+        if rt.namespaced:
+            if meta.get("namespace") and meta["namespace"] != ns:
+                raise ns_mismatch()
+            meta["namespace"] = ns
+            if ns not in {n for _, n in self._store(self.resource_type("v1", "Namespace"))}:
+                raise ns_not_found(ns or "")
+        else:
+            meta.pop("namespace", None)
+        if not meta.get("name"):
+            if meta.get("generateName"):
+                meta["name"] = meta["generateName"] + "".join(
+                    secrets.choice("bcdfghjklmnpqrstvwxz2456789") for _ in range(5)
+                )
+            else:
+                raise invalid(
+                    rt, "", [("metadata.name", "Required value: name or generateName is required")]
+                )
+        for k in SYSTEM_META:
+            if k not in ("name", "namespace"):
+                meta.pop(k, None)
+        if (ns or "", meta["name"]) in self._store(rt):
+            raise ApiError(
+                409,
+                "AlreadyExists",
+                f'{rt.qualified} "{meta["name"]}" already exists',
+                _details(rt, meta["name"]),
+            )
+        if rt.status and not keep_status:
+            body.pop("status", None)
+        self._defaults(rt, body, None)
+        entries = [
+            _Managed(
+                {"manager": manager, "operation": "Update", "apiVersion": rt.api_version},
+                field_set(body, rt, "main"),
+            )
+        ]
+        if rt.status and body.get("status") and keep_status:
+            entries.append(
+                _Managed(
+                    {
+                        "manager": manager,
+                        "operation": "Update",
+                        "apiVersion": rt.api_version,
+                        "subresource": "status",
+                    },
+                    field_set(body, rt, "status"),
+                )
+            )
+        return self._finish(rt, None, body, entries, dry_run)
+
+    def _update(
+        self,
+        rt: ResourceType,
+        old: JSON,
+        new: JSON,
+        manager: str,
+        operation: str,
+        subresource: str,
+        dry_run: bool = False,
+    ) -> JSON:
+        """Write ``new`` over ``old`` (PUT/PATCH semantics) recording an Update manager."""
+        if subresource == "status":
+            merged = copy.deepcopy(old)
+            if "status" in new:
+                merged["status"] = copy.deepcopy(new["status"])
+            else:
+                merged.pop("status", None)
+            new = merged
+        else:
+            new = copy.deepcopy(new)
+            if rt.status:
+                if "status" in old:
+                    new["status"] = copy.deepcopy(old["status"])
+                else:
+                    new.pop("status", None)
+        new["apiVersion"], new["kind"] = rt.api_version, rt.kind
+        meta = _meta(new)
+        meta["name"] = old["metadata"]["name"]
+        if rt.namespaced:
+            meta["namespace"] = old["metadata"]["namespace"]
+        self._defaults(rt, new, old)
+        scope = "status" if subresource == "status" else "main"
+        old_f, new_f = field_set(old, rt, scope), field_set(new, rt, scope)
+        changed = {
+            p
+            for p in new_f
+            if p not in old_f or (p[-1] != "." and _get_path(old, p) != _get_path(new, p))
+        }
+        removed = old_f - new_f
+        entries = _load_managed(old)
+        ident = (manager, operation, subresource)
+        mine = next((e for e in entries if e.ident == ident), None)
+        for e in entries:
+            e.paths -= removed
+            if e is not mine:
+                e.paths -= changed
+        if changed:
+            if mine is None:
+                meta_e: JSON = {
+                    "manager": manager,
+                    "operation": operation,
+                    "apiVersion": rt.api_version,
+                }
+                if subresource:
+                    meta_e["subresource"] = subresource
+                mine = _Managed(meta_e, set())
+                entries.append(mine)
+            mine.paths |= changed
+        return self._finish(rt, old, new, entries, dry_run)
+
+    def _apply(
+        self,
+        rt: ResourceType,
+        ns: str | None,
+        name: str,
+        body: JSON,
+        manager: str,
+        force: bool,
+        subresource: str,
+        dry_run: bool,
+    ) -> JSON:
+        if not isinstance(body, dict):
+            raise bad_request("error decoding YAML: apply patch must be an object")
+        if not body.get("kind"):
+            raise bad_request(f"Object 'Kind' is missing in '{json.dumps(body)}'")
+        if body.get("apiVersion") != rt.api_version or body.get("kind") != rt.kind:
+            raise bad_request(
+                f"the API version in the data ({body.get('apiVersion')}) does not match the "
+                f"expected API version ({rt.api_version})"
+            )
+        bmeta = body.get("metadata") or {}
+        if bmeta.get("name") and bmeta["name"] != name:
+            raise name_mismatch(bmeta["name"], name)
+        if rt.namespaced and bmeta.get("namespace") and bmeta["namespace"] != ns:
+            raise ns_mismatch()
+        old = self._store(rt).get((ns or "", name))
+        if old is None and subresource:
+            raise not_found(rt, name)
+        if (
+            old is not None
+            and bmeta.get("resourceVersion")
+            and bmeta["resourceVersion"] != old["metadata"]["resourceVersion"]
+        ):
+            raise conflict_modified(rt, name)
+        if (
+            old is None
+            and rt.namespaced
+            and ns not in {n for _, n in self._store(self.resource_type("v1", "Namespace"))}
+        ):
+            raise ns_not_found(ns or "")
+        scope = "status" if subresource == "status" else "main"
+        applied = copy.deepcopy(body)
+        if scope == "status":
+            applied = {
+                "apiVersion": rt.api_version,
+                "kind": rt.kind,
+                "status": applied.get("status") or {},
+            }
+        elif rt.status:
+            applied.pop("status", None)
+        amf = applied.setdefault("metadata", {})
+        for k in SYSTEM_META:
+            amf.pop(k, None)
+        applied_f = field_set(applied, rt, scope)
+        live = (
+            copy.deepcopy(old)
+            if old is not None
+            else {
+                "apiVersion": rt.api_version,
+                "kind": rt.kind,
+                "metadata": {"name": name},
+            }
+        )
+        if old is None and rt.namespaced:
+            live["metadata"]["namespace"] = ns
+        entries = _load_managed(old)
+        ident = (manager, "Apply", subresource)
+        mine = next((e for e in entries if e.ident == ident), None)
+        # conflicts: leaves the applier sets to a different value than another manager owns
+        conflicts: list[tuple[_Managed, FieldPath]] = []
+        for p in sorted(applied_f):
+            if p[-1] == ".":
+                continue
+            for e in entries:
+                if e is mine or p not in e.paths:
+                    continue
+                lv = _get_path(live, p)
+                if lv is not _MISSING and lv != _get_path(applied, p):
+                    conflicts.append((e, p))
+        if conflicts and not force:
+            raise self._apply_conflict(conflicts)
+        for e, p in conflicts:
+            e.paths.discard(p)
+        # fields this manager owned and no longer sends go, unless someone else owns them
+        previously = mine.paths if mine else set()
+        others = [e for e in entries if e is not mine]
+        for p in sorted(previously - applied_f, key=len, reverse=True):
+            if any(p in e.paths for e in others):
+                continue
+            if p[-1] == ".":
+                item = p[:-1]
+                if not any(q[: len(item)] == item for e in others for q in e.paths):
+                    _delete_path(live, item)
+            else:
+                _delete_path(live, p)
+                self._prune_empty(live, p[:-1], entries)
+        new = merge_apply(live, applied, rt)
+        if mine is None:
+            meta_e: JSON = {"manager": manager, "operation": "Apply", "apiVersion": rt.api_version}
+            if subresource:
+                meta_e["subresource"] = subresource
+            mine = _Managed(meta_e, set())
+            entries.append(mine)
+        mine.paths = set(applied_f)
+        mine.meta["apiVersion"] = rt.api_version
+        if old is None:
+            meta = _meta(new)
+            for k in SYSTEM_META:
+                if k not in ("name", "namespace"):
+                    meta.pop(k, None)
+            if rt.status:
+                new.pop("status", None)
+        if subresource != "status" and old is not None and rt.status and "status" in old:
+            new["status"] = copy.deepcopy(old["status"])
+        return self._finish(rt, old, new, entries, dry_run)
+
+    @staticmethod
+    def _prune_empty(live: JSON, parent: FieldPath, entries: list[_Managed]) -> None:
+        while len(parent) > 1:
+            node = _get_path(live, parent)
+            if not (isinstance(node, dict) and not node):
+                return
+            if parent[-1].startswith("k:") or any(parent in e.paths for e in entries):
+                return
+            _delete_path(live, parent)
+            parent = parent[:-1]
+
+    @staticmethod
+    def _apply_conflict(conflicts: list[tuple[_Managed, FieldPath]]) -> ApiError:
+        def who(e: _Managed) -> str:
+            text = f'conflict with "{e.meta["manager"]}"'
+            if e.meta["operation"] == "Update":
+                text += f" using {e.meta.get('apiVersion', '')}"
+            if e.meta.get("subresource"):
+                text += f' with subresource "{e.meta["subresource"]}"'
+            return text
+
+        causes = [
+            {"reason": "FieldManagerConflict", "message": who(e), "field": path_text(p)}
+            for e, p in conflicts
+        ]
+        n = len(conflicts)
+        if n == 1:
+            e, p = conflicts[0]
+            msg = f"Apply failed with 1 conflict: {who(e)}: {path_text(p)}"
+        else:
+            groups: dict[str, list[str]] = {}
+            for e, p in conflicts:
+                groups.setdefault(who(e), []).append(path_text(p))
+            parts = []
+            for w, paths in groups.items():
+                w = w.replace("conflict with", "conflicts with", 1) if len(paths) > 1 else w
+                parts.append(f"{w}:\n" + "\n".join(f"- {p}" for p in paths))
+            msg = f"Apply failed with {n} conflicts: " + "\n".join(parts)
+        return ApiError(409, "Conflict", msg, {"causes": causes})
+
+    def _delete(self, rt: ResourceType, obj: JSON, propagation: str) -> JSON:
+        """Delete now; cascades to owned objects and, for a Namespace, to everything in it."""
+        meta = obj["metadata"]
+        ns = meta.get("namespace", "") if rt.namespaced else ""
+        if rt.plural == "namespaces":
+            for other in self.resources:
+                if not other.namespaced:
+                    continue
+                for (ons, _), o in sorted(self._store(other).items()):
+                    if ons == meta["name"]:
+                        self._delete(other, o, "Background")
+        if propagation != "Orphan":
+            uid = meta.get("uid")
+            for other in self.resources:
+                if not other.namespaced and rt.namespaced:
+                    continue
+                for (ons, _), o in sorted(self._store(other).items()):
+                    if rt.namespaced and ons != ns:
+                        continue
+                    refs = o["metadata"].get("ownerReferences") or []
+                    if any(r.get("uid") == uid for r in refs) and (
+                        (ons, o["metadata"]["name"]) in self._store(other)
+                    ):
+                        self._delete(other, o, propagation)
+        if (ns, meta["name"]) in self._store(rt):
+            self._commit(rt, ns, meta["name"], obj, None)
+        if rt.plural == "pods":
+            for key, log in self._logs.items():
+                if key[0] == ns and key[1] == meta["name"]:
+                    log.ended = True
+        return obj
+
+    # ---- HTTP -------------------------------------------------------------------------------
+
+    def _handle(self, h: BaseHTTPRequestHandler) -> None:
+        method = h.command
+        split = urlsplit(h.path)
+        path = split.path.rstrip("/") or "/"
+        query = {k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
+        length = int(h.headers.get("Content-Length") or 0)
+        body = h.rfile.read(length) if length else b""
+        ctype = (h.headers.get("Content-Type") or "").split(";")[0].strip()
+        rec = RequestRecord(
+            method, path, query, ctype, body, watch=query.get("watch") in ("true", "1")
+        )
+        with self._lock:
+            self.requests.append(rec)
+        try:
+            self._authenticate(h)
+            self._inject(method, path)
+            self._route(h, rec)
+        except ApiError as e:
+            self._send_json(h, rec, e.code, e.status())
+        except (BrokenPipeError, ConnectionResetError):
+            h.close_connection = True
+        except Exception as e:  # a bug in the fake: say so like a server would
+            self._send_json(
+                h, rec, 500, ApiError(500, "InternalError", f"fake kube-apiserver: {e!r}").status()
+            )
+            raise
+
+    def _authenticate(self, h: BaseHTTPRequestHandler) -> None:
+        auth = h.headers.get("Authorization") or ""
+        if auth != f"Bearer {self.token}":
+            raise ApiError(401, "Unauthorized", "Unauthorized")
+
+    def _inject(self, method: str, path: str) -> None:
+        delay = 0.0
+        with self._lock:
+            for d in self._delays:
+                if d.method in (method, "*") and d.pattern.search(path):
+                    delay += d.seconds
+            fault = None
+            for f in self._faults:
+                if (
+                    f.method in (method, "*")
+                    and f.pattern.search(path)
+                    and (f.times is None or f.times > 0)
+                ):
+                    fault = f
+                    if f.times is not None:
+                        f.times -= 1
+                    break
+        if delay:
+            self._stopping.wait(delay)
+        if fault is not None:
+            raise ApiError(fault.status, fault.reason, fault.message, {})
+
+    def _authorize(
+        self, verb: str, rt: ResourceType, ns: str | None, name: str | None, sub: str | None
+    ) -> None:
+        resource = rt.plural + (f"/{sub}" if sub else "")
+        for v, r, n in self._denies:
+            if v in (verb, "*") and r in (resource, "*") and (n is None or n == ns):
+                what = f'{rt.qualified} "{name}"' if name else rt.qualified
+                where = f'in the namespace "{ns}"' if ns else "at the cluster scope"
+                raise ApiError(
+                    403,
+                    "Forbidden",
+                    f'{what} is forbidden: User "{self.user}" cannot {verb} resource "{resource}" '
+                    f'in API group "{rt.group}" {where}',
+                    _details(rt, name),
+                )
+
+    def _send_json(
+        self, h: BaseHTTPRequestHandler, rec: RequestRecord, code: int, obj: Any
+    ) -> None:
+        data = json.dumps(obj).encode()
+        rec.status = code
+        try:
+            h.send_response(code)
+            h.send_header("Content-Type", "application/json")
+            h.send_header("Content-Length", str(len(data)))
+            h.end_headers()
+            if h.command != "HEAD":
+                h.wfile.write(data)
+        except OSError:
+            h.close_connection = True
+
+    def _send_text(self, h: BaseHTTPRequestHandler, rec: RequestRecord, text: str) -> None:
+        data = text.encode()
+        rec.status = 200
+        h.send_response(200)
+        h.send_header("Content-Type", "text/plain")
+        h.send_header("Content-Length", str(len(data)))
+        h.end_headers()
+        h.wfile.write(data)
+
+    def _discovery(self, parts: list[str]) -> Any:
+        if parts == ["version"]:
+            return {
+                "major": "1",
+                "minor": "31",
+                "gitVersion": "v1.31.4",
+                "gitCommit": "a78aa47129b8539636eb86a9d00e31b2720fe06b",
+                "gitTreeState": "clean",
+                "buildDate": "2024-12-10T18:44:53Z",
+                "goVersion": "go1.22.9",
+                "compiler": "gc",
+                "platform": "linux/amd64",
+            }
+        if parts == ["api"]:
+            return {
+                "kind": "APIVersions",
+                "versions": ["v1"],
+                "serverAddressByClientCIDRs": [
+                    {"clientCIDR": "0.0.0.0/0", "serverAddress": f"127.0.0.1:{self.port}"}
+                ],
+            }
+        groups: dict[str, list[str]] = {}
+        for r in self.resources:
+            if r.group:
+                versions = groups.setdefault(r.group, [])
+                if r.version not in versions:
+                    versions.append(r.version)
+
+        def group_obj(g: str) -> JSON:
+            vs = [{"groupVersion": f"{g}/{v}", "version": v} for v in groups[g]]
+            return {"name": g, "versions": vs, "preferredVersion": vs[0]}
+
+        if parts == ["apis"]:
+            return {
+                "kind": "APIGroupList",
+                "apiVersion": "v1",
+                "groups": [group_obj(g) for g in groups],
+            }
+        if len(parts) == 2 and parts[0] == "apis" and parts[1] in groups:
+            return {"kind": "APIGroup", "apiVersion": "v1", **group_obj(parts[1])}
+        return None
+
+    def _resource_list(self, group: str, version: str) -> JSON:
+        out: list[JSON] = []
+        for r in self.resources:
+            if (r.group, r.version) != (group, version):
+                continue
+            entry: JSON = {
+                "name": r.plural,
+                "singularName": r.singular,
+                "namespaced": r.namespaced,
+                "kind": r.kind,
+                "verbs": list(r.verbs),
+            }
+            if r.short_names:
+                entry["shortNames"] = list(r.short_names)
+            if r.categories:
+                entry["categories"] = list(r.categories)
+            entry["storageVersionHash"] = base64.b64encode(
+                hashlib.sha256(f"{r.group}/{r.version}/{r.kind}".encode()).digest()[:8]
+            ).decode()
+            out.append(entry)
+            if r.status:
+                out.append(
+                    {
+                        "name": f"{r.plural}/status",
+                        "singularName": "",
+                        "namespaced": r.namespaced,
+                        "kind": r.kind,
+                        "verbs": ["get", "patch", "update"],
+                    }
+                )
+            for sub in r.subresources:
+                out.append(
+                    {
+                        "name": f"{r.plural}/{sub}",
+                        "singularName": "",
+                        "namespaced": r.namespaced,
+                        "kind": r.kind,
+                        "verbs": ["get"],
+                    }
+                )
+        gv = f"{group}/{version}" if group else version
+        return {"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": out}
+
+    def _route(self, h: BaseHTTPRequestHandler, rec: RequestRecord) -> None:
+        parts = [p for p in rec.path.split("/") if p]
+        method = rec.method
+        if method == "HEAD" or method == "OPTIONS":
+            raise method_not_allowed()
+        disc = self._discovery(parts)
+        if disc is not None:
+            if method != "GET":
+                raise method_not_allowed()
+            self._send_json(h, rec, 200, disc)
+            return
+        if len(parts) >= 2 and parts[0] == "api":
+            group, version, rest = "", parts[1], parts[2:]
+        elif len(parts) >= 3 and parts[0] == "apis":
+            group, version, rest = parts[1], parts[2], parts[3:]
+        else:
+            raise path_not_found()
+        if not any((r.group, r.version) == (group, version) for r in self.resources):
+            raise path_not_found()
+        if not rest:
+            if method != "GET":
+                raise method_not_allowed()
+            self._send_json(h, rec, 200, self._resource_list(group, version))
+            return
+        ns: str | None = None
+        if (
+            rest[0] == "namespaces"
+            and len(rest) >= 3
+            and (rt_ns := self._by_gvp.get((group, version, rest[2]))) is not None
+            and rt_ns.namespaced
+        ):
+            ns, rest = rest[1], rest[2:]
+        rt = self._by_gvp.get((group, version, rest[0]))
+        if rt is None or len(rest) > 3:
+            raise path_not_found()
+        if ns is not None and not rt.namespaced:
+            raise path_not_found()
+        name = rest[1] if len(rest) > 1 else None
+        sub = rest[2] if len(rest) > 2 else None
+        if name is not None and rt.namespaced and ns is None:
+            raise path_not_found()
+        if sub is not None and not ((sub == "status" and rt.status) or sub in rt.subresources):
+            raise path_not_found()
+        self._dispatch(h, rec, rt, ns, name, sub)
+
+    def _verb(self, method: str, name: str | None, watch: bool) -> str:
+        if method == "GET":
+            return "watch" if watch else ("get" if name else "list")
+        return {
+            "POST": "create",
+            "PUT": "update",
+            "PATCH": "patch",
+            "DELETE": "delete" if name else "deletecollection",
+        }.get(method, "")
+
+    def _dispatch(
+        self,
+        h: BaseHTTPRequestHandler,
+        rec: RequestRecord,
+        rt: ResourceType,
+        ns: str | None,
+        name: str | None,
+        sub: str | None,
+    ) -> None:
+        method, q = rec.method, rec.query
+        verb = self._verb(method, name, rec.watch)
+        if sub == "log":
+            if method != "GET":
+                raise method_not_allowed()
+            verb = "get"
+        elif sub == "status":
+            if method not in ("GET", "PUT", "PATCH"):
+                raise method_not_allowed()
+        elif (name is None and method not in ("GET", "POST", "DELETE")) or (
+            name is not None and method == "POST"
+        ):
+            raise method_not_allowed()
+        if verb not in rt.verbs and sub != "log":
+            raise method_not_allowed()
+        if method == "POST" and rt.namespaced and ns is None:
+            raise path_not_found()
+        self._authorize(verb, rt, ns, name, sub)
+        dry_run = q.get("dryRun") == "All"
+        if method == "GET" and sub == "log":
+            assert name is not None
+            self._serve_log(h, rec, ns or "", name)
+            return
+        if method == "GET" and rec.watch:
+            self._serve_watch(h, rec, rt, ns, name)
+            return
+        if method == "GET" and name is None:
+            with self._lock:
+                self._send_json(h, rec, 200, self._list(rt, ns, q))
+            return
+        if method == "GET":
+            assert name is not None
+            with self._lock:
+                obj = copy.deepcopy(self._require(rt, ns, name))
+            self._send_json(h, rec, 200, obj)
+            return
+        manager = q.get("fieldManager") or self._default_manager(h)
+        if method == "POST":
+            body = self._json_body(rec)
+            with self._lock:
+                obj = self._create(rt, ns, body, manager, dry_run=dry_run)
+                obj = copy.deepcopy(obj)
+            self._send_json(h, rec, 201, obj)
+            return
+        if method == "DELETE" and name is None:
+            with self._lock:
+                sel = self._selector(rt, q)
+                for (ons, _), o in sorted(self._store(rt).items()):
+                    if (ns is None or ons == ns) and sel.matches(o) and not dry_run:
+                        self._delete(rt, o, "Background")
+            self._send_json(
+                h,
+                rec,
+                200,
+                {"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success"},
+            )
+            return
+        assert name is not None
+        if method == "DELETE":
+            opts = self._json_body(rec) if rec.body else {}
+            prop = q.get("propagationPolicy") or opts.get("propagationPolicy") or "Background"
+            if prop not in ("Orphan", "Background", "Foreground"):
+                raise invalid(
+                    rt,
+                    name,
+                    [
+                        (
+                            "propagationPolicy",
+                            f'Unsupported value: "{prop}": supported values: '
+                            '"Foreground", "Background", "Orphan"',
+                        )
+                    ],
+                )
+            with self._lock:
+                obj = self._require(rt, ns, name)
+                pre = opts.get("preconditions") or {}
+                if (pre.get("uid") and pre["uid"] != obj["metadata"]["uid"]) or (
+                    pre.get("resourceVersion")
+                    and pre["resourceVersion"] != obj["metadata"]["resourceVersion"]
+                ):
+                    raise ApiError(
+                        409,
+                        "Conflict",
+                        f'Operation cannot be fulfilled on {rt.qualified} "{name}": '
+                        "Precondition failed",
+                        _details(rt, name),
+                    )
+                if not dry_run:
+                    self._delete(rt, obj, prop)
+                obj = copy.deepcopy(obj)
+            if rt.plural in ("pods", "namespaces"):
+                obj["metadata"]["deletionTimestamp"] = _now()
+                if rt.plural == "namespaces":
+                    obj.setdefault("status", {})["phase"] = "Terminating"
+                self._send_json(h, rec, 200, obj)
+            else:
+                details = _details(rt, name)
+                details["uid"] = obj["metadata"]["uid"]
+                self._send_json(
+                    h,
+                    rec,
+                    200,
+                    {
+                        "kind": "Status",
+                        "apiVersion": "v1",
+                        "metadata": {},
+                        "status": "Success",
+                        "details": details,
+                    },
+                )
+            return
+        subresource = sub or ""
+        if method == "PUT":
+            body = self._json_body(rec)
+            bmeta = body.get("metadata") or {}
+            if bmeta.get("name") and bmeta["name"] != name:
+                raise name_mismatch(bmeta["name"], name)
+            with self._lock:
+                old = self._require(rt, ns, name)
+                if (
+                    bmeta.get("resourceVersion")
+                    and bmeta["resourceVersion"] != old["metadata"]["resourceVersion"]
+                ):
+                    raise conflict_modified(rt, name)
+                obj = copy.deepcopy(
+                    self._update(rt, old, body, manager, "Update", subresource, dry_run)
+                )
+            self._send_json(h, rec, 200, obj)
+            return
+        # PATCH
+        if rec.content_type == APPLY_CT:
+            if not q.get("fieldManager"):
+                raise ApiError(
+                    422,
+                    "Invalid",
+                    'PatchOptions.meta.k8s.io "" is invalid: fieldManager: '
+                    "Required value: is required for apply patch",
+                    {
+                        "group": "meta.k8s.io",
+                        "kind": "PatchOptions",
+                        "causes": [
+                            {
+                                "reason": "FieldValueRequired",
+                                "message": "Required value: is required for apply patch",
+                                "field": "fieldManager",
+                            }
+                        ],
+                    },
+                )
+            try:
+                body = yaml.safe_load(rec.body or b"{}")
+            except yaml.YAMLError as e:
+                raise bad_request(f"error decoding YAML: {e}") from None
+            force = q.get("force") in ("true", "1")
+            with self._lock:
+                existed = (ns or "", name) in self._store(rt)
+                obj = copy.deepcopy(
+                    self._apply(rt, ns, name, body, q["fieldManager"], force, subresource, dry_run)
+                )
+            self._send_json(h, rec, 200 if existed else 201, obj)
+            return
+        if rec.content_type not in (MERGE_CT, JSON_PATCH_CT, SMP_CT) or (
+            rec.content_type == SMP_CT and not rt.builtin
+        ):
+            accepted = (
+                [JSON_PATCH_CT, MERGE_CT, APPLY_CT]
+                if not rt.builtin
+                else [JSON_PATCH_CT, MERGE_CT, SMP_CT, APPLY_CT]
+            )
+            raise ApiError(
+                415,
+                "UnsupportedMediaType",
+                "the body of the request was in an unknown format - accepted media types include: "
+                + ", ".join(accepted),
+                {},
+            )
+        patch = self._json_body(rec, allow_list=rec.content_type == JSON_PATCH_CT)
+        with self._lock:
+            old = self._require(rt, ns, name)
+            try:
+                if rec.content_type == MERGE_CT:
+                    new = json_merge_patch(old, patch)
+                elif rec.content_type == SMP_CT:
+                    new = strategic_merge_patch(old, patch, rt)
+                else:
+                    new = json_patch(old, patch)
+            except (ValueError, KeyError, IndexError, TypeError) as e:
+                raise ApiError(
+                    422,
+                    "Invalid",
+                    f"the server rejected our request due to an error in our request: {e}",
+                    _details(rt, name),
+                ) from None
+            if not isinstance(new, dict):
+                raise bad_request("patched object is not an object")
+            nmeta = new.get("metadata") or {}
+            if (
+                nmeta.get("resourceVersion")
+                and nmeta["resourceVersion"] != old["metadata"]["resourceVersion"]
+            ):
+                raise conflict_modified(rt, name)
+            obj = copy.deepcopy(self._update(rt, old, new, manager, "Update", subresource, dry_run))
+        self._send_json(h, rec, 200, obj)
+
+    @staticmethod
+    def _default_manager(h: BaseHTTPRequestHandler) -> str:
+        ua = h.headers.get("User-Agent") or ""
+        return ua.split("/")[0] or "kubectl"
+
+    @staticmethod
+    def _json_body(rec: RequestRecord, allow_list: bool = False) -> Any:
+        try:
+            body = json.loads(rec.body or b"{}")
+        except ValueError as e:
+            raise bad_request(f"error decoding JSON body: {e}") from None
+        if not isinstance(body, dict) and not (allow_list and isinstance(body, list)):
+            raise bad_request("the request body must be a JSON object")
+        return body
+
+    def _selector(self, rt: ResourceType, q: dict[str, str]) -> Selector:
+        return Selector(
+            parse_label_selector(q.get("labelSelector", "")),
+            parse_field_selector(rt, q.get("fieldSelector", "")),
+        )
+
+    def _list(self, rt: ResourceType, ns: str | None, q: dict[str, str]) -> JSON:
+        sel = self._selector(rt, q)
+        items = []
+        for (ons, _), o in sorted(self._store(rt).items()):
+            if (ns is None or ons == ns) and sel.matches(o):
+                item = copy.deepcopy(o)
+                if rt.builtin:  # a real server leaves these out of built-in list items
+                    item.pop("apiVersion", None)
+                    item.pop("kind", None)
+                items.append(item)
+        meta: JSON = {"resourceVersion": str(self._rv)}
+        start = 0
+        if q.get("continue"):
+            try:
+                start = int(base64.b64decode(q["continue"]).decode())
+            except ValueError:
+                raise ApiError(400, "BadRequest", "continue key is not valid") from None
+        limit = int(q.get("limit") or 0)
+        if limit > 0 and start + limit < len(items):
+            meta["continue"] = base64.b64encode(str(start + limit).encode()).decode()
+            meta["remainingItemCount"] = len(items) - start - limit
+            items = items[start : start + limit]
+        else:
+            items = items[start:]
+        return {
+            "kind": f"{rt.kind}List",
+            "apiVersion": rt.api_version,
+            "metadata": meta,
+            "items": items,
+        }
+
+    # ---- streams ------------------------------------------------------------------------------
+
+    def _serve_watch(
+        self,
+        h: BaseHTTPRequestHandler,
+        rec: RequestRecord,
+        rt: ResourceType,
+        ns: str | None,
+        name: str | None,
+    ) -> None:
+        q = rec.query
+        sel = self._selector(rt, q)
+        if name:
+            sel.fields.append(_Req("metadata.name", "=", (name,)))
+        timeout = float(q.get("timeoutSeconds") or 1800)
+        deadline = time.monotonic() + timeout
+        rv_param = q.get("resourceVersion") or ""
+        initial: list[JSON] = []
+        with self._lock:
+            if rv_param in ("", "0"):
+                for (ons, _), o in sorted(self._store(rt).items()):
+                    if (ns is None or ons == ns) and sel.matches(o):
+                        initial.append({"type": "ADDED", "object": copy.deepcopy(o)})
+                cursor = self._rv
+                gone = None
+            else:
+                try:
+                    cursor = int(rv_param)
+                except ValueError:
+                    raise bad_request(f'invalid resource version: "{rv_param}"') from None
+                gone = None
+                if cursor < self._compacted_rv:
+                    gone = {
+                        "type": "ERROR",
+                        "object": {
+                            "kind": "Status",
+                            "apiVersion": "v1",
+                            "metadata": {},
+                            "status": "Failure",
+                            "message": f"too old resource version: {cursor} "
+                            f"({self._compacted_rv + 1})",
+                            "reason": "Expired",
+                            "code": 410,
+                        },
+                    }
+        rec.status = 200
+        stream = _Stream(h, "application/json")
+        try:
+            if gone is not None:
+                stream.write(json.dumps(gone).encode() + b"\n")
+                return
+            for ev in initial:
+                stream.write(json.dumps(ev).encode() + b"\n")
+            while not self._stopping.is_set():
+                with self._cond:
+                    pending = [e for e in self._history if e.rv > cursor]
+                    if not pending:
+                        remaining = deadline - time.monotonic()
+                        if remaining <= 0:
+                            break
+                        self._cond.wait(min(remaining, 0.5))
+                        continue
+                out = []
+                for e in pending:
+                    cursor = e.rv
+                    if e.rt != rt or (ns is not None and e.namespace != ns):
+                        continue
+                    ev = self._filter_event(e, sel)
+                    if ev is not None:
+                        out.append(json.dumps(ev).encode() + b"\n")
+                stream.write(b"".join(out))
+                if time.monotonic() >= deadline:
+                    break
+        except OSError:
+            h.close_connection = True
+            return
+        finally:
+            stream.close()
+
+    @staticmethod
+    def _filter_event(e: _Event, sel: Selector) -> JSON | None:
+        old_m = e.old is not None and sel.matches(e.old)
+        new_m = e.new is not None and sel.matches(e.new)
+        if e.type == "DELETED":
+            return {"type": "DELETED", "object": e.old} if old_m else None
+        if e.type == "ADDED":
+            return {"type": "ADDED", "object": e.new} if new_m else None
+        if old_m and new_m:
+            return {"type": "MODIFIED", "object": e.new}
+        if new_m:
+            return {"type": "ADDED", "object": e.new}
+        if old_m:
+            return {"type": "DELETED", "object": e.new}
+        return None
+
+    def _serve_log(self, h: BaseHTTPRequestHandler, rec: RequestRecord, ns: str, pod: str) -> None:
+        q = rec.query
+        prt = self.resource_type("v1", "Pod")
+        with self._lock:
+            obj = self._require(prt, ns, pod)
+            containers = [c.get("name") for c in (obj.get("spec") or {}).get("containers") or []]
+            container = q.get("container") or (
+                obj["metadata"]
+                .get("annotations", {})
+                .get("kubectl.kubernetes.io/default-container")
+            )
+            if container and containers and container not in containers:
+                raise bad_request(f"container {container} is not valid for pod {pod}")
+            if not container and len(containers) > 1:
+                raise bad_request(
+                    f"a container name must be specified for pod {pod}, "
+                    f"choose one of: [{' '.join(containers)}]"
+                )
+            container = container or (containers[0] if containers else "")
+            key = (ns, pod, container) if (ns, pod, container) in self._logs else (ns, pod, "")
+            log = self._logs.setdefault(key, _Log())
+            text = log.text
+        if q.get("tailLines"):
+            lines = text.splitlines(keepends=True)
+            text = "".join(lines[-int(q["tailLines"]) :]) if int(q["tailLines"]) > 0 else ""
+        if q.get("follow") not in ("true", "1"):
+            self._send_text(h, rec, text)
+            return
+        rec.status = 200
+        stream = _Stream(h, "text/plain")
+        sent = len(log.text)
+        try:
+            stream.write(text.encode())
+            while not self._stopping.is_set():
+                with self._cond:
+                    if len(log.text) == sent and not log.ended:
+                        self._cond.wait(0.5)
+                        continue
+                    chunk, sent, ended = log.text[sent:], len(log.text), log.ended
+                stream.write(chunk.encode())
+                if ended:
+                    break
+        except OSError:
+            h.close_connection = True
+            return
+        finally:
+            stream.close()
+
+
+def iter_watch_lines(lines: Iterable[bytes]) -> Iterator[JSON]:
+    """Parse newline-delimited watch events (handy for raw HTTP tests)."""
+    for line in lines:
+        if line.strip():
+            yield json.loads(line)
