@@ -60,7 +60,9 @@ def make_app(tmp_path: Path, settings: Settings) -> Callable[..., DevpiApp]:
         kwargs.setdefault("config_path", tmp_path / "config.toml")
         kwargs.setdefault("cache_dir", tmp_path / "cache")
         kwargs.setdefault("journal_dir", tmp_path / "journal")
-        return DevpiApp(kwargs.pop("settings", settings), **kwargs)
+        app = DevpiApp(kwargs.pop("settings", settings), **kwargs)
+        app.animation_level = "none"  # no tab underline sliding: pauses return at once
+        return app
 
     return make
 

@@ -526,6 +526,8 @@ class DevpiApp(App[None]):
     @on(TabbedContent.TabActivated)
     def _tab(self, event: TabbedContent.TabActivated) -> None:
         self.view = event.pane.id or "phases"
+        if self.view == "config":
+            self.config_view.populate()
         self.refresh_bindings()
         self._update_hints()
 

@@ -16,7 +16,6 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import ContentSwitcher, DataTable, RichLog
 
 from thinkube_devpi.installer.status import (
-    EVENT_COLUMNS,
     ClusterSnapshot,
     Health,
     Row,
@@ -51,15 +50,17 @@ def _styled(health: Health, cells: tuple[str, ...]) -> list[Text]:
 class StatusTable(DataTable[Any]):
     """A DataTable that shows :class:`Table` rows and syncs them in place."""
 
-    def __init__(self, kind: str, **kwargs: Any) -> None:
+    def __init__(self, kind: str, *, with_name: bool = True, **kwargs: Any) -> None:
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)
         self.kind = kind
+        self.with_name = with_name  # events have generated names nobody wants to read
         self._cells: dict[str, tuple[Health, tuple[str, ...]]] = {}
         self._columns: tuple[str, ...] = ()
 
     def sync(self, table: Table, now: float, keep: Callable[[Row], bool] | None = None) -> None:
         show_ns = "," in table.namespace
-        columns = ("NAME", *(("NAMESPACE",) if show_ns else ()), *table.columns, "AGE")
+        name = ("NAME",) if self.with_name else ()
+        columns = (*name, *(("NAMESPACE",) if show_ns else ()), *table.columns, "AGE")
         if columns != self._columns:
             self.clear(columns=True)
             self._cells.clear()
@@ -72,7 +73,7 @@ class StatusTable(DataTable[Any]):
             r.key: (
                 r.health,
                 (
-                    r.name,
+                    *((r.name,) if self.with_name else ()),
                     *((r.namespace,) if show_ns else ()),
                     *r.cells,
                     age(r.created, now),
@@ -133,7 +134,7 @@ class ClusterView(Horizontal):
                     table.border_title = f"{kind}"
                     yield table
             with ContentSwitcher(initial="events", id="bottom-switcher"):
-                events = StatusTable("Event", id="events")
+                events = StatusTable("Event", id="events", with_name=False)
                 events.border_title = "Events"
                 yield events
                 pod_log = RichLog(id="pod-log", wrap=False, markup=False, max_lines=5000)
@@ -147,9 +148,6 @@ class ClusterView(Horizontal):
         kinds.add_column("!", key="faults", width=3)
         for kind, short in KINDS:
             kinds.add_row(short, "-", "", key=kind)
-        events = self.query_one("#events", StatusTable)
-        for c in ("NAME", *EVENT_COLUMNS, "AGE"):
-            events.add_column(c, key=c)
         for kind, _ in KINDS:
             self.query_one(f"#{table_id(kind)}", StatusTable).border_subtitle = self.message
 

@@ -75,24 +75,13 @@ class ConfigView(Horizontal):
         self.note = note
         self.errors: dict[str, str] = {}
         self.secret_state: dict[str, str] = {}
+        self.populated = False
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="settings-form") as form:
             form.border_title = "Settings"
             if self.note:
                 yield Static(Text(self.note, style="#ffaf00"), id="config-note")
-            for f in dataclasses.fields(Settings):
-                with Vertical(classes="setting", id=f"setting-{f.name}"):
-                    with Horizontal(classes="setting-row"):
-                        yield Label(f.name, classes="setting-name")
-                        yield Input(
-                            field_value(self.settings, f.name),
-                            placeholder=f.metadata.get("help", ""),
-                            id=f"input-{f.name}",
-                            classes="setting-input",
-                            select_on_focus=False,
-                        )
-                    yield Static("", id=f"error-{f.name}", classes="setting-error")
         with Vertical(id="config-side"):
             with Vertical(id="secrets-box") as box:
                 box.border_title = "Secrets"
@@ -113,6 +102,29 @@ class ConfigView(Horizontal):
                 pre.border_title = "Preflight (p)"
                 yield Static(Text("not run yet: press p", style="#8a8a8a"), id="preflight")
 
+    def populate(self) -> None:
+        """Mount the form the first time the view is shown: ~40 inputs cost start-up time."""
+        if self.populated:
+            return
+        self.populated = True
+        widgets = []
+        for f in dataclasses.fields(Settings):
+            widgets.append(
+                Horizontal(
+                    Label(f.name, classes="setting-name"),
+                    Input(
+                        field_value(self.settings, f.name),
+                        placeholder=f.metadata.get("help", ""),
+                        id=f"input-{f.name}",
+                        classes="setting-input",
+                        select_on_focus=False,
+                    ),
+                    classes="setting-row",
+                )
+            )
+            widgets.append(Static("", id=f"error-{f.name}", classes="setting-error"))
+        self.query_one("#settings-form", VerticalScroll).mount_all(widgets)
+
     # -- validation as the admin types
 
     @on(Input.Changed, ".setting-input")
@@ -127,6 +139,7 @@ class ConfigView(Horizontal):
 
     def values(self) -> dict[str, object]:
         """The form as a mapping for ``config.from_mapping`` (empty means unset)."""
+        self.populate()
         out: dict[str, object] = {}
         for f in dataclasses.fields(Settings):
             text = self.query_one(f"#input-{f.name}", Input).value.strip()

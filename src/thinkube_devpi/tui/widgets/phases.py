@@ -58,7 +58,12 @@ def plan_renderable(plan: Plan | None, status: PhaseStatus | None, error: str = 
         head = Text("State: ")
         head.append_text(state_text(status.state))
         if status.reason:
-            head.append(f"  {status.reason}", style="#d0d0d0")
+            reason = status.reason
+            if len(status.details) > 3 and reason.startswith("missing: "):
+                reason = "missing: " + ", ".join(status.details[:3]) + (
+                    f" and {len(status.details) - 3} more"
+                )
+            head.append(f"  {reason}", style="#d0d0d0")
         parts.append(head)
     if error:
         parts.append(Text(f"Plan unavailable: {error}", style="#ff5f5f"))
