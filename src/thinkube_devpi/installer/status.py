@@ -524,16 +524,36 @@ class StatusWatcher:
         self._dirty = threading.Event()
         self._threads: list[threading.Thread] = []
         self._seq = 0
+        self._served: set[tuple[str, str]] = set()
+        # a lookup of a kind the cluster does not serve makes the client rediscover every
+        # group, which races with other lookups: those go one at a time
+        self._discovery = threading.Lock()
 
     def start(self) -> None:
+        """Start watching; returns at once (the network is only touched in the threads)."""
+        starter = threading.Thread(target=self._start_sources, daemon=True, name="status-start")
+        self._threads.append(starter)
+        publisher = threading.Thread(target=self._publish, daemon=True, name="status-publish")
+        self._threads.append(publisher)
+        starter.start()
+        publisher.start()
+
+    def _start_sources(self) -> None:
+        # The dynamic client's discovery cache is not safe for concurrent first lookups: look
+        # every kind up here, one after the other, before the sources run in parallel.
+        for api_version, kind in dict.fromkeys((s.api_version, s.kind) for s in self.sources):
+            if self.cancel.is_set():
+                return
+            with contextlib.suppress(KubeError):  # the source reports it when it lists
+                if self.kube.has_kind(api_version, kind):
+                    self._served.add((api_version, kind))
         for i, src in enumerate(self.sources):
+            if self.cancel.is_set():
+                return
             t = threading.Thread(
                 target=self._follow, args=(i, src), daemon=True, name=f"status-{src.kind}"
             )
             self._threads.append(t)
-        t = threading.Thread(target=self._publish, daemon=True, name="status-publish")
-        self._threads.append(t)
-        for t in self._threads:
             t.start()
 
     def stop(self) -> None:
@@ -588,13 +608,12 @@ class StatusWatcher:
         field_selector = f"metadata.name={src.name}" if src.name else None
         while not self.cancel.is_set():
             try:
-                items, rv = self.kube.list(
-                    src.api_version,
-                    src.kind,
-                    src.namespace,
-                    label_selector=src.label_selector,
-                    field_selector=field_selector,
-                )
+                if (src.api_version, src.kind) in self._served:
+                    items, rv = self._list(src, field_selector)
+                else:
+                    with self._discovery:
+                        items, rv = self._list(src, field_selector)
+                    self._served.add((src.api_version, src.kind))
             except KubeError as exc:
                 if self.cancel.is_set():
                     return
@@ -612,6 +631,17 @@ class StatusWatcher:
                 if exc.status != 410:
                     self._set(i, None, _short_error(exc))
                     self.cancel.wait(self.retry_after)
+
+    def _list(
+        self, src: Source, field_selector: str | None
+    ) -> tuple[list[dict[str, Any]], str]:
+        return self.kube.list(
+            src.api_version,
+            src.kind,
+            src.namespace,
+            label_selector=src.label_selector,
+            field_selector=field_selector,
+        )
 
     def _watch(
         self,

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import on, work
@@ -27,7 +27,7 @@ from thinkube_devpi.installer.events import PhaseFinished
 from thinkube_devpi.installer.phases import build
 from thinkube_devpi.installer.phases.base import Context, Phase
 from thinkube_devpi.installer.runner import Journal, Runner, describe_error
-from thinkube_devpi.tui.commands import COMMANDS, DevpiCommands, bindings, hints
+from thinkube_devpi.tui.commands import COMMANDS, bindings, devpi_commands, hints
 from thinkube_devpi.tui.messages import (
     ClusterStatus,
     Connected,
@@ -40,13 +40,17 @@ from thinkube_devpi.tui.messages import (
     SecretKept,
     Unreachable,
 )
-from thinkube_devpi.tui.screens.confirm import ConfirmQuit, ConfirmRollback, RollbackChoice
-from thinkube_devpi.tui.widgets.cluster import AGE_SECONDS, ClusterView
-from thinkube_devpi.tui.widgets.config import ConfigView
 from thinkube_devpi.tui.widgets.header import KubeHeader
 from thinkube_devpi.tui.widgets.phases import PhasesView
 
+if TYPE_CHECKING:
+    from thinkube_devpi.installer.status import ClusterSnapshot
+    from thinkube_devpi.tui.screens.confirm import RollbackChoice
+    from thinkube_devpi.tui.widgets.cluster import ClusterView
+    from thinkube_devpi.tui.widgets.config import ConfigView
+
 VIEWS = ("phases", "cluster", "config")
+AGE_SECONDS = 5.0  # how often the cluster view's ages are re-rendered without an API change
 PHASE_REFRESH_DELAY = 1.0  # after a cluster change, re-read phase states at most this often
 
 
@@ -56,7 +60,7 @@ class DevpiApp(App[None]):
     CSS_PATH = "app.tcss"
     TITLE = "thinkube-devpi"
     BINDINGS = bindings()
-    COMMANDS = App.COMMANDS | {DevpiCommands}
+    COMMANDS = App.COMMANDS | {devpi_commands}
 
     def __init__(
         self,
@@ -95,6 +99,12 @@ class DevpiApp(App[None]):
         self.view = "phases"
         self._phase_refresh_timer: Any = None
         self._age_timer: Any = None
+        # the cluster and config views are built the first time they are shown: the first
+        # screen paints sooner without their ~60 widgets
+        self._cluster: ClusterView | None = None
+        self._config: ConfigView | None = None
+        self.snapshot: ClusterSnapshot | None = None
+        self.cluster_message = "waiting for the cluster…"
 
     # ------------------------------------------------------------------ layout
 
@@ -103,10 +113,8 @@ class DevpiApp(App[None]):
         with TabbedContent(initial="phases", id="views"):
             with TabPane("1 Phases", id="phases"):
                 yield PhasesView(self.phase_list, id="phases-view")
-            with TabPane("2 Cluster", id="cluster"):
-                yield ClusterView(id="cluster-view")
-            with TabPane("3 Config", id="config"):
-                yield ConfigView(self.settings, self.config_note, id="config-view")
+            yield TabPane("2 Cluster", id="cluster")
+            yield TabPane("3 Config", id="config")
         yield Footer()
 
     @property
@@ -119,18 +127,33 @@ class DevpiApp(App[None]):
 
     @property
     def cluster_view(self) -> ClusterView:
-        return self.query_one(ClusterView)
+        """The cluster view, built (and mounted) on first use."""
+        if self._cluster is None:
+            from thinkube_devpi.tui.widgets.cluster import ClusterView
+
+            view = ClusterView(id="cluster-view")
+            view.clock = self.clock
+            view.message = self.cluster_message
+            view.snapshot = self.snapshot
+            self._cluster = view
+            self.query_one("#cluster", TabPane).mount(view)
+        return self._cluster
 
     @property
     def config_view(self) -> ConfigView:
-        return self.query_one(ConfigView)
+        """The config view, built (and mounted) on first use."""
+        if self._config is None:
+            from thinkube_devpi.tui.widgets.config import ConfigView
+
+            self._config = ConfigView(self.settings, self.config_note, id="config-view")
+            self.query_one("#config", TabPane).mount(self._config)
+        return self._config
 
     @property
     def plan_mode(self) -> bool:
         return self.ctx.kube is None
 
     def on_mount(self) -> None:
-        self.cluster_view.clock = self.clock
         header = self.header
         header.namespace = self.settings.namespace
         header.domain_note = self._domain_note()
@@ -175,7 +198,7 @@ class DevpiApp(App[None]):
         header.connection = "connected"
         header.reason = ""
         header.version = message.version
-        self.cluster_view.show_message("")
+        self._cluster_message("")
         self._update_hints()
         self.refresh_phases()
         self._start_watcher()
@@ -191,7 +214,7 @@ class DevpiApp(App[None]):
         header.connection = connection
         header.reason = reason + ("; plan mode: nothing is written" if connection != "plan mode"
                                   else "")
-        self.cluster_view.show_message(f"plan mode: {reason}")
+        self._cluster_message(f"plan mode: {reason}")
         for phase in self.phase_list:
             self.phases_view.add_log(phase.name, Text(f"plan mode: {reason}", style="#87afd7"))
             if hint:
@@ -214,7 +237,16 @@ class DevpiApp(App[None]):
         )
         self.watcher.start()
         if self._age_timer is None:
-            self._age_timer = self.set_interval(AGE_SECONDS, self.cluster_view.tick)
+            self._age_timer = self.set_interval(AGE_SECONDS, self._tick)
+
+    def _tick(self) -> None:
+        if self._cluster is not None and self.view == "cluster":
+            self._cluster.tick()
+
+    def _cluster_message(self, text: str) -> None:
+        self.cluster_message = text
+        if self._cluster is not None:
+            self._cluster.show_message(text)
 
     def _stop_watcher(self) -> None:
         self.watch_cancel.set()
@@ -224,7 +256,9 @@ class DevpiApp(App[None]):
 
     @on(ClusterStatus)
     def _cluster_status(self, message: ClusterStatus) -> None:
-        self.cluster_view.update_snapshot(message.snapshot)
+        self.snapshot = message.snapshot
+        if self._cluster is not None:
+            self._cluster.update_snapshot(message.snapshot)
         # the cluster moved: the phases' states may have too (not while the runner reports)
         if self.running is None and self._phase_refresh_timer is None:
             self._phase_refresh_timer = self.set_timer(
@@ -309,6 +343,8 @@ class DevpiApp(App[None]):
         items = plan.items if plan else []
         objects = [str(i.ref) for i in reversed(items)]
         offers_data = any(i.ref.kind in ("PersistentVolumeClaim", "Namespace") for i in items)
+
+        from thinkube_devpi.tui.screens.confirm import ConfirmRollback
 
         def answered(choice: RollbackChoice | None) -> None:
             if choice is None:
@@ -439,7 +475,8 @@ class DevpiApp(App[None]):
 
     @on(PodLogLines)
     def _pod_log_lines(self, message: PodLogLines) -> None:
-        self.cluster_view.add_log_lines(message.pod, message.lines, message.ended)
+        if self._cluster is not None:
+            self._cluster.add_log_lines(message.pod, message.lines, message.ended)
 
     # ------------------------------------------------------------------ config view actions
 
@@ -456,7 +493,8 @@ class DevpiApp(App[None]):
 
     @on(PreflightDone)
     def _preflight_done(self, message: PreflightDone) -> None:
-        self.config_view.show_preflight(message.checks)
+        if self._config is not None:
+            self._config.show_preflight(message.checks)
 
     def action_save_config(self) -> None:
         view = self.config_view
@@ -485,8 +523,7 @@ class DevpiApp(App[None]):
         if self.watcher is not None:
             self._start_watcher()
 
-    @on(ConfigView.SecretEntered)
-    def _secret_entered(self, message: ConfigView.SecretEntered) -> None:
+    def on_config_view_secret_entered(self, message: Any) -> None:
         # in memory for this run, as a Secret; never os.environ
         self.ctx.session_secrets[message.name] = message.secret
         if message.keyring:
@@ -516,7 +553,8 @@ class DevpiApp(App[None]):
 
     @on(SecretKept)
     def _secret_kept(self, message: SecretKept) -> None:
-        self.config_view.set_secret_state(message.name, message.where, message.ok)
+        if self._config is not None:
+            self._config.set_secret_state(message.name, message.where, message.ok)
 
     # ------------------------------------------------------------------ views, keys, refresh
 
@@ -526,8 +564,10 @@ class DevpiApp(App[None]):
     @on(TabbedContent.TabActivated)
     def _tab(self, event: TabbedContent.TabActivated) -> None:
         self.view = event.pane.id or "phases"
-        if self.view == "config":
-            self.config_view.populate()
+        if self.view == "cluster":
+            self.cluster_view.render_snapshot()
+        elif self.view == "config":
+            _ = self.config_view
         self.refresh_bindings()
         self._update_hints()
 
@@ -570,6 +610,8 @@ class DevpiApp(App[None]):
                 if leave:
                     self._close_streams()
                     self.exit()
+
+            from thinkube_devpi.tui.screens.confirm import ConfirmQuit
 
             label = self.running_phase or "a phase"
             self.push_screen(ConfirmQuit(label), answered)

@@ -35,7 +35,6 @@ KINDS: tuple[tuple[str, str], ...] = (
     ("Workflow", "workflows"),
     ("Application", "apps"),
 )
-AGE_SECONDS = 5.0  # how often ages are re-rendered without a change from the API
 
 
 def table_id(kind: str) -> str:
@@ -148,14 +147,16 @@ class ClusterView(Horizontal):
         kinds.add_column("!", key="faults", width=3)
         for kind, short in KINDS:
             kinds.add_row(short, "-", "", key=kind)
-        for kind, _ in KINDS:
-            self.query_one(f"#{table_id(kind)}", StatusTable).border_subtitle = self.message
+        self.show_message(self.message)
+        self.render_snapshot()
 
     # -- data
 
     def show_message(self, text: str) -> None:
         """Why there is nothing to show (plan mode, unreachable)."""
         self.message = text
+        if not self.is_mounted:
+            return
         for kind, _ in KINDS:
             self.query_one(f"#{table_id(kind)}", StatusTable).border_subtitle = text
 
@@ -165,7 +166,7 @@ class ClusterView(Horizontal):
 
     def render_snapshot(self) -> None:
         snap = self.snapshot
-        if snap is None:
+        if snap is None or not self.is_mounted:
             return
         now = self.clock()
         keep = (lambda r: r.health.is_fault) if self.faults_only else None
@@ -238,7 +239,7 @@ class ClusterView(Horizontal):
         self.query_one("#bottom-switcher", ContentSwitcher).current = "pod-log"
 
     def add_log_lines(self, pod: str, lines: list[str], ended: str = "") -> None:
-        if pod != self.log_pod:
+        if pod != self.log_pod or not self.is_mounted:
             return
         log = self.query_one("#pod-log", RichLog)
         for line in lines:

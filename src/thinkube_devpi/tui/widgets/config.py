@@ -102,8 +102,11 @@ class ConfigView(Horizontal):
                 pre.border_title = "Preflight (p)"
                 yield Static(Text("not run yet: press p", style="#8a8a8a"), id="preflight")
 
+    def on_mount(self) -> None:
+        self.populate()
+
     def populate(self) -> None:
-        """Mount the form the first time the view is shown: ~40 inputs cost start-up time."""
+        """Mount the settings form (once)."""
         if self.populated:
             return
         self.populated = True
