@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any
 from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult
-from textual.widgets import Footer, TabbedContent, TabPane
+from textual.containers import Container
+from textual.widgets import ContentSwitcher, Footer
 from textual.worker import Worker, WorkerState
 
 from thinkube_devpi import config
@@ -40,7 +41,7 @@ from thinkube_devpi.tui.messages import (
     SecretKept,
     Unreachable,
 )
-from thinkube_devpi.tui.widgets.header import KubeHeader
+from thinkube_devpi.tui.widgets.header import VIEWS, KubeHeader
 from thinkube_devpi.tui.widgets.phases import PhasesView
 
 if TYPE_CHECKING:
@@ -49,7 +50,6 @@ if TYPE_CHECKING:
     from thinkube_devpi.tui.widgets.cluster import ClusterView
     from thinkube_devpi.tui.widgets.config import ConfigView
 
-VIEWS = ("phases", "cluster", "config")
 AGE_SECONDS = 5.0  # how often the cluster view's ages are re-rendered without an API change
 PHASE_REFRESH_DELAY = 1.0  # after a cluster change, re-read phase states at most this often
 
@@ -110,11 +110,12 @@ class DevpiApp(App[None]):
 
     def compose(self) -> ComposeResult:
         yield KubeHeader(id="header")
-        with TabbedContent(initial="phases", id="views"):
-            with TabPane("1 Phases", id="phases"):
+        # k9s-like: one view at a time, switched with 1/2/3; the header names the current one
+        with ContentSwitcher(initial="phases", id="views"):
+            with Container(id="phases"):
                 yield PhasesView(self.phase_list, id="phases-view")
-            yield TabPane("2 Cluster", id="cluster")
-            yield TabPane("3 Config", id="config")
+            yield Container(id="cluster")
+            yield Container(id="config")
         yield Footer()
 
     @property
@@ -136,7 +137,7 @@ class DevpiApp(App[None]):
             view.message = self.cluster_message
             view.snapshot = self.snapshot
             self._cluster = view
-            self.query_one("#cluster", TabPane).mount(view)
+            self.query_one("#cluster", Container).mount(view)
         return self._cluster
 
     @property
@@ -146,7 +147,7 @@ class DevpiApp(App[None]):
             from thinkube_devpi.tui.widgets.config import ConfigView
 
             self._config = ConfigView(self.settings, self.config_note, id="config-view")
-            self.query_one("#config", TabPane).mount(self._config)
+            self.query_one("#config", Container).mount(self._config)
         return self._config
 
     @property
@@ -559,15 +560,18 @@ class DevpiApp(App[None]):
     # ------------------------------------------------------------------ views, keys, refresh
 
     def action_show_view(self, view: str) -> None:
-        self.query_one("#views", TabbedContent).active = view
-
-    @on(TabbedContent.TabActivated)
-    def _tab(self, event: TabbedContent.TabActivated) -> None:
-        self.view = event.pane.id or "phases"
-        if self.view == "cluster":
-            self.cluster_view.render_snapshot()
-        elif self.view == "config":
-            _ = self.config_view
+        if view not in VIEWS:
+            return
+        self.view = view
+        self.query_one("#views", ContentSwitcher).current = view
+        self.header.view = view
+        if view == "cluster":
+            self.cluster_view.render_snapshot(new_ages=True)
+            self.call_after_refresh(self.cluster_view.focus_table)
+        elif view == "config":
+            self.call_after_refresh(self.config_view.focus_form)
+        else:
+            self.phases_view.query_one("#phase-table").focus()
         self.refresh_bindings()
         self._update_hints()
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 from rich.text import Text
 
 from thinkube_devpi.installer.events import State
-from thinkube_devpi.installer.status import Health
 
 # k9s' colours: pending orange, error red, terminating purple, completed grey
 STATE_STYLE: dict[State, str] = {
@@ -17,12 +16,14 @@ STATE_STYLE: dict[State, str] = {
     State.UNKNOWN: "italic #8a8a8a",
 }
 
-HEALTH_STYLE: dict[Health, str] = {
-    Health.OK: "#87d7ff",
-    Health.PENDING: "#ff8700",
-    Health.FAULT: "#ff5f5f",
-    Health.COMPLETED: "#8a8a8a",
-    Health.TERMINATING: "#af87ff",
+# keyed by installer.status.Health's values (a StrEnum, so Health members look these up); plain
+# strings keep the status module out of the first screen's imports
+HEALTH_STYLE: dict[str, str] = {
+    "ok": "#87d7ff",
+    "pending": "#ff8700",
+    "fault": "#ff5f5f",
+    "completed": "#8a8a8a",
+    "terminating": "#af87ff",
 }
 
 ACTION_STYLE: dict[str, str] = {

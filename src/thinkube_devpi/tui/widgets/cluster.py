@@ -55,14 +55,22 @@ class StatusTable(DataTable[Any]):
         self.with_name = with_name  # events have generated names nobody wants to read
         self._cells: dict[str, tuple[Health, tuple[str, ...]]] = {}
         self._columns: tuple[str, ...] = ()
+        self._shown: tuple[Any, ...] | None = None  # (rows, now, filter) last synced
 
     def sync(self, table: Table, now: float, keep: Callable[[Row], bool] | None = None) -> None:
+        """Show ``table``'s rows (those ``keep`` accepts), touching only what changed."""
+        shown = (table.rows, now, keep is None)
+        if self._shown is not None and self._shown[1:] == shown[1:] and (
+            self._shown[0] is table.rows or self._shown[0] == table.rows
+        ):
+            return  # nothing changed: not even a repaint
+        self._shown = shown
         show_ns = "," in table.namespace
         name = ("NAME",) if self.with_name else ()
         columns = (*name, *(("NAMESPACE",) if show_ns else ()), *table.columns, "AGE")
         if columns != self._columns:
             self.clear(columns=True)
-            self._cells.clear()
+            self._cells = {}
             for c in columns:
                 self.add_column(c, key=c)
             self._columns = columns
@@ -121,6 +129,8 @@ class ClusterView(Horizontal):
         self.clock: Callable[[], float] = time.time
         self.log_pod: str | None = None
         self.message = "waiting for the cluster…"
+        self.age_now: float | None = None  # ages are re-rendered on the tick, not per update
+        self._kind_cells: dict[tuple[str, str], tuple[str, str]] = {}
 
     def compose(self) -> ComposeResult:
         kinds: DataTable[Any] = DataTable(id="kinds", cursor_type="row")
@@ -164,11 +174,13 @@ class ClusterView(Horizontal):
         self.snapshot = snapshot
         self.render_snapshot()
 
-    def render_snapshot(self) -> None:
+    def render_snapshot(self, *, new_ages: bool = False) -> None:
         snap = self.snapshot
         if snap is None or not self.is_mounted:
             return
-        now = self.clock()
+        if new_ages or self.age_now is None:
+            self.age_now = self.clock()
+        now = self.age_now
         keep = (lambda r: r.health.is_fault) if self.faults_only else None
         kinds = self.query_one("#kinds", DataTable)
         for kind, short in KINDS:
@@ -180,8 +192,11 @@ class ClusterView(Horizontal):
             widget.sync(table, now, keep)
             shown = widget.row_count
             title = f"{kind}({table.namespace})[{shown}]"
-            widget.border_title = title + (" faults only" if self.faults_only else "")
-            widget.border_subtitle = table.error
+            title += " faults only" if self.faults_only else ""
+            if widget.border_title != title:
+                widget.border_title = title
+            if widget.border_subtitle != table.error:
+                widget.border_subtitle = table.error
             faults = sum(1 for r in table.rows if r.health is Health.FAULT)
             pending = sum(1 for r in table.rows if r.health is Health.PENDING)
             label_style = (
@@ -191,19 +206,28 @@ class ClusterView(Horizontal):
                 if pending
                 else ("#8a8a8a" if table.error else "")
             )
-            kinds.update_cell(kind, "kind", Text(short, style=label_style))
-            kinds.update_cell(kind, "count", Text(str(len(table.rows)), style=label_style))
-            kinds.update_cell(
-                kind, "faults", Text(str(faults) if faults else "", style=HEALTH_STYLE[Health.FAULT])
+            self._kind_cell(kinds, kind, "kind", short, label_style)
+            self._kind_cell(kinds, kind, "count", str(len(table.rows)), label_style)
+            self._kind_cell(
+                kinds, kind, "faults", str(faults) if faults else "", HEALTH_STYLE[Health.FAULT]
             )
         events = self.query_one("#events", StatusTable)
         events.sync(snap.events, now, keep)
-        events.border_title = f"Events({snap.events.namespace})[{events.row_count}]"
-        events.border_subtitle = snap.events.error
+        title = f"Events({snap.events.namespace})[{events.row_count}]"
+        if events.border_title != title:
+            events.border_title = title
+        if events.border_subtitle != snap.events.error:
+            events.border_subtitle = snap.events.error
+
+    def _kind_cell(self, kinds: DataTable[Any], kind: str, column: str, text: str,
+                   style: str) -> None:
+        if self._kind_cells.get((kind, column)) != (text, style):
+            self._kind_cells[(kind, column)] = (text, style)
+            kinds.update_cell(kind, column, Text(text, style=style))
 
     def tick(self) -> None:
         """Re-render ages; cheap because only changed cells are touched."""
-        self.render_snapshot()
+        self.render_snapshot(new_ages=True)
 
     # -- interaction
 
@@ -215,6 +239,9 @@ class ClusterView(Horizontal):
     def show_kind(self, kind: str) -> None:
         self.kind = kind
         self.query_one("#kind-switcher", ContentSwitcher).current = table_id(kind)
+
+    def focus_table(self) -> None:
+        self.query_one(f"#{table_id(self.kind)}", StatusTable).focus()
 
     def toggle_faults(self) -> None:
         self.faults_only = not self.faults_only

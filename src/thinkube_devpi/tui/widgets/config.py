@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Input, Label, Static
@@ -102,8 +103,20 @@ class ConfigView(Horizontal):
                 pre.border_title = "Preflight (p)"
                 yield Static(Text("not run yet: press p", style="#8a8a8a"), id="preflight")
 
+    BINDINGS = [
+        Binding("escape", "leave_field", "Leave field", show=False, id="config-leave-field",
+                tooltip="Stop editing: keys switch views again"),
+    ]
+
     def on_mount(self) -> None:
         self.populate()
+
+    def focus_form(self) -> None:
+        """Focus the form, not a field: 1/2/3 keep switching views until a field is entered."""
+        self.query_one("#settings-form", VerticalScroll).focus()
+
+    def action_leave_field(self) -> None:
+        self.focus_form()
 
     def populate(self) -> None:
         """Mount the settings form (once)."""

@@ -7,6 +7,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
+VIEWS = ("phases", "cluster", "config")
 CONNECTION_STYLE = {
     "connecting": "bold #ffaf00",
     "connected": "bold #5fd75f",
@@ -19,7 +20,7 @@ class KubeHeader(Widget):
     """Context, cluster, namespace, connection state (and why) on the left; key hints right."""
 
     DEFAULT_CSS = """
-    KubeHeader { height: 5; padding: 0 1; background: $panel; }
+    KubeHeader { height: 6; padding: 0 1; background: $panel; }
     """
 
     context: reactive[str] = reactive("-")
@@ -30,6 +31,7 @@ class KubeHeader(Widget):
     version: reactive[str] = reactive("")
     domain_note: reactive[str] = reactive("")
     hints: reactive[tuple[tuple[str, str], ...]] = reactive(())
+    view: reactive[str] = reactive("phases")
 
     def render(self) -> Table:
         info = Table.grid(padding=(0, 1))
@@ -45,9 +47,17 @@ class KubeHeader(Widget):
         info.add_row("Namespace:", Text(self.namespace, style="bold"))
         info.add_row("Connection:", state)
         info.add_row("Domain:", Text(self.domain_note, style="#d0d0d0"))
+        views = Text()
+        for i, name in enumerate(VIEWS, 1):
+            if name == self.view:
+                views.append(f" <{name}> ", style="bold #000000 on #ffaf00")
+            else:
+                views.append(f" {i} {name} ", style="#87afd7")
+            views.append(" ")
+        info.add_row("View:", views)
 
         keys = Table.grid(padding=(0, 1))
-        per_column = 5
+        per_column = 6
         columns = max(1, -(-len(self.hints) // per_column))
         for _ in range(columns):
             keys.add_column(style="bold #5fafff", no_wrap=True)

@@ -12,7 +12,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.widgets import DataTable, RichLog, Static
+from textual.widgets import DataTable, Static
 
 from thinkube_devpi.installer.events import (
     Event,
@@ -28,6 +28,7 @@ from thinkube_devpi.installer.events import (
 from thinkube_devpi.installer.phases.base import Phase, PhaseStatus, Plan, PlanItem
 from thinkube_devpi.tui.colors import ACTION_STYLE, LEVEL_STYLE, STATE_STYLE, state_text
 
+LOG_LINES = 500  # kept on screen per phase; the journal keeps everything
 _STEP = re.compile(r"\.([^.\[]+)|\[([^\]]+)\]")
 
 
@@ -169,9 +170,9 @@ class PhasesView(Horizontal):
             with VerticalScroll(id="plan-scroll") as scroll:
                 scroll.border_title = "Plan"
                 yield Static(id="plan")
-            log = RichLog(id="phase-log", wrap=True, markup=False, auto_scroll=True)
-            log.border_title = "Log"
-            yield log
+            with VerticalScroll(id="phase-log") as log:
+                log.border_title = "Log"
+                yield Static(id="phase-log-text")
 
     def on_mount(self) -> None:
         table = self.query_one("#phase-table", DataTable)
@@ -237,7 +238,7 @@ class PhasesView(Horizontal):
     def add_log(self, phase: str, line: Text) -> None:
         self.logs.setdefault(phase, []).append(line)
         if phase == self.selected:
-            self.query_one("#phase-log", RichLog).write(line)
+            self._show_log()
 
     # -- selection
 
@@ -260,11 +261,14 @@ class PhasesView(Horizontal):
 
     def _show_selected(self) -> None:
         self._show_plan()
-        log = self.query_one("#phase-log", RichLog)
-        log.clear()
-        name = self.selected
-        for line in self.logs.get(name or "", []):
-            log.write(line)
+        self._show_log()
+
+    def _show_log(self) -> None:
+        # a phase's log is short (one line per object and wait): render it whole
+        lines = self.logs.get(self.selected or "", [])
+        self.query_one("#phase-log-text", Static).update(Text("\n").join(lines[-LOG_LINES:]))
+        scroll = self.query_one("#phase-log", VerticalScroll)
+        scroll.call_after_refresh(scroll.scroll_end, animate=False)
 
     def _show_plan(self) -> None:
         name = self.selected
@@ -282,4 +286,4 @@ class PhasesView(Horizontal):
         if phase.summary:
             body = Group(Text(phase.summary, style="#d0d0d0"), body)
         static.update(body)
-        self.query_one("#phase-log", RichLog).border_title = f"Log: {phase.name}"
+        self.query_one("#phase-log", VerticalScroll).border_title = f"Log: {phase.name}"
