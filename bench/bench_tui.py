@@ -160,6 +160,7 @@ async def bench_render(rounds: int) -> dict[str, float]:
     from thinkube_devpi.config import Settings
     from thinkube_devpi.installer.status import build_snapshot, sources
     from thinkube_devpi.tui.app import DevpiApp
+    from thinkube_devpi.tui.widgets.cluster import StatusTable
 
     settings = Settings()
     srcs = sources(settings)
@@ -197,19 +198,20 @@ async def bench_render(rounds: int) -> dict[str, float]:
             await pilot.press("2")
             await pilot.pause()
             first, update, build = [], [], []
-            for r in range(rounds):
+            for _ in range(rounds):
                 t = time.perf_counter()
                 snap = build_snapshot(srcs, objects(changed=-1), errors)
                 build.append(time.perf_counter() - t)
-                app.cluster_view.snapshot = None
-                for table in app.cluster_view.query("StatusTable"):
-                    table.clear()
-                    table._cells = {}
+                for table in app.cluster_view.query(StatusTable):
+                    table.forget()
                 await pilot.pause()
                 start = time.perf_counter()
                 app.cluster_view.update_snapshot(snap)
                 await _next_refresh(app)
                 first.append(time.perf_counter() - start)
+            # steady state: one pod changes per update (it turns not ready, the last one heals)
+            await pilot.pause()
+            for r in range(rounds):
                 changed = build_snapshot(srcs, objects(changed=r), errors)
                 await pilot.pause()
                 start = time.perf_counter()

@@ -22,6 +22,8 @@ class RollbackChoice:
 class ConfirmRollback(ModalScreen[RollbackChoice | None]):
     """Roll back a phase? Deleting package data needs the namespace name typed in full."""
 
+    CSS_PATH = "confirm.tcss"
+
     BINDINGS = [
         Binding("escape", "no", "Cancel", id="rollback-cancel", tooltip="Keep everything"),
         Binding("n", "no", "No", show=False, id="rollback-no", tooltip="Keep everything"),
@@ -98,6 +100,8 @@ class ConfirmRollback(ModalScreen[RollbackChoice | None]):
 
 class ConfirmQuit(ModalScreen[bool]):
     """Quit while a phase runs? The phase is cancelled; a re-run repairs what is half done."""
+
+    CSS_PATH = "confirm.tcss"
 
     BINDINGS = [
         Binding("escape,n", "stay", "Stay", id="quit-stay", tooltip="Keep the phase running"),

@@ -109,6 +109,12 @@ class StatusTable(DataTable[Any]):
                         self.update_cell(key, col, Text(b, style=HEALTH_STYLE[health]))
         self._cells = wanted
 
+    def forget(self) -> None:
+        """Drop every row (the next sync renders from scratch)."""
+        self.clear()
+        self._cells = {}
+        self._shown = None
+
     @property
     def selected_key(self) -> str | None:
         if not self.row_count:
@@ -120,6 +126,20 @@ class StatusTable(DataTable[Any]):
 class ClusterView(Horizontal):
     """Left: kinds with counts (faults in red). Right: the chosen kind's table; below, events or
     the selected pod's log."""
+
+    DEFAULT_CSS = """
+    ClusterView { height: 1fr; }
+    #kinds {
+        width: 27;
+        height: 1fr;
+        border: round $primary;
+    }
+    #cluster-main { width: 1fr; height: 1fr; }
+    #kind-switcher { height: 3fr; }
+    #kind-switcher > StatusTable { height: 1fr; border: round $primary-darken-1; }
+    #bottom-switcher { height: 2fr; }
+    #events, #pod-log { height: 1fr; border: round $primary-darken-1; }
+    """
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
