@@ -235,7 +235,6 @@ def pod_row(pod: dict[str, Any]) -> Row:
         f"{ready}/{total}",
         word,
         str(restarts),
-        str(status.get("podIP") or ""),
         str((pod.get("spec") or {}).get("nodeName") or ""),
     )
 
@@ -444,7 +443,7 @@ def sources(settings: Settings) -> list[Source]:
     ]
 
 
-POD_COLUMNS = ("READY", "STATUS", "RESTARTS", "IP", "NODE")
+POD_COLUMNS = ("READY", "STATUS", "RESTARTS", "NODE")  # k9s shows the IP in its wide view
 EVENT_COLUMNS = ("TYPE", "REASON", "OBJECT", "COUNT", "MESSAGE")
 
 

@@ -41,6 +41,8 @@ class DevpiCommands(Provider):
                         )
                     )
             for phase in app.phase_list:
+                if not phase.implemented:
+                    continue
                 out.append(
                     (
                         f"Roll back phase {phase.label}",

@@ -130,7 +130,7 @@ class ClusterView(Horizontal):
     DEFAULT_CSS = """
     ClusterView { height: 1fr; }
     #kinds {
-        width: 27;
+        width: 22;
         height: 1fr;
         border: round $primary;
     }
@@ -172,9 +172,9 @@ class ClusterView(Horizontal):
 
     def on_mount(self) -> None:
         kinds = self.query_one("#kinds", DataTable)
-        kinds.add_column("KIND", key="kind", width=10)
-        kinds.add_column("#", key="count", width=4)
-        kinds.add_column("!", key="faults", width=3)
+        kinds.add_column("KIND", key="kind", width=9)
+        kinds.add_column("#", key="count", width=3)
+        kinds.add_column("!", key="faults", width=2)
         for kind, short in KINDS:
             kinds.add_row(short, "-", "", key=kind)
         self.show_message(self.message)
@@ -282,6 +282,7 @@ class ClusterView(Horizontal):
         self.log_pod = pod
         log = self.query_one("#pod-log", RichLog)
         log.clear()
+        log.write(Text(f"following the log of {pod} (last 1000 lines)…", style="italic #8a8a8a"))
         log.border_title = f"Log: {pod}  (e: events)"
         self.query_one("#bottom-switcher", ContentSwitcher).current = "pod-log"
 
