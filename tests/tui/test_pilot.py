@@ -321,3 +321,29 @@ async def test_config_view_validates_as_the_admin_types(make_app):
         await pilot.pause()
         assert 'domain = "example.org"' in app.config_path.read_text()
         assert app.settings.domain == "example.org"
+
+
+def test_first_screen_paints_before_the_kubernetes_client_loads(tmp_path):
+    """`import kubernetes` costs ~0.3 s: the connect worker loads it after the first paint."""
+    import os
+    import subprocess
+    import sys
+
+    code = f"""
+import sys
+sys.path.insert(0, {str(Path(__file__).resolve().parents[2] / "src")!r})
+from thinkube_devpi.config import Settings
+from thinkube_devpi.tui.app import DevpiApp
+
+app = DevpiApp(Settings(), kubeconfig={str(tmp_path / "none")!r},
+               config_path={str(tmp_path / "c.toml")!r})
+seen = []
+async def first(pilot):
+    app.call_after_refresh(lambda: (seen.append("kubernetes" in sys.modules), app.exit()))
+app.run(headless=True, size=(120, 34), auto_pilot=first)
+print("loaded at first paint:", seen[0])
+"""
+    env = {**os.environ, "HOME": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         timeout=60, check=True)
+    assert "loaded at first paint: False" in out.stdout
