@@ -72,6 +72,7 @@ async def settle(app: DevpiApp, pilot: Pilot[Any]) -> None:
     with suppress(WorkerCancelled):
         await app.workers.wait_for_complete()
     await pilot.pause()
+    await pilot.pause()  # the footer recomposes after the bindings refresh
 
 
 async def until(

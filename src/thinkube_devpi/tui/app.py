@@ -597,6 +597,8 @@ class DevpiApp(App[None]):
         return True
 
     def _update_hints(self) -> None:
+        """The header's key hints and the footer follow what can run now."""
+        self.refresh_bindings()
         shown = []
         for key, label in hints(self.view):
             command = next((c for c in COMMANDS if c.label == label), None)
