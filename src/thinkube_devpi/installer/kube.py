@@ -690,11 +690,16 @@ class _Stopper:
         while not self.finished.is_set():
             if self.cancel.wait(0.05):
                 break
-        if self.finished.is_set():
-            return
-        if self.watcher is not None:
-            self.watcher.stop()
-        _abort(self.resp if self.resp is not None else getattr(self.watcher, "_resp", None))
+        # Cancelled. The request may still be on its way (the stream resets its stop flag when
+        # it starts and has no response yet): keep at it until there is a response to close.
+        while not self.finished.is_set():
+            if self.watcher is not None:
+                self.watcher.stop()
+            resp = self.resp if self.resp is not None else getattr(self.watcher, "_resp", None)
+            if resp is not None:
+                _abort(resp)
+                return
+            self.finished.wait(0.01)
 
     def done(self) -> None:
         self.finished.set()

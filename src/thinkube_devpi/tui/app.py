@@ -1,0 +1,689 @@
+"""thinkube-devpi-tui: the guided setup, with the live state of the cluster beside each phase.
+
+The first screen paints before anything touches the network: the Kubernetes client (about 0.3 s to
+import) is loaded by the connect worker after the first refresh. Every network call runs in a
+thread worker; watches and log streams close at once through cancel events, so quitting never
+waits for a server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.text import Text
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.containers import Container
+from textual.widgets import ContentSwitcher, Footer
+from textual.worker import Worker, WorkerState
+
+from thinkube_devpi import config
+from thinkube_devpi.config import ConfigError, Settings
+from thinkube_devpi.installer.events import PhaseFinished
+from thinkube_devpi.installer.phases import build
+from thinkube_devpi.installer.phases.base import Context, Phase
+from thinkube_devpi.installer.runner import Journal, Runner, describe_error
+from thinkube_devpi.tui.commands import COMMANDS, bindings, devpi_commands, hints
+from thinkube_devpi.tui.messages import (
+    ClusterStatus,
+    Connected,
+    PhaseStatusRead,
+    PlanRead,
+    PodLogLines,
+    PreflightDone,
+    RunFinished,
+    RunnerEvent,
+    SecretKept,
+    Unreachable,
+)
+from thinkube_devpi.tui.widgets.header import VIEWS, KubeHeader
+from thinkube_devpi.tui.widgets.phases import PhasesView
+
+if TYPE_CHECKING:
+    from thinkube_devpi.installer.status import ClusterSnapshot
+    from thinkube_devpi.tui.screens.confirm import RollbackChoice
+    from thinkube_devpi.tui.widgets.cluster import ClusterView
+    from thinkube_devpi.tui.widgets.config import ConfigView
+
+AGE_SECONDS = 5.0  # how often the cluster view's ages are re-rendered without an API change
+PHASE_REFRESH_DELAY = 1.0  # after a cluster change, re-read phase states at most this often
+
+
+class DevpiApp(App[None]):
+    """The guided setup. ``plan=True`` (or no reachable cluster) is plan mode: nothing written."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "thinkube-devpi"
+    BINDINGS = bindings()
+    COMMANDS = App.COMMANDS | {devpi_commands}
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        config_path: Path | None = None,
+        config_note: str = "",
+        kubeconfig: str | Path | None = None,
+        context: str | None = None,
+        plan: bool = False,
+        cache_dir: Path | None = None,
+        journal_dir: Path | None = None,
+        clock: Callable[[], float] = time.time,
+        watch_cluster: bool = True,
+    ) -> None:
+        super().__init__()
+        self.settings = settings
+        self.config_path = config_path
+        self.config_note = config_note
+        self.kubeconfig = kubeconfig
+        self.context_name = context
+        self.force_plan = plan
+        self.cache_dir = cache_dir
+        self.journal_dir = journal_dir
+        self.clock = clock
+        self.watch_cluster = watch_cluster
+        self.ctx = Context(settings)
+        self.phase_list: list[Phase] = build(self.ctx)
+        self.connection = "plan mode" if plan else "connecting"
+        self.running: str | None = None  # "apply" / "rollback" while the runner works
+        self.running_phase: str | None = None
+        self.failed: set[str] = set()
+        self.watcher: Any = None
+        self.watch_cancel = threading.Event()
+        self.log_cancel = threading.Event()
+        self.view = "phases"
+        self._phase_refresh_timer: Any = None
+        self._age_timer: Any = None
+        # the cluster and config views are built the first time they are shown: the first
+        # screen paints sooner without their ~60 widgets
+        self._cluster: ClusterView | None = None
+        self._config: ConfigView | None = None
+        self.snapshot: ClusterSnapshot | None = None
+        self.cluster_message = "waiting for the cluster…"
+
+    # ------------------------------------------------------------------ layout
+
+    def compose(self) -> ComposeResult:
+        yield KubeHeader(id="header")
+        # k9s-like: one view at a time, switched with 1/2/3; the header names the current one
+        with ContentSwitcher(initial="phases", id="views"):
+            with Container(id="phases"):
+                yield PhasesView(self.phase_list, id="phases-view")
+            yield Container(id="cluster")
+            yield Container(id="config")
+        yield Footer()
+
+    @property
+    def header(self) -> KubeHeader:
+        return self.query_one(KubeHeader)
+
+    @property
+    def phases_view(self) -> PhasesView:
+        return self.query_one(PhasesView)
+
+    @property
+    def cluster_view(self) -> ClusterView:
+        """The cluster view, built (and mounted) on first use."""
+        if self._cluster is None:
+            from thinkube_devpi.tui.widgets.cluster import ClusterView
+
+            view = ClusterView(id="cluster-view")
+            view.clock = self.clock
+            view.message = self.cluster_message
+            view.snapshot = self.snapshot
+            self._cluster = view
+            self.query_one("#cluster", Container).mount(view)
+        return self._cluster
+
+    @property
+    def config_view(self) -> ConfigView:
+        """The config view, built (and mounted) on first use."""
+        if self._config is None:
+            from thinkube_devpi.tui.widgets.config import ConfigView
+
+            self._config = ConfigView(self.settings, self.config_note, id="config-view")
+            self.query_one("#config", Container).mount(self._config)
+        return self._config
+
+    @property
+    def plan_mode(self) -> bool:
+        return self.ctx.kube is None
+
+    def on_mount(self) -> None:
+        header = self.header
+        header.namespace = self.settings.namespace
+        header.domain_note = self._domain_note()
+        header.connection = self.connection
+        self._update_hints()
+        if self.force_plan:
+            self._enter_plan_mode("--plan: nothing is read from or written to a cluster")
+        else:
+            self.header.reason = "loading the Kubernetes client…"
+            # after the first paint: importing the kubernetes client costs ~0.3 s
+            self.call_after_refresh(self.connect)
+
+    def _domain_note(self) -> str:
+        if self.settings.is_placeholder:
+            return f"{self.settings.effective_domain} (placeholder: set domain in Config to apply)"
+        return self.settings.effective_domain
+
+    # ------------------------------------------------------------------ connection
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="connect",
+          description="Connecting to the cluster")
+    def connect(self) -> None:
+        from thinkube_devpi.installer.kube import Kube, KubeError
+
+        try:
+            kube = Kube.connect(self.kubeconfig, self.context_name, cache_dir=self.cache_dir)
+            version = kube.version()
+        except KubeError as exc:
+            message, hint = describe_error(exc)
+            self.post_message(Unreachable(message, hint))
+            return
+        self.post_message(Connected(kube, version))
+
+    @on(Connected)
+    def _connected(self, message: Connected) -> None:
+        kube = message.kube
+        self.ctx.kube = kube
+        self.connection = "connected"
+        header = self.header
+        header.context = kube.context or "-"
+        header.cluster = kube.cluster or kube.server
+        header.connection = "connected"
+        header.reason = ""
+        header.version = message.version
+        self._cluster_message("")
+        self._update_hints()
+        self.refresh_phases()
+        self._start_watcher()
+
+    @on(Unreachable)
+    def _unreachable(self, message: Unreachable) -> None:
+        self._enter_plan_mode(message.reason, message.hint, connection="unreachable")
+
+    def _enter_plan_mode(self, reason: str, hint: str = "", connection: str = "plan mode") -> None:
+        self.ctx.kube = None
+        self.connection = connection
+        header = self.header
+        header.connection = connection
+        header.reason = reason + ("; plan mode: nothing is written" if connection != "plan mode"
+                                  else "")
+        self._cluster_message(f"plan mode: {reason}")
+        for phase in self.phase_list:
+            self.phases_view.add_log(phase.name, Text(f"plan mode: {reason}", style="#87afd7"))
+            if hint:
+                self.phases_view.add_log(phase.name, Text(f"  → {hint}", style="#8a8a8a"))
+        self._update_hints()
+        self.refresh_phases()
+
+    def _start_watcher(self) -> None:
+        if not self.watch_cluster or self.ctx.kube is None:
+            return
+        from thinkube_devpi.installer.status import StatusWatcher
+
+        self._stop_watcher()
+        self.watch_cancel = threading.Event()
+        self.watcher = StatusWatcher(
+            self.ctx.kube,
+            self.settings,
+            lambda snap: self.post_message(ClusterStatus(snap)),
+            cancel=self.watch_cancel,
+        )
+        self.watcher.start()
+        if self._age_timer is None:
+            self._age_timer = self.set_interval(AGE_SECONDS, self._tick)
+
+    def _tick(self) -> None:
+        if self._cluster is not None and self.view == "cluster":
+            self._cluster.tick()
+
+    def _cluster_message(self, text: str) -> None:
+        self.cluster_message = text
+        if self._cluster is not None:
+            self._cluster.show_message(text)
+
+    def _stop_watcher(self) -> None:
+        self.watch_cancel.set()
+        if self.watcher is not None:
+            self.watcher.stop()
+            self.watcher = None
+
+    @on(ClusterStatus)
+    def _cluster_status(self, message: ClusterStatus) -> None:
+        self.snapshot = message.snapshot
+        if self._cluster is not None:
+            self._cluster.update_snapshot(message.snapshot)
+        # the cluster moved: the phases' states may have too (not while the runner reports)
+        if self.running is None and self._phase_refresh_timer is None:
+            self._phase_refresh_timer = self.set_timer(
+                PHASE_REFRESH_DELAY, self._delayed_phase_refresh
+            )
+
+    def _delayed_phase_refresh(self) -> None:
+        self._phase_refresh_timer = None
+        if self.running is None:
+            self.refresh_phases(plans=False)
+
+    # ------------------------------------------------------------------ phase states and plans
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="phase-status",
+          description="Reading phase states and plans")
+    def refresh_phases(self, plans: bool = True) -> None:
+        from textual.worker import get_current_worker
+
+        worker = get_current_worker()
+        runner = Runner(self.ctx, phases=self.phase_list)
+        for phase in self.phase_list:
+            if worker.is_cancelled:
+                return
+            ((_, status),) = runner.status([phase.name])
+            self.post_message(PhaseStatusRead(phase.name, status))
+        if not plans:
+            return
+        for phase in self.phase_list:
+            if worker.is_cancelled:
+                return
+            try:
+                plan = phase.plan()
+            except Exception as exc:
+                message, _ = describe_error(exc)
+                self.post_message(PlanRead(phase.name, None, message))
+                continue
+            self.post_message(PlanRead(phase.name, plan))
+
+    @on(PhaseStatusRead)
+    def _phase_status(self, message: PhaseStatusRead) -> None:
+        if message.phase == self.running_phase or message.phase in self.failed:
+            # the runner's events say more while it runs, and a failure stays on screen (with
+            # the API's message) until the phase is retried
+            return
+        self.phases_view.set_status(message.phase, message.status)
+
+    @on(PlanRead)
+    def _plan_read(self, message: PlanRead) -> None:
+        self.phases_view.set_plan(message.phase, message.plan, message.error)
+
+    # ------------------------------------------------------------------ running phases
+
+    def _phase(self, name: str | None) -> Phase | None:
+        return next((p for p in self.phase_list if p.name == name), None)
+
+    def action_run_phase(self) -> None:
+        name = self.phases_view.selected
+        if name:
+            self.action_run_phase_named(name)
+
+    def action_run_phase_named(self, name: str) -> None:
+        self._start("apply", [name])
+
+    def action_run_all(self) -> None:
+        self._start("apply", None)
+
+    def action_retry_failed(self) -> None:
+        order = [p.name for p in self.phase_list if p.name in self.failed]
+        if order:
+            self._start("apply", order)
+
+    def action_rollback_phase(self) -> None:
+        name = self.phases_view.selected
+        if name:
+            self.action_rollback_phase_named(name)
+
+    def action_rollback_phase_named(self, name: str) -> None:
+        phase = self._phase(name)
+        if phase is None or self.running or self.plan_mode:
+            return
+        plan = self.phases_view.plans.get(name)
+        items = plan.items if plan else []
+        objects = [str(i.ref) for i in reversed(items)]
+        offers_data = any(i.ref.kind in ("PersistentVolumeClaim", "Namespace") for i in items)
+
+        from thinkube_devpi.tui.screens.confirm import ConfirmRollback
+
+        def answered(choice: RollbackChoice | None) -> None:
+            if choice is None:
+                self.phases_view.add_log(name, Text("rollback cancelled: nothing changed",
+                                                    style="#8a8a8a"))
+                return
+            self._start("rollback", [name], choice.delete_package_data)
+
+        self.push_screen(
+            ConfirmRollback(phase.label, objects, self.settings.namespace, offers_data), answered
+        )
+
+    def _start(
+        self, action: str, wanted: list[str] | None, delete_package_data: str | None = None
+    ) -> None:
+        if self.running:
+            self.notify("A run is in progress; wait for it to finish.", severity="warning")
+            return
+        if self.plan_mode:
+            self.notify("Plan mode: nothing is written.", severity="warning")
+            return
+        self.running = action
+        for name in wanted or []:
+            self.failed.discard(name)
+        self.refresh_bindings()
+        self._update_hints()
+        self.run_phases(action, wanted, delete_package_data)
+
+    def _journal(self) -> Journal:
+        if self.journal_dir is None:
+            return Journal()
+        stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+        return Journal(self.journal_dir / f"{stamp}.jsonl")
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="runner",
+          description="Running phases")
+    def run_phases(
+        self, action: str, wanted: list[str] | None, delete_package_data: str | None
+    ) -> None:
+        self.ctx.cancel.clear()
+        runner = Runner(
+            self.ctx,
+            phases=self.phase_list,
+            emit=lambda event: self.post_message(RunnerEvent(event)),
+            journal=self._journal(),
+        )
+        try:
+            if action == "rollback":
+                self.ctx.delete_package_data = delete_package_data
+                ok = runner.rollback(wanted)
+            else:
+                ok = runner.apply(wanted)
+        except Exception as exc:  # a bad setting stops the run before anything is written
+            message, hint = describe_error(exc)
+            self.post_message(RunFinished(action, False, message, hint))
+            return
+        finally:
+            self.ctx.delete_package_data = None
+        self.post_message(RunFinished(action, ok))
+
+    @on(RunnerEvent)
+    def _runner_event(self, message: RunnerEvent) -> None:
+        event = message.event
+        self.phases_view.add_event(event)
+        if isinstance(event, PhaseFinished):
+            self.running_phase = None
+            if event.ok:
+                self.failed.discard(event.phase)
+            else:
+                self.failed.add(event.phase)
+                self.notify(f"{event.phase}: {event.message}", title="Phase failed",
+                            severity="error", timeout=8)
+        else:
+            self.running_phase = event.phase
+
+    @on(RunFinished)
+    def _run_finished(self, message: RunFinished) -> None:
+        self.running = None
+        self.running_phase = None
+        self.phases_view.set_running(None)
+        if message.error:
+            name = self.phases_view.selected or self.phase_list[0].name
+            line = Text(f"✘ {message.error}", style="bold #ff5f5f")
+            if message.hint:
+                line.append(f"\n  → {message.hint}", style="#ffaf00")
+            self.phases_view.add_log(name, line)
+            self.notify(message.error, title="Not run", severity="error", timeout=8)
+        self.refresh_bindings()
+        self._update_hints()
+        self.refresh_phases()
+
+    # ------------------------------------------------------------------ cluster view actions
+
+    def action_toggle_faults(self) -> None:
+        self.cluster_view.toggle_faults()
+
+    def action_show_events(self) -> None:
+        self.log_cancel.set()
+        self.cluster_view.show_events()
+
+    def action_pod_log(self) -> None:
+        pod = self.cluster_view.selected_pod()
+        if pod is None or self.ctx.kube is None:
+            self.notify("Select a pod in the pods table first.", severity="warning")
+            return
+        self.log_cancel.set()
+        self.log_cancel = threading.Event()
+        namespace, name = pod
+        self.cluster_view.start_log(name)
+        self.follow_log(namespace, name, self.log_cancel)
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="pod-log",
+          description="Following a pod's log")
+    def follow_log(self, namespace: str, name: str, cancel: threading.Event) -> None:
+        from thinkube_devpi.installer.kube import KubeError
+
+        try:
+            for line in self.ctx.require_kube().pod_log(
+                namespace, name, follow=True, tail_lines=1000, cancel=cancel
+            ):
+                self.post_message(PodLogLines(name, [line]))
+        except KubeError as exc:
+            message, _ = describe_error(exc)
+            self.post_message(PodLogLines(name, [], ended=message))
+            return
+        if not cancel.is_set():
+            self.post_message(PodLogLines(name, [], ended="(log ended)"))
+
+    @on(PodLogLines)
+    def _pod_log_lines(self, message: PodLogLines) -> None:
+        if self._cluster is not None:
+            self._cluster.add_log_lines(message.pod, message.lines, message.ended)
+
+    # ------------------------------------------------------------------ config view actions
+
+    def action_preflight(self) -> None:
+        self.config_view.show_preflight(None)
+        self.run_preflight()
+
+    @work(thread=True, exclusive=True, exit_on_error=False, group="preflight",
+          description="Preflight checks")
+    def run_preflight(self) -> None:
+        from thinkube_devpi.installer.status import preflight
+
+        self.post_message(PreflightDone(preflight(self.ctx.kube, self.settings)))
+
+    @on(PreflightDone)
+    def _preflight_done(self, message: PreflightDone) -> None:
+        if self._config is not None:
+            self._config.show_preflight(message.checks)
+
+    def action_save_config(self) -> None:
+        view = self.config_view
+        if any(view.errors.values()):
+            bad = next(k for k, v in view.errors.items() if v)
+            self.notify(f"{bad}: {view.errors[bad]}", title="Not saved", severity="error")
+            return
+        try:
+            settings = config.from_mapping(view.values(), source="the config view")
+        except ConfigError as exc:
+            view.show_error(exc.field, f"not allowed: {exc.allowed}")
+            self.notify(str(exc), title="Not saved", severity="error")
+            return
+        path = config.save(settings, self.config_path)
+        self.notify(f"Saved to {path}", title="Settings")
+        self._use_settings(settings)
+
+    def _use_settings(self, settings: Settings) -> None:
+        self.settings = settings
+        self.ctx.settings = settings
+        self.phase_list = build(self.ctx)
+        self.phases_view.set_phases(self.phase_list)
+        self.header.namespace = settings.namespace
+        self.header.domain_note = self._domain_note()
+        self.refresh_phases()
+        if self.watcher is not None:
+            self._start_watcher()
+
+    def on_config_view_secret_entered(self, message: Any) -> None:
+        # in memory for this run, as a Secret; never os.environ
+        self.ctx.session_secrets[message.name] = message.secret
+        if message.keyring:
+            self.config_view.set_secret_state(message.name, "storing in the keyring…")
+            self.store_secret(message.name, message.secret)
+        else:
+            self.config_view.set_secret_state(message.name, "in memory for this run")
+
+    @work(thread=True, exclusive=False, exit_on_error=False, group="keyring",
+          description="Storing a secret in the keyring")
+    def store_secret(self, name: str, secret: Any) -> None:
+        from thinkube_devpi import secrets
+
+        store = getattr(secrets, "store", None)
+        if store is None:
+            self.post_message(SecretKept(
+                name, "keyring support is not in this build: kept in memory for this run", False
+            ))
+            return
+        try:
+            backend = store(name, secret)
+        except Exception as exc:  # messages from secrets never hold the value
+            self.post_message(SecretKept(name, f"not stored: {exc}; kept in memory for this run",
+                                         False))
+            return
+        self.post_message(SecretKept(name, f"in the keyring ({backend})"))
+
+    @on(SecretKept)
+    def _secret_kept(self, message: SecretKept) -> None:
+        if self._config is not None:
+            self._config.set_secret_state(message.name, message.where, message.ok)
+
+    # ------------------------------------------------------------------ views, keys, refresh
+
+    def action_show_view(self, view: str) -> None:
+        if view not in VIEWS:
+            return
+        self.view = view
+        self.query_one("#views", ContentSwitcher).current = view
+        self.header.view = view
+        if view == "cluster":
+            self.cluster_view.render_snapshot(new_ages=True)
+            self.call_after_refresh(self.cluster_view.focus_table)
+        elif view == "config":
+            self.call_after_refresh(self.config_view.focus_form)
+        else:
+            self.phases_view.query_one("#phase-table").focus()
+        self.refresh_bindings()
+        self._update_hints()
+
+    def action_refresh(self) -> None:
+        if self.plan_mode and not self.force_plan:
+            self.header.connection = "connecting"
+            self.header.reason = "connecting again…"
+            self.connect()
+            return
+        self.refresh_phases()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        command = next((c for c in COMMANDS if c.action.split("(")[0] == action), None)
+        if command is not None and command.views and self.view not in command.views:
+            return False
+        if action in ("run_phase", "run_all", "rollback_phase", "run_phase_named",
+                      "rollback_phase_named"):
+            return None if (self.plan_mode or self.running) else True
+        if action == "retry_failed":
+            return True if (self.failed and not self.running and not self.plan_mode) else None
+        if action == "pod_log":
+            return True if self.ctx.kube is not None else None
+        return True
+
+    def _update_hints(self) -> None:
+        """The header's key hints and the footer follow what can run now."""
+        self.refresh_bindings()
+        shown = []
+        for key, label in hints(self.view):
+            command = next((c for c in COMMANDS if c.label == label), None)
+            if command is not None and not self.check_action(command.action.split("(")[0], ()):
+                continue
+            shown.append((key, label))
+        self.header.hints = tuple(shown)
+        self.header.connection = self.connection
+
+    # ------------------------------------------------------------------ quitting
+
+    async def action_quit(self) -> None:
+        if self.running:
+            def answered(leave: bool | None) -> None:
+                if leave:
+                    self._close_streams()
+                    self.exit()
+
+            from thinkube_devpi.tui.screens.confirm import ConfirmQuit
+
+            label = self.running_phase or "a phase"
+            self.push_screen(ConfirmQuit(label), answered)
+            return
+        self._close_streams()
+        self.exit()
+
+    def _close_streams(self) -> None:
+        """Close watches and log streams now; the threads end without waiting on a server."""
+        self.ctx.cancel.set()
+        self.log_cancel.set()
+        self._stop_watcher()
+
+    def on_unmount(self) -> None:
+        self._close_streams()
+
+    @on(Worker.StateChanged)
+    def _worker_state(self, event: Worker.StateChanged) -> None:
+        if event.state is WorkerState.ERROR and event.worker.error is not None:
+            message, hint = describe_error(event.worker.error)
+            self.notify(f"{message}\n{hint}".strip(), title=event.worker.description or "Error",
+                        severity="error", timeout=10)
+            if event.worker.group == "runner":
+                self.post_message(RunFinished(self.running or "apply", False, message, hint))
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="thinkube-devpi-tui",
+        description="Guided setup of DevPi on a thinkube cluster, phase by phase, with live "
+        "cluster status. Without a reachable cluster it opens in plan mode and writes nothing.",
+    )
+    parser.add_argument("--config", type=Path, help="settings file (default: the user config dir)")
+    parser.add_argument("--kubeconfig", help="kubeconfig file (default: KUBECONFIG or ~/.kube/config)")
+    parser.add_argument("--context", help="kubeconfig context (default: the current context)")
+    parser.add_argument("--plan", action="store_true",
+                        help="plan mode: show every phase's plan, read and write nothing")
+    return parser.parse_args(argv)
+
+
+def load_settings(path: Path | None) -> tuple[Settings, Path, str]:
+    """Settings, the path they save to, and a note for the config view (defaults, errors)."""
+    path = path or config.default_config_path()
+    try:
+        settings = config.load(path)
+    except ConfigError as exc:
+        return Settings(), path, f"{exc}. Using the defaults until it is fixed and saved."
+    note = ""
+    if not path.exists():
+        note = (f"No settings file at {path}: using the defaults (placeholder domain "
+                f"{config.PLACEHOLDER_DOMAIN}). Set domain and save with ctrl+s.")
+    return settings, path, note
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    settings, path, note = load_settings(args.config)
+    DevpiApp(
+        settings,
+        config_path=path,
+        config_note=note,
+        kubeconfig=args.kubeconfig,
+        context=args.context,
+        plan=args.plan,
+    ).run()
+
+
+if __name__ == "__main__":
+    main()

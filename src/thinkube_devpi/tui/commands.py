@@ -1,0 +1,82 @@
+"""One declaration per command: its key binding, footer text, header hint and palette entry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.binding import Binding
+
+
+@dataclass(frozen=True)
+class Command:
+    id: str
+    key: str
+    action: str
+    label: str  # short, for the footer and the header's key hints
+    title: str  # for the command palette
+    help: str  # tooltip and palette help
+    views: tuple[str, ...] = ()  # where it applies; () means everywhere
+    show: bool = True
+
+
+COMMANDS: tuple[Command, ...] = (
+    Command("view-phases", "1", "show_view('phases')", "Phases", "Show the phases",
+            "Phases, their state, plan and log"),
+    Command("view-cluster", "2", "show_view('cluster')", "Cluster", "Show the cluster",
+            "Live objects in the devpi namespace, the build and the ArgoCD application"),
+    Command("view-config", "3", "show_view('config')", "Config", "Show the settings",
+            "Settings, secrets for this run and preflight checks"),
+    Command("run-phase", "r", "run_phase", "Run", "Run the selected phase",
+            "Apply the selected phase; a healthy phase is verified and skipped", ("phases",)),
+    Command("run-all", "a", "run_all", "Run all", "Run all remaining phases",
+            "Apply every implemented phase in order, skipping the healthy ones", ("phases",)),
+    Command("retry", "t", "retry_failed", "Retry", "Retry the failed phases",
+            "Run the phases that failed again", ("phases",)),
+    Command("rollback", "b", "rollback_phase", "Roll back", "Roll back the selected phase",
+            "Delete what the selected phase made (asks first; package data is kept)", ("phases",)),
+    Command("faults", "f", "toggle_faults", "Faults", "Toggle faults only",
+            "Show only rows that are pending, failing or terminating", ("cluster",)),
+    Command("pod-log", "l", "pod_log", "Logs", "Follow the selected pod's log",
+            "Follow the log of the pod under the cursor", ("cluster",)),
+    Command("events", "e", "show_events", "Events", "Show recent events",
+            "Recent events in the devpi namespace", ("cluster",)),
+    Command("preflight", "p", "preflight", "Preflight", "Run the preflight checks",
+            "Cluster, CRDs, ingress class, Keycloak issuer and TLS Secret", ("config",)),
+    Command("save", "ctrl+s", "save_config", "Save", "Save the settings",
+            "Validate and write the settings file", ("config",)),
+    Command("refresh", "ctrl+r", "refresh", "Refresh", "Refresh",
+            "Read every phase's state and plan from the cluster again"),
+    Command("quit", "q", "quit", "Quit", "Quit", "Quit (asks first while a phase runs)"),
+)
+
+
+def bindings() -> list[Binding]:
+    out = [
+        Binding(c.key, c.action, c.label, id=c.id, tooltip=c.help, show=c.show)
+        for c in COMMANDS
+    ]
+    out.append(Binding("ctrl+q", "quit", "Quit", id="quit-ctrl", show=False, priority=True))
+    out.append(Binding("f5", "refresh", "Refresh", id="refresh-f5", show=False))
+    return out
+
+
+def hints(view: str) -> list[tuple[str, str]]:
+    """(key, label) pairs for the header: the commands of this view, then the global ones."""
+    def shown(key: str) -> str:
+        return key.replace("ctrl+", "^")
+
+    own = [(shown(c.key), c.label) for c in COMMANDS if view in c.views]
+    common = [
+        (shown(c.key), c.label)
+        for c in COMMANDS
+        if not c.views and c.id not in {"view-phases", "view-cluster", "view-config"}
+    ]
+    return own + common + [("^p", "Palette")]
+
+
+def devpi_commands() -> type:
+    """The palette's provider, imported when the palette first opens (textual.command is slow
+    to import and the first screen does not need it)."""
+    from thinkube_devpi.tui.palette import DevpiCommands
+
+    return DevpiCommands

@@ -1,0 +1,70 @@
+"""The command palette: the same actions as the keys, plus run and roll back per phase."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import TYPE_CHECKING
+
+from textual.command import DiscoveryHit, Hit, Hits, Provider
+
+from thinkube_devpi.tui.commands import COMMANDS
+
+if TYPE_CHECKING:
+    from thinkube_devpi.tui.app import DevpiApp
+
+
+class DevpiCommands(Provider):
+    """The palette offers what the keys do, plus run and roll back for each phase by name."""
+
+    @property
+    def devpi(self) -> DevpiApp:
+        return self.app  # type: ignore[return-value]
+
+    def _entries(self) -> list[tuple[str, str, str]]:
+        app = self.devpi
+        out: list[tuple[str, str, str]] = []
+        for c in COMMANDS:
+            if c.id == "quit":
+                continue
+            name = c.action.split("(")[0]
+            if app.check_action(name, ()) is False:
+                continue
+            out.append((c.title, c.action, f"{c.help}  [{c.key}]"))
+        if not app.plan_mode:
+            for phase in app.phase_list:
+                if phase.implemented:
+                    out.append(
+                        (
+                            f"Run phase {phase.label}",
+                            f"run_phase_named('{phase.name}')",
+                            phase.title,
+                        )
+                    )
+            for phase in app.phase_list:
+                if not phase.implemented:
+                    continue
+                out.append(
+                    (
+                        f"Roll back phase {phase.label}",
+                        f"rollback_phase_named('{phase.name}')",
+                        phase.title,
+                    )
+                )
+        return out
+
+    async def discover(self) -> Hits:
+        for title, action, help_text in self._entries():
+            yield DiscoveryHit(title, partial(self.app.run_action, action), help=help_text)
+
+    async def search(self, query: str) -> Hits:
+        matcher = self.matcher(query)
+        for title, action, help_text in self._entries():
+            score = matcher.match(title)
+            if score > 0:
+                yield Hit(
+                    score,
+                    matcher.highlight(title),
+                    partial(self.app.run_action, action),
+                    text=title,
+                    help=help_text,
+                )

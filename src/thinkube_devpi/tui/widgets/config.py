@@ -1,0 +1,224 @@
+"""The config view: settings validated as the admin types, secrets, preflight results.
+
+Secrets are typed into masked inputs and never shown again: the input is cleared as soon as the
+value is taken, and the value lives only in a :class:`Secret` (in the installer Context for this
+run) or in the keyring when the admin asks for that. It is never put into ``os.environ``, where
+child processes would inherit it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Any
+
+from rich.table import Table
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
+from textual.widgets import Button, Input, Label, Static
+
+from thinkube_devpi.config import ConfigError, Settings, _as_bool
+from thinkube_devpi.installer.status import Check
+from thinkube_devpi.secrets import Secret
+from thinkube_devpi.tui.colors import check_text
+
+SECRET_NAMES: tuple[tuple[str, str], ...] = (
+    ("DEVPI_ADMIN_PASSWORD", "devpi admin password"),
+    ("KEYCLOAK_ADMIN_PASSWORD", "Keycloak admin password"),
+)
+
+
+def field_value(settings: Settings, name: str) -> str:
+    value = getattr(settings, name)
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ", ".join(value)
+    return str(value)
+
+
+def check_field(name: str, text: str) -> str:
+    """The error for this value of this field, or '' when it is allowed."""
+    f = next(f for f in dataclasses.fields(Settings) if f.name == name)
+    try:
+        if isinstance(f.default, bool):
+            _as_bool(name, text)
+        else:
+            check = f.metadata.get("check")
+            if check is not None:
+                check(name, text)
+    except ConfigError as exc:
+        return f"not allowed: {exc.allowed}"
+    return ""
+
+
+class ConfigView(Horizontal):
+    """Left: every setting with its help and error. Right: secrets and preflight."""
+
+    class SecretEntered(Message):
+        """The admin typed a secret and chose where to keep it. Carries a Secret, never a str."""
+
+        def __init__(self, name: str, secret: Secret, keyring: bool) -> None:
+            self.name = name
+            self.secret = secret
+            self.keyring = keyring
+            super().__init__()
+
+    def __init__(self, settings: Settings, note: str = "", **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.settings = settings
+        self.note = note
+        self.errors: dict[str, str] = {}
+        self.secret_state: dict[str, str] = {}
+        self.populated = False
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="settings-form") as form:
+            form.border_title = "Settings"
+            if self.note:
+                yield Static(Text(self.note, style="#ffaf00"), id="config-note")
+        with Vertical(id="config-side"):
+            with Vertical(id="secrets-box") as box:
+                box.border_title = "Secrets"
+                for name, label in SECRET_NAMES:
+                    yield Label(f"{label} ({name})", classes="secret-label")
+                    yield Static(self._secret_line(name), id=f"secret-state-{name}",
+                                 classes="secret-state")
+                    with Horizontal(classes="secret-row"):
+                        yield Input(
+                            password=True,
+                            placeholder="type, then Enter (this run only)",
+                            id=f"secret-{name}",
+                            classes="secret-input",
+                        )
+                        yield Button("Keyring", id=f"keyring-{name}", classes="keyring-button",
+                                     tooltip="Store it in the system keyring")
+            with VerticalScroll(id="preflight-box") as pre:
+                pre.border_title = "Preflight (p)"
+                yield Static(Text("not run yet: press p", style="#8a8a8a"), id="preflight")
+
+    BINDINGS = [
+        Binding("escape", "leave_field", "Leave field", show=False, id="config-leave-field",
+                tooltip="Stop editing: keys switch views again"),
+    ]
+
+    def on_mount(self) -> None:
+        self.populate()
+
+    def focus_form(self) -> None:
+        """Focus the form, not a field: 1/2/3 keep switching views until a field is entered."""
+        self.query_one("#settings-form", VerticalScroll).focus()
+
+    def action_leave_field(self) -> None:
+        self.focus_form()
+
+    def populate(self) -> None:
+        """Mount the settings form (once)."""
+        if self.populated:
+            return
+        self.populated = True
+        widgets = []
+        for f in dataclasses.fields(Settings):
+            widgets.append(
+                Horizontal(
+                    Label(f.name, classes="setting-name"),
+                    Input(
+                        field_value(self.settings, f.name),
+                        placeholder=f.metadata.get("help", ""),
+                        id=f"input-{f.name}",
+                        classes="setting-input",
+                        select_on_focus=False,
+                    ),
+                    classes="setting-row",
+                )
+            )
+            widgets.append(Static("", id=f"error-{f.name}", classes="setting-error"))
+        self.query_one("#settings-form", VerticalScroll).mount_all(widgets)
+
+    # -- validation as the admin types
+
+    @on(Input.Changed, ".setting-input")
+    def _validate(self, event: Input.Changed) -> None:
+        name = (event.input.id or "").removeprefix("input-")
+        error = check_field(name, event.value)
+        self.errors[name] = error
+        event.input.set_class(bool(error), "-invalid")
+        widget = self.query_one(f"#error-{name}", Static)
+        widget.update(Text(error, style="#ff5f5f"))
+        widget.set_class(bool(error), "-shown")
+
+    def values(self) -> dict[str, object]:
+        """The form as a mapping for ``config.from_mapping`` (empty means unset)."""
+        self.populate()
+        out: dict[str, object] = {}
+        for f in dataclasses.fields(Settings):
+            text = self.query_one(f"#input-{f.name}", Input).value.strip()
+            if text:
+                out[f.name] = text
+        return out
+
+    def show_error(self, name: str, error: str) -> None:
+        try:
+            widget = self.query_one(f"#error-{name}", Static)
+        except Exception:
+            return
+        widget.update(Text(error, style="#ff5f5f"))
+        widget.add_class("-shown")
+        self.query_one(f"#input-{name}", Input).add_class("-invalid")
+
+    # -- secrets
+
+    def _secret_line(self, name: str) -> Text:
+        where = self.secret_state.get(name)
+        if where:
+            return Text(f"set: {where}", style="#5fd75f")
+        if os.environ.get(name):
+            return Text(f"set: from {name} in the environment", style="#5fd75f")
+        return Text("not set", style="#8a8a8a")
+
+    def set_secret_state(self, name: str, where: str, ok: bool = True) -> None:
+        if ok:
+            self.secret_state[name] = where
+            line = self._secret_line(name)
+        else:
+            line = Text(where, style="#ff5f5f")
+        self.query_one(f"#secret-state-{name}", Static).update(line)
+
+    def _take(self, name: str, keyring: bool) -> None:
+        field = self.query_one(f"#secret-{name}", Input)
+        if not field.value:
+            return
+        secret = Secret(field.value, source="typed in the TUI")
+        field.value = ""  # never shown again, not even masked
+        self.post_message(self.SecretEntered(name, secret, keyring))
+
+    @on(Input.Submitted, ".secret-input")
+    def _secret_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self._take((event.input.id or "").removeprefix("secret-"), keyring=False)
+
+    @on(Button.Pressed, ".keyring-button")
+    def _keyring_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self._take((event.button.id or "").removeprefix("keyring-"), keyring=True)
+
+    # -- preflight
+
+    def show_preflight(self, checks: list[Check] | None) -> None:
+        widget = self.query_one("#preflight", Static)
+        if checks is None:
+            widget.update(Text("checking…", style="italic #8a8a8a"))
+            return
+        table = Table(box=None, show_header=False, expand=True, padding=(0, 1))
+        table.add_column(no_wrap=True)
+        table.add_column(no_wrap=True)
+        table.add_column(overflow="fold")
+        for check in checks:
+            table.add_row(check_text(check.ok), check.name, Text(check.detail, style="#d0d0d0"))
+        widget.update(table)

@@ -1,0 +1,87 @@
+"""Fixtures for the TUI tests: an isolated home, a fake cluster, and an app factory."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from contextlib import suppress
+from pathlib import Path
+from typing import Any
+
+import pytest
+from textual.pilot import Pilot
+from textual.worker import WorkerCancelled
+
+from fakes.kube_api import FakeKubeAPI
+from fakes.kube_fixtures import fake_kube, kubeconfig  # noqa: F401
+from thinkube_devpi.config import Settings
+from thinkube_devpi.tui.app import DevpiApp
+
+FIXED_NOW = 1_800_000_000.0  # a fixed clock for ages in snapshots
+SIZE = (120, 34)
+
+
+@pytest.fixture(autouse=True)
+def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Journal, caches and config land in tmp_path; no real kubeconfig is ever read."""
+    home = tmp_path / "home"
+    home.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    for var, sub in (
+        ("XDG_CONFIG_HOME", ".config"),
+        ("XDG_CACHE_HOME", ".cache"),
+        ("XDG_STATE_HOME", ".local/state"),
+        ("XDG_DATA_HOME", ".local/share"),
+    ):
+        monkeypatch.setenv(var, str(home / sub))
+    monkeypatch.delenv("KUBECONFIG", raising=False)
+    for name in ("DEVPI_ADMIN_PASSWORD", "KEYCLOAK_ADMIN_PASSWORD"):
+        monkeypatch.delenv(name, raising=False)
+    return home
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(domain="example.com").validate()
+
+
+@pytest.fixture
+def cluster(fake_kube: FakeKubeAPI) -> FakeKubeAPI:  # noqa: F811
+    """The fake cluster with Argo's namespace, as on a thinkube cluster."""
+    for ns in ("argo", "argocd"):
+        fake_kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+    return fake_kube
+
+
+@pytest.fixture
+def make_app(tmp_path: Path, settings: Settings) -> Callable[..., DevpiApp]:
+    def make(**kwargs: Any) -> DevpiApp:
+        kwargs.setdefault("config_path", tmp_path / "config.toml")
+        kwargs.setdefault("cache_dir", tmp_path / "cache")
+        kwargs.setdefault("journal_dir", tmp_path / "journal")
+        app = DevpiApp(kwargs.pop("settings", settings), **kwargs)
+        app.animation_level = "none"  # no tab underline sliding: pauses return at once
+        return app
+
+    return make
+
+
+async def settle(app: DevpiApp, pilot: Pilot[Any]) -> None:
+    """Let workers finish and the screen catch up."""
+    with suppress(WorkerCancelled):
+        await app.workers.wait_for_complete()
+    await pilot.pause()
+    await pilot.pause()  # the footer recomposes after the bindings refresh
+
+
+async def until(
+    pilot: Pilot[Any], condition: Callable[[], bool], timeout: float = 10.0, what: str = ""
+) -> None:
+    """Wait, keeping the app running, until ``condition()`` holds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what or condition}")
+        await pilot.pause(0.05)
+    await asyncio.sleep(0)

@@ -1,0 +1,349 @@
+"""The admin's stories, driven with Textual's Pilot against the fake Kubernetes API server."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+from textual.widgets import Button, Input
+
+from fakes.kube_api import FakeKubeAPI
+from thinkube_devpi.config import Settings
+from thinkube_devpi.installer.events import State
+from thinkube_devpi.installer.kube import Kube
+from thinkube_devpi.installer.phases.base import Context
+from thinkube_devpi.installer.runner import Runner
+from thinkube_devpi.tui.screens.confirm import ConfirmRollback
+from thinkube_devpi.tui.widgets.cluster import StatusTable, table_id
+
+from .conftest import SIZE, settle, until
+
+NS = "devpi"
+
+
+def apply_directly(fake: FakeKubeAPI, settings: Settings, tmp_path: Path, *phases: str) -> None:
+    """What an earlier run left behind: phases applied with the installer, no TUI.
+
+    A helper thread plays the storage controller, binding the PVC once it exists.
+    """
+    kube = Kube(fake.api_client(), cache_dir=tmp_path / "direct-cache")
+    done = threading.Event()
+
+    def bind() -> None:
+        while not done.is_set():
+            if fake.get("v1", "PersistentVolumeClaim", "devpi-data-pvc", NS) is not None:
+                fake.make_pvc_bound(NS, "devpi-data-pvc")
+                return
+            done.wait(0.02)
+
+    helper = threading.Thread(target=bind, daemon=True)
+    if "storage" in phases:
+        helper.start()
+    try:
+        assert Runner(Context(settings, kube=kube, wait_timeout=10)).apply(list(phases))
+    finally:
+        done.set()
+
+
+def state_of(app, name: str) -> State | None:
+    status = app.phases_view.statuses.get(name)
+    return status.state if status else None
+
+
+def rows(app, kind: str) -> list[tuple[str, str]]:
+    """(name, status) of every row the cluster view shows for ``kind``."""
+    snap = app.cluster_view.snapshot
+    table = app.query_one(f"#{table_id(kind)}", StatusTable)
+    if snap is None:
+        return []
+    shown = {str(k.value) for k in table.rows}
+    return [(r.name, r.status) for r in snap.table(kind).rows if r.key in shown]
+
+
+async def test_phase_list_reflects_the_cluster(cluster, kubeconfig, make_app, settings, tmp_path):
+    apply_directly(cluster, settings, tmp_path, "namespace")
+    app = make_app(kubeconfig=kubeconfig, watch_cluster=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: state_of(app, "redis") is not None, what="phase states")
+        await settle(app, pilot)
+        assert app.header.connection == "connected"
+        assert app.header.context == "fake"
+        assert state_of(app, "namespace") is State.HEALTHY
+        assert state_of(app, "storage") is State.MISSING
+        assert state_of(app, "redis") is State.MISSING
+        assert state_of(app, "keycloak") is State.NOT_IMPLEMENTED
+        # the plan of the selected phase compares with the live objects
+        app.phases_view.select("storage")
+        await pilot.pause()
+        plan = app.phases_view.plans["storage"]
+        assert [(i.action, str(i.ref)) for i in plan.items] == [
+            ("create", f"PersistentVolumeClaim {NS}/devpi-data-pvc")
+        ]
+        assert app.phases_view.plans["namespace"].items[0].action == "unchanged"
+
+
+async def test_running_phases_10_to_30_shows_objects_appearing(cluster, kubeconfig, make_app):
+    app = make_app(kubeconfig=kubeconfig)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.connection == "connected", what="connection")
+        app.ctx.wait_timeout = 20
+        await until(pilot, lambda: app.snapshot is not None, what="first snapshot")
+        await pilot.press("a")  # run all remaining
+        await until(pilot, lambda: app.running == "apply", what="the run to start")
+
+        # the test plays the controllers, the cluster view shows what the API shows
+        await pilot.press("2")
+        await until(
+            pilot,
+            lambda: ("devpi-data-pvc", "Pending") in rows(app, "PersistentVolumeClaim"),
+            what="the PVC to appear, Pending",
+        )
+        cluster.make_pvc_bound(NS, "devpi-data-pvc")
+        await until(
+            pilot,
+            lambda: ("devpi-data-pvc", "Bound") in rows(app, "PersistentVolumeClaim"),
+            what="the PVC to show Bound",
+        )
+        await until(
+            pilot,
+            lambda: cluster.get("apps/v1", "Deployment", "ephemeral-redis", NS) is not None,
+            what="the redis Deployment",
+        )
+        await until(
+            pilot,
+            lambda: any(n == "ephemeral-redis" for n, _ in rows(app, "Deployment")),
+            what="the Deployment row",
+        )
+        cluster.make_deployment_ready(NS, "ephemeral-redis")
+        await until(
+            pilot,
+            lambda: any(
+                n.startswith("ephemeral-redis-") and s == "Running" for n, s in rows(app, "Pod")
+            ),
+            what="the redis pod, Running",
+        )
+        await until(pilot, lambda: app.running is None, timeout=20, what="the run to finish")
+        await settle(app, pilot)
+        for name in ("namespace", "storage", "redis"):
+            assert state_of(app, name) is State.HEALTHY, name
+        assert not app.failed
+        assert ("ephemeral-redis", "Available") in rows(app, "Deployment")
+        log = "\n".join(t.plain for t in app.phases_view.logs["storage"])
+        assert "created" in log and "PersistentVolumeClaim devpi/devpi-data-pvc" in log
+
+
+async def test_failing_phase_enables_retry_and_shows_the_api_message(
+    cluster, kubeconfig, make_app, settings, tmp_path
+):
+    apply_directly(cluster, settings, tmp_path, "namespace")
+    message = 'persistentvolumeclaims "devpi-data-pvc" is forbidden: exceeded quota: storage'
+    cluster.fail("PATCH", r"persistentvolumeclaims/devpi-data-pvc", 403, "Forbidden", message)
+    app = make_app(kubeconfig=kubeconfig, watch_cluster=False)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await until(pilot, lambda: app.connection == "connected", what="connection")
+        await settle(app, pilot)
+        assert app.check_action("retry_failed", ()) is None  # nothing failed yet
+        app.phases_view.select("storage")
+        await pilot.press("r")
+        await until(pilot, lambda: "storage" in app.failed, what="the phase to fail")
+        await until(pilot, lambda: app.running is None, what="the run to end")
+        assert state_of(app, "storage") is State.FAILED
+        log = "\n".join(t.plain for t in app.phases_view.logs["storage"])
+        assert message in log
+        assert "HTTP 403" in log
+        assert app.check_action("retry_failed", ()) is True
+        assert any(message in n.message for n in app._notifications)
+
+        # the fault was a one-off: retry, play the storage controller, and it is healthy
+        app.ctx.wait_timeout = 20
+        await pilot.press("t")
+        await until(
+            pilot,
+            lambda: cluster.get("v1", "PersistentVolumeClaim", "devpi-data-pvc", NS) is not None,
+            what="the PVC",
+        )
+        cluster.make_pvc_bound(NS, "devpi-data-pvc")
+        await until(pilot, lambda: app.running is None and not app.failed, what="the retry")
+        await settle(app, pilot)
+        assert state_of(app, "storage") is State.HEALTHY
+        assert app.check_action("retry_failed", ()) is None
+
+
+async def test_rollback_asks_first_and_does_nothing_on_no(
+    cluster, kubeconfig, make_app, settings, tmp_path
+):
+    apply_directly(cluster, settings, tmp_path, "namespace")
+    app = make_app(kubeconfig=kubeconfig, watch_cluster=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.connection == "connected", what="connection")
+        await settle(app, pilot)
+        cluster.clear_log()
+        app.phases_view.select("namespace")
+        await pilot.press("b")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmRollback), what="the question")
+        dialog = app.screen
+        assert "Namespace devpi" in str(dialog.query_one("#rollback-objects").render())
+        # deleting package data needs the namespace typed in full
+        await pilot.click("#delete-data")
+        assert dialog.query_one("#yes", Button).disabled
+        await pilot.press(*"devp")
+        assert dialog.query_one("#yes", Button).disabled
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, ConfirmRollback)
+        await settle(app, pilot)
+        assert cluster.writes() == []
+        assert cluster.get("v1", "Namespace", NS) is not None
+        assert state_of(app, "namespace") is State.HEALTHY
+        assert "rollback cancelled" in app.phases_view.logs["namespace"][-1].plain
+
+
+async def test_rollback_on_yes_deletes_what_the_phase_made(
+    cluster, kubeconfig, make_app, settings, tmp_path
+):
+    apply_directly(cluster, settings, tmp_path, "namespace", "storage")
+    app = make_app(kubeconfig=kubeconfig, watch_cluster=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.connection == "connected", what="connection")
+        await settle(app, pilot)
+        app.phases_view.select("storage")
+        await pilot.press("b")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmRollback), what="the question")
+        await pilot.click("#yes")  # without asking for the data: the PVC is kept
+        await until(pilot, lambda: app.running is None and not isinstance(
+            app.screen, ConfirmRollback), what="the rollback")
+        await settle(app, pilot)
+        assert cluster.get("v1", "PersistentVolumeClaim", "devpi-data-pvc", NS) is not None
+        log = "\n".join(t.plain for t in app.phases_view.logs["storage"])
+        assert "kept" in log and "--delete-package-data=devpi" in log
+
+
+async def test_plan_mode_with_no_cluster_lists_every_phase(make_app, tmp_path):
+    app = make_app(kubeconfig=tmp_path / "no-such-kubeconfig")
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.connection == "unreachable", what="plan mode")
+        await settle(app, pilot)
+        assert app.plan_mode
+        assert "No kubeconfig" in app.header.reason
+        assert "plan mode" in app.header.reason
+        table = app.phases_view.query_one("#phase-table")
+        assert [str(k.value) for k in table.rows] == [p.name for p in app.phase_list]
+        assert len(app.phase_list) == 12
+        for phase in app.phase_list:
+            plan = app.phases_view.plans[phase.name]
+            assert plan is not None
+            if phase.implemented:
+                assert plan.items and {i.action for i in plan.items} == {"unknown"}
+        # nothing can be written in plan mode
+        assert app.check_action("run_all", ()) is None
+        await pilot.press("a")
+        await pilot.pause()
+        assert app.running is None
+
+
+async def test_unreachable_cluster_opens_in_plan_mode(make_app, tmp_path):
+    # a port nobody listens on: connection refused, at once
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = tmp_path / "kubeconfig"
+    FakeKubeAPI.write_kubeconfig.__get__(type("X", (), {"url": f"http://127.0.0.1:{port}",
+                                                        "token": "t"})())(config)
+    app = make_app(kubeconfig=config)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.connection == "unreachable", what="plan mode")
+        assert "cannot reach the API server" in app.header.reason
+
+
+async def test_quit_with_live_watches_open_takes_under_a_second(cluster, kubeconfig, make_app):
+    app = make_app(kubeconfig=kubeconfig)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.snapshot is not None, what="watches")
+        await settle(app, pilot)
+        watcher = app.watcher
+        await until(pilot, lambda: watcher.alive == len(watcher.sources) + 1 or watcher.alive == len(watcher.sources) + 2, what="threads")
+        start = time.monotonic()
+        await pilot.press("q")
+    elapsed = time.monotonic() - start
+    deadline = time.monotonic() + 1.0
+    while watcher.alive and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert elapsed < 1.0, elapsed
+    assert watcher.alive == 0
+    assert time.monotonic() - start < 1.0
+    assert not [t for t in threading.enumerate() if t.name.startswith("status-")]
+
+
+async def test_quit_during_a_phase_asks_first(cluster, kubeconfig, make_app, settings, tmp_path):
+    apply_directly(cluster, settings, tmp_path, "namespace")
+    app = make_app(kubeconfig=kubeconfig, watch_cluster=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.connection == "connected", what="connection")
+        await settle(app, pilot)
+        app.ctx.wait_timeout = 20
+        app.phases_view.select("storage")
+        await pilot.press("r")  # waits for the PVC to be Bound: nobody binds it
+        await until(pilot, lambda: app.running_phase == "storage", what="the phase")
+        await pilot.press("q")
+        await pilot.pause()
+        assert app.screen.__class__.__name__ == "ConfirmQuit"
+        await pilot.press("n")
+        await pilot.pause()
+        assert app.is_running and app.running == "apply"
+        start = time.monotonic()
+        await pilot.press("q", "y")
+    assert time.monotonic() - start < 1.0
+    assert app.ctx.cancel.is_set()
+
+
+async def test_config_view_validates_as_the_admin_types(make_app):
+    app = make_app(plan=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("3")
+        field = app.query_one("#input-domain", Input)
+        field.focus()
+        field.value = ""
+        await pilot.press(*"Bad_x")
+        await pilot.pause()
+        error = app.query_one("#error-domain").render()
+        assert "RFC 1123" in str(error)
+        assert field.has_class("-invalid")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert not app.config_path.exists()  # nothing saved while a value is wrong
+        field.value = "example.org"  # as if typed: Input.Changed validates it
+        await pilot.pause()
+        assert not field.has_class("-invalid")
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        assert 'domain = "example.org"' in app.config_path.read_text()
+        assert app.settings.domain == "example.org"
+
+
+def test_first_screen_paints_before_the_kubernetes_client_loads(tmp_path):
+    """`import kubernetes` costs ~0.3 s: the connect worker loads it after the first paint."""
+    import os
+    import subprocess
+    import sys
+
+    code = f"""
+import sys
+sys.path.insert(0, {str(Path(__file__).resolve().parents[2] / "src")!r})
+from thinkube_devpi.config import Settings
+from thinkube_devpi.tui.app import DevpiApp
+
+app = DevpiApp(Settings(), kubeconfig={str(tmp_path / "none")!r},
+               config_path={str(tmp_path / "c.toml")!r})
+seen = []
+async def first(pilot):
+    app.call_after_refresh(lambda: (seen.append("kubernetes" in sys.modules), app.exit()))
+app.run(headless=True, size=(120, 34), auto_pilot=first)
+print("loaded at first paint:", seen[0])
+"""
+    env = {**os.environ, "HOME": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         timeout=60, check=True)
+    assert "loaded at first paint: False" in out.stdout
