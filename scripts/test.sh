@@ -24,4 +24,4 @@ python3 -m ruff check src tests bench
 echo "==> mypy (installer, shell)"
 python3 -m mypy
 echo "==> pytest"
-exec python3 -m pytest -q "$@"
+exec python3 -m pytest -q -n 2 "$@"

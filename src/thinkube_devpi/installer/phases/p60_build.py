@@ -482,7 +482,7 @@ class BuildPhase(Phase):
                     "fingerprints with the ones it publishes).",
                 )
         host = _ssh_host(s.deploy_repo)
-        known = Path(s.ssh_known_hosts_file).read_text()
+        known = Path(s.ssh_known_hosts_file or "").read_text()
         if not any(_known_host_matches(line, host) for line in known.splitlines()):
             raise PhaseError(
                 f"ssh_known_hosts_file has no key for {host}.",

@@ -169,7 +169,7 @@ class DeployPhase(Phase):
 
     def application(self) -> dict[str, Any]:
         s = self.settings
-        obj = {
+        obj: dict[str, Any] = {
             "apiVersion": APP_API,
             "kind": "Application",
             "metadata": meta(APP, s.argocd_namespace),
@@ -319,7 +319,8 @@ class DeployPhase(Phase):
             emit,
             f"branch {self.settings.deploy_branch} at {state.head[:7]} deploys image {state.tag}",
         )
-        for obj in [*self.secrets(), self.application()]:
+        objs: list[dict[str, Any] | SecretObject] = [*self.secrets(), self.application()]
+        for obj in objs:
             result = self.apply_one(obj)
             emit(ObjectApplied(self.name, result.ref, result.outcome))
         self.wait_synced(emit, state)

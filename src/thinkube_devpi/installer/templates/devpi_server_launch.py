@@ -19,7 +19,7 @@ def _fixed_outside_url(self, environ, start_response):
     return _call(self, environ, start_response)
 
 
-middleware.OutsideURLMiddleware.__call__ = _fixed_outside_url
+middleware.OutsideURLMiddleware.__call__ = _fixed_outside_url  # type: ignore[method-assign]
 
 if __name__ == "__main__":
     sys.exit(main())
