@@ -37,6 +37,13 @@ def find(secret: str, haystack: str | bytes) -> list[str]:
     return [f for f in forms(secret) if f in text]
 
 
+def assert_absent(where: str, haystack: object, secrets: Iterable[str]) -> None:
+    """No secret of ``secrets``, in any form, in ``haystack`` (text, or data dumped as JSON)."""
+    text = haystack if isinstance(haystack, str | bytes) else json.dumps(haystack, default=str)
+    hits = [f"secret #{i}" for i, secret in enumerate(secrets) if find(secret, text)]
+    assert not hits, f"{', '.join(hits)} found in {where}"
+
+
 def _hook(event: str, args: tuple) -> None:
     if event not in ("subprocess.Popen", "os.exec", "os.posix_spawn", "os.spawn", "os.system"):
         return
@@ -63,6 +70,9 @@ def process_argv() -> Iterator[list[str]]:
     finally:
         with _lock:
             _recorders.remove(rec)
+
+
+argv_recorder = process_argv
 
 
 def files_under(*roots: Path) -> Iterable[tuple[Path, bytes]]:

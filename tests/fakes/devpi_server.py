@@ -189,6 +189,20 @@ class DevpiServer:
         return DevpiUser(name=name, password=password, index=f"{name}/prod", url=self.url)
 
 
+def running_copy(
+    tmp_path_factory: pytest.TempPathFactory,
+    template: DevpiServer,
+    name: str,
+    extra_args: tuple[str, ...] = (),
+) -> Iterator[DevpiServer]:
+    """A devpi-server on a copy of the initialised template, stopped when the generator closes."""
+    server = DevpiServer(tmp_path_factory.mktemp(name), root_password=template.root_password)
+    server.init(template.base)
+    server.start(extra_args=extra_args)
+    yield server
+    server.stop()
+
+
 @pytest.fixture(scope="session")
 def devpi_template(tmp_path_factory: pytest.TempPathFactory) -> DevpiServer:
     """An initialised, never started server dir that fresh servers copy."""
@@ -202,13 +216,7 @@ def devpi_server(
     tmp_path_factory: pytest.TempPathFactory, devpi_template: DevpiServer
 ) -> Iterator[DevpiServer]:
     """One real devpi-server for the session; make users with `devpi_server.new_user()`."""
-    server = DevpiServer(
-        tmp_path_factory.mktemp("devpi"), root_password=devpi_template.root_password
-    )
-    server.init(devpi_template.base)
-    server.start()
-    yield server
-    server.stop()
+    yield from running_copy(tmp_path_factory, devpi_template, "devpi")
 
 
 @pytest.fixture
@@ -216,10 +224,4 @@ def fresh_devpi_server(
     tmp_path_factory: pytest.TempPathFactory, devpi_template: DevpiServer
 ) -> Iterator[DevpiServer]:
     """A devpi-server of the test's own, for tests that restart or reset it."""
-    server = DevpiServer(
-        tmp_path_factory.mktemp("devpi-fresh"), root_password=devpi_template.root_password
-    )
-    server.init(devpi_template.base)
-    server.start()
-    yield server
-    server.stop()
+    yield from running_copy(tmp_path_factory, devpi_template, "devpi-fresh")

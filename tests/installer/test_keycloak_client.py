@@ -9,7 +9,7 @@ import socket
 import pytest
 
 from fakes.keycloak import FakeKeycloak
-from fakes.leaks import assert_absent
+from leakcheck import assert_absent
 from thinkube_devpi.installer.keycloak import (
     MANAGED_DESCRIPTION,
     ClientSpec,

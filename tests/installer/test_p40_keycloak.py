@@ -8,7 +8,7 @@ import logging
 import pytest
 
 from fakes.auth_cluster import Env
-from fakes.leaks import argv_recorder, assert_absent
+from leakcheck import argv_recorder, assert_absent
 from thinkube_devpi.config import Settings
 from thinkube_devpi.installer.events import State
 from thinkube_devpi.installer.phases.base import Context, PhaseError

@@ -8,8 +8,8 @@ import pytest
 
 from fakes.auth_cluster import Env
 from fakes.kube_api import schema_errors
-from fakes.leaks import argv_recorder, assert_absent
 from fakes.oauth2_flags import documented, env_problems, flag_problems
+from leakcheck import argv_recorder, assert_absent
 from thinkube_devpi.config import Settings
 from thinkube_devpi.installer.events import State
 from thinkube_devpi.installer.phases.base import Context, PhaseError, SecretObject, realize

@@ -12,8 +12,8 @@ import pytest
 from fakes.auth_cluster import Env
 from fakes.gateway_validator import validate_httproutes
 from fakes.kube_api import schema_errors
-from fakes.leaks import argv_recorder, assert_absent
 from fakes.tls import shared_pki
+from leakcheck import argv_recorder, assert_absent
 from thinkube_devpi.config import Settings
 from thinkube_devpi.installer.events import State
 from thinkube_devpi.installer.manifests import selector

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from fakes.devpi_server import DevpiServer
+from fakes.devpi_server import DevpiServer, running_copy
 from fakes.hosts import Behaviour, Hosts, dashboard_stand_in, discovery_stand_in, platform_hosts
 from fakes.kube_api import FakeKubeAPI
 from thinkube_devpi.config import Settings
@@ -33,13 +33,8 @@ def restricted_devpi(
     tmp_path_factory: pytest.TempPathFactory, devpi_template: DevpiServer
 ) -> Iterator[DevpiServer]:
     """devpi-server as the product runs it: only root may create users and indexes."""
-    server = DevpiServer(
-        tmp_path_factory.mktemp("devpi-e2e"), root_password=devpi_template.root_password
-    )
-    server.init(devpi_template.base)
-    server.start(extra_args=("--restrict-modify", "root", "--outside-url", f"https://{API}"))
-    yield server
-    server.stop()
+    flags = ("--restrict-modify", "root", "--outside-url", f"https://{API}")
+    yield from running_copy(tmp_path_factory, devpi_template, "devpi-e2e", flags)
 
 
 @dataclass
