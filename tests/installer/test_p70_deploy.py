@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from fakes.argocd_validator import validate_applications
 from fakes.gitremote import BareRemote
 from fakes.kube_api import FakeKubeAPI
+from fakes.npm_validators import validate_applications
 from leakcheck import find
 from thinkube_devpi.config import Settings
 from thinkube_devpi.installer.deployrepo import BUMP_TRAILER, DeployRepo

@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from fakes.auth_cluster import Env
-from fakes.gateway_validator import validate_httproutes
 from fakes.kube_api import schema_errors
+from fakes.npm_validators import validate_httproutes
 from fakes.tls import shared_pki
 from leakcheck import argv_recorder, assert_absent
 from thinkube_devpi.config import Settings
