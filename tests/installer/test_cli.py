@@ -81,7 +81,9 @@ def test_apply_then_status_then_rollback(
     )
     code, out = invoke(["install", "status", "--phase", "redis"], env)
     assert "missing" in out
-    code, out = invoke(["install", "rollback", "--phase", "10", "--phase", "20", "--phase", "30", "--yes"], env)
+    code, out = invoke(
+        ["install", "rollback", "--phase", "10", "--phase", "20", "--phase", "30", "--yes"], env
+    )
     assert code == 0, out
     assert "kept  PersistentVolumeClaim devpi/devpi-data-pvc: package data is kept" in out
     assert "kept  Namespace devpi: it still holds PersistentVolumeClaim devpi-data-pvc" in out
@@ -119,3 +121,35 @@ def test_config_init_writes_a_file_that_loads_back(tmp_path: Path) -> None:
     )
     code, out = invoke(["config", "init", "--config", str(path), "--domain", "example.com"])
     assert code != 0 and "--force" in out
+
+
+def test_preflight_names_what_is_missing(
+    fake_kube: FakeKubeAPI, kubeconfig: Path, tmp_path: Path
+) -> None:
+    from fakes.keycloak import FakeKeycloak
+    from fakes.platform import seed_cluster
+    from fakes.tls import shared_pki
+
+    with FakeKeycloak(tls=shared_pki()) as kc:
+        env = {
+            "KUBECONFIG": str(kubeconfig),
+            "THINKUBE_DEVPI_DOMAIN": "example.com",
+            "THINKUBE_DEVPI_KEYCLOAK_URL": kc.url,
+            "THINKUBE_DEVPI_KEYCLOAK_CA_FILE": shared_pki().ca_file,
+        }
+        code, out = invoke(["install", "preflight", "-o", "json"], env)
+        checks = {c["check"]: c for c in json.loads(out)}
+        assert code == 1
+        assert checks["cluster reachable"]["ok"] is True
+        assert checks["Argo Workflows CRDs"]["ok"] is True
+        assert (
+            checks["IngressClass nginx"]["ok"] is False
+            and "nginx" in checks["IngressClass nginx"]["detail"]
+        )
+        assert checks["wildcard TLS Secret"]["ok"] is False
+        assert checks["Keycloak issuer"]["ok"] is True
+        seed_cluster(fake_kube)
+        code, out = invoke(["install", "preflight"], env)
+        assert code == 0, out
+        assert "FAIL" not in out
+    assert fake_kube.writes() == []  # preflight only reads

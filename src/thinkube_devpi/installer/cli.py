@@ -375,6 +375,36 @@ def rollback(
     sys.exit(0 if ok else 1)
 
 
+@install.command()
+@_common
+@click.pass_obj
+def preflight(opts: Options, output: str) -> None:
+    """Check what the install needs before it starts; exit 1 when something is missing.
+
+    Cluster reachable, Argo Workflows and ArgoCD CRDs, the IngressClass (or Gateway), the wildcard
+    TLS Secret, Keycloak's issuer. Writes nothing.
+    """
+    from thinkube_devpi.installer.status import preflight as run_preflight
+
+    settings = opts.settings()
+    kube, why = opts.connect(required=False)
+    checks = run_preflight(kube, settings)
+    if output == "json":
+        click.echo(
+            json.dumps(
+                [{"check": c.name, "ok": c.ok, "detail": c.detail} for c in checks], indent=2
+            )
+        )
+    else:
+        console = _console()
+        if kube is None:
+            console.print(f"[cyan]No cluster[/]: {why}")
+        for c in checks:
+            mark = {True: "[green]ok[/]  ", False: "[red]FAIL[/]", None: "[cyan]--[/]  "}[c.ok]
+            console.print(f"{mark} {c.name}: {c.detail}")
+    sys.exit(0 if all(c.ok for c in checks) else 1)
+
+
 @install.command(name="test")
 @click.option(
     "--timeout",
