@@ -16,6 +16,7 @@ textual.
 from __future__ import annotations
 
 import contextlib
+import ssl
 import threading
 import time
 from collections.abc import Callable
@@ -769,7 +770,10 @@ def _issuer_check(settings: Settings, timeout: float) -> Check:
     import httpx
 
     try:
-        with httpx.Client(timeout=timeout, verify=settings.keycloak_ca_file or True) as client:
+        verify: ssl.SSLContext | bool = True
+        if settings.keycloak_ca_file:
+            verify = ssl.create_default_context(cafile=settings.keycloak_ca_file)
+        with httpx.Client(timeout=timeout, verify=verify) as client:
             resp = client.get(url)
     except httpx.HTTPError as exc:
         return Check("Keycloak issuer", False, f"{url}: {type(exc).__name__}")
