@@ -11,9 +11,11 @@ import pytest
 from fakes.auth_cluster import auth_env  # noqa: F401
 from fakes.controllers import Controllers
 from fakes.devpi_server import *  # noqa: F403
+from fakes.gitremote import remote  # noqa: F401
 from fakes.keycloak import fake_keycloak  # noqa: F401
 from fakes.keyring_env import *  # noqa: F403
 from fakes.kube_api import FakeKubeAPI
+from fakes.platform import world  # noqa: F401
 
 
 @pytest.fixture(autouse=True)

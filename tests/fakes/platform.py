@@ -17,20 +17,27 @@ import secrets
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from fakes.controllers import Controllers
-from fakes.gitremote import BareRemote
-from fakes.hosts import Behaviour, Hosts, dashboard_stand_in
+from fakes.gitremote import REPO_URL, BareRemote, key_files
+from fakes.hosts import Behaviour, Hosts, dashboard_stand_in, platform_hosts
 from fakes.keycloak import FakeKeycloak
 from fakes.kube_api import FakeKubeAPI
 from fakes.tls import shared_pki
+from thinkube_devpi.config import Settings
 from thinkube_devpi.installer import devpi_init
 from thinkube_devpi.installer.deployrepo import BUMP_TRAILER
+from thinkube_devpi.installer.events import Event
+from thinkube_devpi.installer.kube import Kube
+from thinkube_devpi.installer.phases.base import Context
+from thinkube_devpi.installer.runner import Runner
 
 WF = "argoproj.io/v1alpha1"
 FAST = ["--argon2-memory-cost", "8", "--argon2-time-cost", "1", "--argon2-parallelism", "1"]
@@ -264,14 +271,96 @@ def keycloak_admin_password() -> str:
     return secrets.token_urlsafe(18)
 
 
-__all__ = [
-    "Behaviour",
-    "DevpiDeployment",
-    "FakeKeycloak",
-    "Hosts",
-    "PlatformControllers",
-    "dashboard_stand_in",
-    "keycloak_admin_password",
-    "secret_values",
-    "seed_cluster",
-]
+DASHBOARD, API = "devpi.example.com", "devpi-api.example.com"
+ADMIN_PASSWORD = 'Adm1n-"pass"-' + "x" * 8
+
+
+@dataclass
+class World:
+    fake: FakeKubeAPI
+    kube: Kube
+    kc: FakeKeycloak
+    remote: BareRemote
+    devpi: DevpiDeployment
+    hosts: Hosts
+    controllers: PlatformControllers
+    settings: Settings
+    home: Path
+
+    def context(self, **kw: Any) -> Context:
+        return Context(self.settings, self.kube, wait_timeout=30, resolve=self.hosts.resolve, **kw)
+
+    def apply(self, wanted: list[str] | None = None, **kw: Any) -> tuple[bool, list[Event]]:
+        events: list[Event] = []
+        ok = Runner(self.context(), emit=events.append).apply(wanted, **kw)
+        return ok, events
+
+    def ours(self) -> dict[str, tuple[str, int]]:
+        """Every object labelled as ours: 'Kind ns/name' -> (resourceVersion, generation)."""
+        out = {}
+        for rt in self.fake.resources:
+            if "/" in rt.plural or rt.kind in ("Event", "CustomResourceDefinition"):
+                continue
+            for obj in self.fake.list(rt.api_version, rt.kind):
+                meta = obj["metadata"]
+                if (meta.get("labels") or {}).get(
+                    "app.kubernetes.io/managed-by"
+                ) == "thinkube-devpi":
+                    key = f"{rt.kind} {meta.get('namespace') or ''}/{meta['name']}"
+                    out[key] = (meta["resourceVersion"], meta.get("generation", 0))
+        return out
+
+
+@pytest.fixture
+def world(
+    fake_kube: FakeKubeAPI,
+    kubeconfig: Path,
+    tmp_path: Path,
+    remote: BareRemote,
+    isolated_home: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[World]:
+    keys = key_files(tmp_path)
+    seed_cluster(fake_kube)
+    fake_kube.clear_log()
+    pki = shared_pki()
+    devpi = DevpiDeployment(tmp_path / "devpi")
+    with FakeKeycloak(tls=pki) as kc:
+        behaviour = Behaviour(issuer=f"{kc.url}/realms/thinkube")
+        dashboard = dashboard_stand_in(behaviour)
+        with platform_hosts({DASHBOARD: dashboard.server_address[1], API: devpi.port}) as hosts:
+            hosts.servers.append(dashboard)
+            monkeypatch.setenv("HTTPS_PROXY", hosts.proxy.url)
+            monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+            monkeypatch.setenv("KEYCLOAK_ADMIN_PASSWORD", kc.admin_password)
+            monkeypatch.setenv("DEVPI_ADMIN_PASSWORD", ADMIN_PASSWORD)
+            monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+            settings = Settings(
+                domain="example.com",
+                keycloak_url=kc.url,
+                keycloak_ca_file=pki.ca_file,
+                ca_file=pki.ca_file,
+                deploy_repo=REPO_URL,
+                ssh_key_file=keys["id_rw"],
+                ssh_readonly_key_file=keys["id_ro"],
+                ssh_known_hosts_file=keys["known_hosts"],
+                registry_user="robot-builder",
+                registry_token_file=keys["registry_token"],
+            ).validate()
+            fake_kube.create(
+                {
+                    "apiVersion": "v1",
+                    "kind": "ConfigMap",
+                    "metadata": {"name": "argocd-ssh-known-hosts-cm", "namespace": "argocd"},
+                    "data": {"ssh_known_hosts": Path(keys["known_hosts"]).read_text()},
+                }
+            )
+            kube = Kube.connect(kubeconfig, cache_dir=tmp_path / "cache")
+            with PlatformControllers(fake_kube, remote, devpi) as controllers:
+                yield World(
+                    fake_kube, kube, kc, remote, devpi, hosts, controllers, settings, isolated_home
+                )
+    devpi.stop()
+
+
+

@@ -25,7 +25,7 @@ def ctx(settings: Settings, kube: Kube) -> Context:
     return Context(settings, kube, wait_timeout=10)
 
 
-from fakes.gitremote import REPO_URL, key_files, remote  # noqa: E402, F401
+from fakes.gitremote import REPO_URL, key_files  # noqa: E402
 
 
 @pytest.fixture

@@ -11,65 +11,15 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from fakes.gitremote import REPO_URL, BareRemote, key_files
-from fakes.hosts import Behaviour, Hosts, dashboard_stand_in, platform_hosts
-from fakes.keycloak import FakeKeycloak
-from fakes.kube_api import FakeKubeAPI
-from fakes.platform import DevpiDeployment, PlatformControllers, secret_values, seed_cluster
-from fakes.tls import shared_pki
+from fakes.platform import ADMIN_PASSWORD, World, secret_values
 from leakcheck import files_under, find, process_argv
-from thinkube_devpi.config import Settings
 from thinkube_devpi.installer.events import Event, LogLine, ObjectDeleted, PhaseFinished
-from thinkube_devpi.installer.kube import Kube
-from thinkube_devpi.installer.phases.base import Context
 from thinkube_devpi.installer.runner import Runner
-
-DASHBOARD, API = "devpi.example.com", "devpi-api.example.com"
-ADMIN_PASSWORD = 'Adm1n-"pass"-' + "x" * 8
-
-
-@dataclass
-class World:
-    fake: FakeKubeAPI
-    kube: Kube
-    kc: FakeKeycloak
-    remote: BareRemote
-    devpi: DevpiDeployment
-    hosts: Hosts
-    controllers: PlatformControllers
-    settings: Settings
-    home: Path
-
-    def context(self, **kw: Any) -> Context:
-        return Context(self.settings, self.kube, wait_timeout=30, resolve=self.hosts.resolve, **kw)
-
-    def apply(self, wanted: list[str] | None = None, **kw: Any) -> tuple[bool, list[Event]]:
-        events: list[Event] = []
-        ok = Runner(self.context(), emit=events.append).apply(wanted, **kw)
-        return ok, events
-
-    def ours(self) -> dict[str, tuple[str, int]]:
-        """Every object labelled as ours: 'Kind ns/name' -> (resourceVersion, generation)."""
-        out = {}
-        for rt in self.fake.resources:
-            if "/" in rt.plural or rt.kind in ("Event", "CustomResourceDefinition"):
-                continue
-            for obj in self.fake.list(rt.api_version, rt.kind):
-                meta = obj["metadata"]
-                if (meta.get("labels") or {}).get(
-                    "app.kubernetes.io/managed-by"
-                ) == "thinkube-devpi":
-                    key = f"{rt.kind} {meta.get('namespace') or ''}/{meta['name']}"
-                    out[key] = (meta["resourceVersion"], meta.get("generation", 0))
-        return out
-
 
 PUBLIC_KEYS = {
     "username",
@@ -138,58 +88,6 @@ def failures(events: list[Event]) -> list[str]:
         for e in events
         if isinstance(e, PhaseFinished) and not e.ok
     ]
-
-
-@pytest.fixture
-def world(
-    fake_kube: FakeKubeAPI,
-    kubeconfig: Path,
-    tmp_path: Path,
-    remote: BareRemote,
-    isolated_home: Path,
-    monkeypatch: pytest.MonkeyPatch,
-) -> Iterator[World]:
-    keys = key_files(tmp_path)
-    seed_cluster(fake_kube)
-    fake_kube.clear_log()
-    pki = shared_pki()
-    devpi = DevpiDeployment(tmp_path / "devpi")
-    with FakeKeycloak(tls=pki) as kc:
-        behaviour = Behaviour(issuer=f"{kc.url}/realms/thinkube")
-        dashboard = dashboard_stand_in(behaviour)
-        with platform_hosts({DASHBOARD: dashboard.server_address[1], API: devpi.port}) as hosts:
-            hosts.servers.append(dashboard)
-            monkeypatch.setenv("HTTPS_PROXY", hosts.proxy.url)
-            monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-            monkeypatch.setenv("KEYCLOAK_ADMIN_PASSWORD", kc.admin_password)
-            monkeypatch.setenv("DEVPI_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
-            settings = Settings(
-                domain="example.com",
-                keycloak_url=kc.url,
-                keycloak_ca_file=pki.ca_file,
-                ca_file=pki.ca_file,
-                deploy_repo=REPO_URL,
-                ssh_key_file=keys["id_rw"],
-                ssh_readonly_key_file=keys["id_ro"],
-                ssh_known_hosts_file=keys["known_hosts"],
-                registry_user="robot-builder",
-                registry_token_file=keys["registry_token"],
-            ).validate()
-            fake_kube.create(
-                {
-                    "apiVersion": "v1",
-                    "kind": "ConfigMap",
-                    "metadata": {"name": "argocd-ssh-known-hosts-cm", "namespace": "argocd"},
-                    "data": {"ssh_known_hosts": Path(keys["known_hosts"]).read_text()},
-                }
-            )
-            kube = Kube.connect(kubeconfig, cache_dir=tmp_path / "cache")
-            with PlatformControllers(fake_kube, remote, devpi) as controllers:
-                yield World(
-                    fake_kube, kube, kc, remote, devpi, hosts, controllers, settings, isolated_home
-                )
-    devpi.stop()
 
 
 def test_install_prove_reapply_and_roll_back(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -405,6 +406,28 @@ def preflight(opts: Options, output: str) -> None:
     sys.exit(0 if all(c.ok for c in checks) else 1)
 
 
+def _resolver(pins: tuple[str, ...]) -> Callable[[str], set[str]] | None:
+    """Host names pinned to addresses (``--resolve HOST:ADDRESS``, as curl's); others use DNS."""
+    if not pins:
+        return None
+    import ipaddress
+
+    from thinkube_devpi.installer.e2e import system_resolve
+
+    table: dict[str, set[str]] = {}
+    for pin in pins:
+        host, _, address = pin.partition(":")
+        try:
+            ipaddress.ip_address(address)
+        except ValueError:
+            raise click.BadParameter(
+                f"{pin!r} is not HOST:ADDRESS (an IP address, e.g. devpi.example.com:10.0.0.5)",
+                param_hint="--resolve",
+            ) from None
+        table.setdefault(host, set()).add(address)
+    return lambda host: table[host] if host in table else system_resolve(host)
+
+
 @install.command(name="test")
 @click.option(
     "--timeout",
@@ -413,9 +436,15 @@ def preflight(opts: Options, output: str) -> None:
     show_default=True,
     help="Seconds for the whole test.",
 )
+@click.option(
+    "--resolve",
+    multiple=True,
+    metavar="HOST:ADDRESS",
+    help="Use ADDRESS for HOST instead of DNS (repeatable, as curl's --resolve).",
+)
 @_common
 @click.pass_obj
-def test_install(opts: Options, timeout: float, output: str) -> None:
+def test_install(opts: Options, timeout: float, resolve: tuple[str, ...], output: str) -> None:
     """Prove the install works through the real hosts (phase 88); exit 1 naming each failed check.
 
     \b
@@ -428,7 +457,8 @@ def test_install(opts: Options, timeout: float, output: str) -> None:
     settings = opts.settings()
     kube, _ = opts.connect(required=True)
     renderer = EventPrinter(output)
-    runner = Runner(Context(settings, kube, wait_timeout=timeout), emit=renderer, journal=Journal())
+    context = Context(settings, kube, wait_timeout=timeout, resolve=_resolver(resolve))
+    runner = Runner(context, emit=renderer, journal=Journal())
     try:
         ok = runner.apply(["test"], force=True)
     except ConfigError as exc:
