@@ -153,3 +153,35 @@ def test_preflight_names_what_is_missing(
         assert code == 0, out
         assert "FAIL" not in out
     assert fake_kube.writes() == []  # preflight only reads
+
+
+def test_status_watch_follows_the_cluster(
+    fake_kube: FakeKubeAPI, kubeconfig: Path, controllers: Controllers
+) -> None:
+    import threading
+
+    env = {"KUBECONFIG": str(kubeconfig), "THINKUBE_DEVPI_DOMAIN": "example.com"}
+    code, out = invoke(
+        ["install", "apply", "--phase", "10", "--phase", "20", "--timeout", "10"], env
+    )
+    assert code == 0, out
+    # while the watch runs, redis appears and rolls out
+    later = threading.Timer(
+        2.5, lambda: invoke(["install", "apply", "--phase", "30", "--timeout", "10"], env)
+    )
+    later.start()
+    code, out = invoke(["install", "status", "--watch", "--duration", "6", "-o", "json"], env)
+    later.join()
+    assert code == 0, out
+    frames = [json.loads(line) for line in out.splitlines()]
+    assert frames, out
+    last = frames[-1]
+    assert ("devpi-data-pvc", "Bound") in {
+        (r["name"], r["status"]) for r in last["objects"]["PersistentVolumeClaim"]
+    }
+    # the redis Deployment was not there when the watch began: a later frame shows it
+    assert not any(
+        r["name"] == "ephemeral-redis" for r in frames[0]["objects"].get("Deployment", [])
+    )
+    assert any(r["name"] == "ephemeral-redis" for r in last["objects"]["Deployment"])
+    assert {p["name"]: p["state"] for p in last["phases"]}["namespace"] == "healthy"

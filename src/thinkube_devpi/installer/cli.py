@@ -297,33 +297,124 @@ def apply(
 
 @install.command()
 @_phase_option
+@click.option(
+    "--watch", is_flag=True, help="Keep watching: redraw when the cluster changes (Ctrl+C stops)."
+)
+@click.option("--duration", type=click.FloatRange(min=0.1), default=None, hidden=True)
 @_common
 @click.pass_obj
-def status(opts: Options, phases: tuple[str, ...], output: str) -> None:
-    """Health of each phase, read from the cluster every time (never remembered)."""
+def status(
+    opts: Options, phases: tuple[str, ...], watch: bool, duration: float | None, output: str
+) -> None:
+    """Health of each phase, read from the cluster every time (never remembered).
+
+    With --watch, the live objects of the devpi namespace, the build's workflows and the ArgoCD
+    application are watched too, and the view is redrawn whenever they change.
+    """
     settings = opts.settings()
     kube, _ = opts.connect(required=True)
+    assert kube is not None
     runner = Runner(Context(settings, kube))
     _validate_phases(runner, phases)
+    if watch:
+        _watch_status(runner, kube, settings, phases, output, duration)
+        return
     rows = runner.status(phases)
     if output == "json":
-        click.echo(
-            json.dumps(
-                [
-                    {"number": p.number, "name": p.name, "state": s.state.value, "reason": s.reason}
-                    for p, s in rows
-                ],
-                indent=2,
-            )
-        )
+        click.echo(json.dumps(_status_rows(rows), indent=2))
     else:
-        console = _console()
-        for p, s in rows:
-            console.print(
-                f"{p.number:>3} {p.name:<13} [{STATE_STYLE[s.state]}]{s.state.value:<16}[/] {s.reason}"
-            )
+        _console().print(_status_table(rows))
     bad = [s for _, s in rows if s.state in (State.FAILED,)]
     sys.exit(1 if bad else 0)
+
+
+def _status_rows(rows: list[tuple[Any, Any]]) -> list[dict[str, Any]]:
+    return [
+        {"number": p.number, "name": p.name, "state": s.state.value, "reason": s.reason}
+        for p, s in rows
+    ]
+
+
+def _status_table(rows: list[tuple[Any, Any]], snapshot: Any = None) -> Any:
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    phases = Table.grid(padding=(0, 1))
+    for p, s in rows:
+        phases.add_row(
+            f"{p.number:>3}", p.name, Text(s.state.value, style=STATE_STYLE[s.state]), s.reason
+        )
+    if snapshot is None:
+        return phases
+    live = Table.grid(padding=(0, 2))
+    for table in (*snapshot.tables, snapshot.events):
+        faults = sum(1 for r in table.rows if r.health.is_fault)
+        detail = table.error or ", ".join(f"{r.name} {r.status}" for r in table.rows[:4])
+        live.add_row(
+            table.title,
+            Text(f"{faults} fault(s)" if faults else "ok", style="red" if faults else "green"),
+            detail,
+        )
+    return Group(phases, Text(""), live)
+
+
+def _watch_status(
+    runner: Runner,
+    kube: Kube,
+    settings: Settings,
+    phases: tuple[str, ...],
+    output: str,
+    duration: float | None,
+) -> None:
+    """Redraw on every cluster snapshot; phase states are read again at most every 2 s."""
+    import queue
+    import time
+
+    from thinkube_devpi.installer.status import StatusWatcher
+
+    snapshots: queue.Queue[Any] = queue.Queue()
+    watcher = StatusWatcher(kube, settings, snapshots.put)
+    watcher.start()
+    deadline = None if duration is None else time.monotonic() + duration
+    rows, read_at = runner.status(phases), time.monotonic()
+    try:
+        if output == "json":
+            while deadline is None or time.monotonic() < deadline:
+                try:
+                    snap = snapshots.get(timeout=0.5)
+                except queue.Empty:
+                    continue
+                if time.monotonic() - read_at > 2:
+                    rows, read_at = runner.status(phases), time.monotonic()
+                tables = {
+                    t.kind: [
+                        {"name": r.name, "status": r.status, "health": r.health.value}
+                        for r in t.rows
+                    ]
+                    for t in snap.tables
+                }
+                click.echo(
+                    json.dumps(
+                        {"phases": _status_rows(rows), "objects": tables, "faults": snap.faults}
+                    )
+                )
+            return
+        from rich.live import Live
+
+        with Live(_status_table(rows), console=_console(), auto_refresh=False) as live:
+            while deadline is None or time.monotonic() < deadline:
+                try:
+                    snap = snapshots.get(timeout=0.5)
+                except queue.Empty:
+                    continue
+                if time.monotonic() - read_at > 2:
+                    rows, read_at = runner.status(phases), time.monotonic()
+                live.update(_status_table(rows, snap), refresh=True)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        watcher.stop()
 
 
 @install.command()
