@@ -28,9 +28,8 @@ from thinkube_devpi.installer.manifests import (
     secret_env,
     selector,
 )
-from thinkube_devpi.installer.manifests import (
-    resources as resource_limits,
-)
+from thinkube_devpi.installer.manifests import deployment as manifest_deployment
+from thinkube_devpi.installer.manifests import resources as resource_limits
 from thinkube_devpi.secrets import child_environ
 
 if TYPE_CHECKING:
@@ -93,74 +92,62 @@ def _dump(obj: Any) -> str:
 def deployment(settings: Settings) -> dict[str, Any]:
     ns = settings.namespace
     probe = {"httpGet": {"path": "/+api", "port": "http"}}
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": meta(NAME, ns, **selector(NAME)),
-        "spec": {
-            "replicas": 1,
-            # one writer on a ReadWriteOnce volume: never two pods at once
-            "strategy": {"type": "Recreate"},
-            "selector": {"matchLabels": selector(NAME)},
-            "template": {
-                "metadata": {"labels": selector(NAME)},
-                "spec": {
-                    "serviceAccountName": "devpi",
-                    "automountServiceAccountToken": False,
-                    "securityContext": pod_security(UID, fs_group=UID),
-                    "imagePullSecrets": [{"name": PULL_SECRET}],
-                    "containers": [
-                        {
-                            "name": "devpi",
-                            # kustomize sets the tag (k8s/kustomization.yaml images)
-                            "image": image_name(settings),
-                            "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
-                            "env": [
-                                secret_env("DEVPISERVER_ROOT_PASSWD", ROOT_SECRET, "password"),
-                                {"name": "DEVPI_OUTSIDE_URL", "value": f"https://{settings.api}"},
-                                {
-                                    "name": "DEVPI_SECRET_SOURCE",
-                                    "value": "/run/secrets/devpi-server/secret",
-                                },
-                            ],
-                            "startupProbe": {**probe, "periodSeconds": 5, "failureThreshold": 60},
-                            "readinessProbe": {**probe, "periodSeconds": 10, "timeoutSeconds": 5},
-                            "livenessProbe": {
-                                **probe,
-                                "periodSeconds": 20,
-                                "timeoutSeconds": 10,
-                                "failureThreshold": 6,
-                            },
-                            # about 1 Gi in use, up to 4 Gi while devpi-web indexes
-                            "resources": resource_limits("100m", "1Gi", "2", "4Gi"),
-                            "securityContext": container_security(),
-                            "volumeMounts": [
-                                {"name": "data", "mountPath": "/data"},
-                                {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 (in the pod)
-                                {
-                                    "name": "server-secret",
-                                    "mountPath": "/run/secrets/devpi-server",
-                                    "readOnly": True,
-                                },
-                            ],
-                        }
-                    ],
-                    "volumes": [
-                        {"name": "data", "persistentVolumeClaim": {"claimName": PVC}},
-                        {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
-                        {
-                            "name": "server-secret",
-                            "secret": {
-                                "secretName": SERVER_SECRET,
-                                "items": [{"key": "secret", "path": "secret"}],
-                                "defaultMode": 0o400,
-                            },
-                        },
-                    ],
+    pod_spec = {
+        "serviceAccountName": "devpi",
+        "automountServiceAccountToken": False,
+        "securityContext": pod_security(UID, fs_group=UID),
+        "imagePullSecrets": [{"name": PULL_SECRET}],
+        "containers": [
+            {
+                "name": "devpi",
+                # kustomize sets the tag (k8s/kustomization.yaml images)
+                "image": image_name(settings),
+                "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
+                "env": [
+                    secret_env("DEVPISERVER_ROOT_PASSWD", ROOT_SECRET, "password"),
+                    {"name": "DEVPI_OUTSIDE_URL", "value": f"https://{settings.api}"},
+                    {
+                        "name": "DEVPI_SECRET_SOURCE",
+                        "value": "/run/secrets/devpi-server/secret",
+                    },
+                ],
+                "startupProbe": {**probe, "periodSeconds": 5, "failureThreshold": 60},
+                "readinessProbe": {**probe, "periodSeconds": 10, "timeoutSeconds": 5},
+                "livenessProbe": {
+                    **probe,
+                    "periodSeconds": 20,
+                    "timeoutSeconds": 10,
+                    "failureThreshold": 6,
+                },
+                # about 1 Gi in use, up to 4 Gi while devpi-web indexes
+                "resources": resource_limits("100m", "1Gi", "2", "4Gi"),
+                "securityContext": container_security(),
+                "volumeMounts": [
+                    {"name": "data", "mountPath": "/data"},
+                    {"name": "tmp", "mountPath": "/tmp"},  # noqa: S108 (in the pod)
+                    {
+                        "name": "server-secret",
+                        "mountPath": "/run/secrets/devpi-server",
+                        "readOnly": True,
+                    },
+                ],
+            }
+        ],
+        "volumes": [
+            {"name": "data", "persistentVolumeClaim": {"claimName": PVC}},
+            {"name": "tmp", "emptyDir": {"sizeLimit": "1Gi"}},
+            {
+                "name": "server-secret",
+                "secret": {
+                    "secretName": SERVER_SECRET,
+                    "items": [{"key": "secret", "path": "secret"}],
+                    "defaultMode": 0o400,
                 },
             },
-        },
+        ],
     }
+    # one writer on a ReadWriteOnce volume: never two pods at once
+    return manifest_deployment(NAME, ns, pod_spec, recreate=True)
 
 
 def service(settings: Settings) -> dict[str, Any]:

@@ -54,6 +54,35 @@ def secret_env(name: str, secret: str, key: str) -> dict[str, Any]:
     return {"name": name, "valueFrom": {"secretKeyRef": {"name": secret, "key": key}}}
 
 
+def deployment(
+    name: str,
+    namespace: str,
+    pod_spec: dict[str, Any],
+    *,
+    recreate: bool = False,
+    template_annotations: dict[str, str] | None = None,
+) -> dict[str, Any]:
+    """A one-replica Deployment whose pods carry ``selector(name)``.
+
+    ``recreate``: never two pods at once (one writer on a ReadWriteOnce volume).
+    ``template_annotations``: e.g. a Secret's resourceVersion, so a rotation rolls the pods.
+    """
+    template_meta: dict[str, Any] = {"labels": selector(name)}
+    if template_annotations:
+        template_meta["annotations"] = dict(template_annotations)
+    spec: dict[str, Any] = {"replicas": 1}
+    if recreate:
+        spec["strategy"] = {"type": "Recreate"}
+    spec["selector"] = {"matchLabels": selector(name)}
+    spec["template"] = {"metadata": template_meta, "spec": pod_spec}
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": meta(name, namespace, **selector(name)),
+        "spec": spec,
+    }
+
+
 def deployment_available(obj: dict[str, Any] | None) -> bool:
     """Rolled out: the newest generation observed, all replicas updated and available."""
     if not obj:

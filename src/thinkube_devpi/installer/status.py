@@ -632,9 +632,7 @@ class StatusWatcher:
                     self._set(i, None, _short_error(exc))
                     self.cancel.wait(self.retry_after)
 
-    def _list(
-        self, src: Source, field_selector: str | None
-    ) -> tuple[list[dict[str, Any]], str]:
+    def _list(self, src: Source, field_selector: str | None) -> tuple[list[dict[str, Any]], str]:
         return self.kube.list(
             src.api_version,
             src.kind,

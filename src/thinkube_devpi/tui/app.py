@@ -174,8 +174,13 @@ class DevpiApp(App[None]):
 
     # ------------------------------------------------------------------ connection
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="connect",
-          description="Connecting to the cluster")
+    @work(
+        thread=True,
+        exclusive=True,
+        exit_on_error=False,
+        group="connect",
+        description="Connecting to the cluster",
+    )
     def connect(self) -> None:
         from thinkube_devpi.installer.kube import Kube, KubeError
 
@@ -213,8 +218,9 @@ class DevpiApp(App[None]):
         self.connection = connection
         header = self.header
         header.connection = connection
-        header.reason = reason + ("; plan mode: nothing is written" if connection != "plan mode"
-                                  else "")
+        header.reason = reason + (
+            "; plan mode: nothing is written" if connection != "plan mode" else ""
+        )
         self._cluster_message(f"plan mode: {reason}")
         for phase in self.phase_list:
             self.phases_view.add_log(phase.name, Text(f"plan mode: {reason}", style="#87afd7"))
@@ -273,8 +279,13 @@ class DevpiApp(App[None]):
 
     # ------------------------------------------------------------------ phase states and plans
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="phase-status",
-          description="Reading phase states and plans")
+    @work(
+        thread=True,
+        exclusive=True,
+        exit_on_error=False,
+        group="phase-status",
+        description="Reading phase states and plans",
+    )
     def refresh_phases(self, plans: bool = True) -> None:
         from textual.worker import get_current_worker
 
@@ -349,8 +360,9 @@ class DevpiApp(App[None]):
 
         def answered(choice: RollbackChoice | None) -> None:
             if choice is None:
-                self.phases_view.add_log(name, Text("rollback cancelled: nothing changed",
-                                                    style="#8a8a8a"))
+                self.phases_view.add_log(
+                    name, Text("rollback cancelled: nothing changed", style="#8a8a8a")
+                )
                 return
             self._start("rollback", [name], choice.delete_package_data)
 
@@ -380,8 +392,13 @@ class DevpiApp(App[None]):
         stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
         return Journal(self.journal_dir / f"{stamp}.jsonl")
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="runner",
-          description="Running phases")
+    @work(
+        thread=True,
+        exclusive=True,
+        exit_on_error=False,
+        group="runner",
+        description="Running phases",
+    )
     def run_phases(
         self, action: str, wanted: list[str] | None, delete_package_data: str | None
     ) -> None:
@@ -416,8 +433,12 @@ class DevpiApp(App[None]):
                 self.failed.discard(event.phase)
             else:
                 self.failed.add(event.phase)
-                self.notify(f"{event.phase}: {event.message}", title="Phase failed",
-                            severity="error", timeout=8)
+                self.notify(
+                    f"{event.phase}: {event.message}",
+                    title="Phase failed",
+                    severity="error",
+                    timeout=8,
+                )
         else:
             self.running_phase = event.phase
 
@@ -457,8 +478,13 @@ class DevpiApp(App[None]):
         self.cluster_view.start_log(name)
         self.follow_log(namespace, name, self.log_cancel)
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="pod-log",
-          description="Following a pod's log")
+    @work(
+        thread=True,
+        exclusive=True,
+        exit_on_error=False,
+        group="pod-log",
+        description="Following a pod's log",
+    )
     def follow_log(self, namespace: str, name: str, cancel: threading.Event) -> None:
         from thinkube_devpi.installer.kube import KubeError
 
@@ -485,8 +511,13 @@ class DevpiApp(App[None]):
         self.config_view.show_preflight(None)
         self.run_preflight()
 
-    @work(thread=True, exclusive=True, exit_on_error=False, group="preflight",
-          description="Preflight checks")
+    @work(
+        thread=True,
+        exclusive=True,
+        exit_on_error=False,
+        group="preflight",
+        description="Preflight checks",
+    )
     def run_preflight(self) -> None:
         from thinkube_devpi.installer.status import preflight
 
@@ -533,22 +564,30 @@ class DevpiApp(App[None]):
         else:
             self.config_view.set_secret_state(message.name, "in memory for this run")
 
-    @work(thread=True, exclusive=False, exit_on_error=False, group="keyring",
-          description="Storing a secret in the keyring")
+    @work(
+        thread=True,
+        exclusive=False,
+        exit_on_error=False,
+        group="keyring",
+        description="Storing a secret in the keyring",
+    )
     def store_secret(self, name: str, secret: Any) -> None:
         from thinkube_devpi import secrets
 
         store = getattr(secrets, "store", None)
         if store is None:
-            self.post_message(SecretKept(
-                name, "keyring support is not in this build: kept in memory for this run", False
-            ))
+            self.post_message(
+                SecretKept(
+                    name, "keyring support is not in this build: kept in memory for this run", False
+                )
+            )
             return
         try:
             backend = store(name, secret)
         except Exception as exc:  # messages from secrets never hold the value
-            self.post_message(SecretKept(name, f"not stored: {exc}; kept in memory for this run",
-                                         False))
+            self.post_message(
+                SecretKept(name, f"not stored: {exc}; kept in memory for this run", False)
+            )
             return
         self.post_message(SecretKept(name, f"in the keyring ({backend})"))
 
@@ -587,8 +626,13 @@ class DevpiApp(App[None]):
         command = next((c for c in COMMANDS if c.action.split("(")[0] == action), None)
         if command is not None and command.views and self.view not in command.views:
             return False
-        if action in ("run_phase", "run_all", "rollback_phase", "run_phase_named",
-                      "rollback_phase_named"):
+        if action in (
+            "run_phase",
+            "run_all",
+            "rollback_phase",
+            "run_phase_named",
+            "rollback_phase_named",
+        ):
             return None if (self.plan_mode or self.running) else True
         if action == "retry_failed":
             return True if (self.failed and not self.running and not self.plan_mode) else None
@@ -612,6 +656,7 @@ class DevpiApp(App[None]):
 
     async def action_quit(self) -> None:
         if self.running:
+
             def answered(leave: bool | None) -> None:
                 if leave:
                     self._close_streams()
@@ -638,8 +683,12 @@ class DevpiApp(App[None]):
     def _worker_state(self, event: Worker.StateChanged) -> None:
         if event.state is WorkerState.ERROR and event.worker.error is not None:
             message, hint = describe_error(event.worker.error)
-            self.notify(f"{message}\n{hint}".strip(), title=event.worker.description or "Error",
-                        severity="error", timeout=10)
+            self.notify(
+                f"{message}\n{hint}".strip(),
+                title=event.worker.description or "Error",
+                severity="error",
+                timeout=10,
+            )
             if event.worker.group == "runner":
                 self.post_message(RunFinished(self.running or "apply", False, message, hint))
 
@@ -651,10 +700,15 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "cluster status. Without a reachable cluster it opens in plan mode and writes nothing.",
     )
     parser.add_argument("--config", type=Path, help="settings file (default: the user config dir)")
-    parser.add_argument("--kubeconfig", help="kubeconfig file (default: KUBECONFIG or ~/.kube/config)")
+    parser.add_argument(
+        "--kubeconfig", help="kubeconfig file (default: KUBECONFIG or ~/.kube/config)"
+    )
     parser.add_argument("--context", help="kubeconfig context (default: the current context)")
-    parser.add_argument("--plan", action="store_true",
-                        help="plan mode: show every phase's plan, read and write nothing")
+    parser.add_argument(
+        "--plan",
+        action="store_true",
+        help="plan mode: show every phase's plan, read and write nothing",
+    )
     return parser.parse_args(argv)
 
 
@@ -667,8 +721,10 @@ def load_settings(path: Path | None) -> tuple[Settings, Path, str]:
         return Settings(), path, f"{exc}. Using the defaults until it is fixed and saved."
     note = ""
     if not path.exists():
-        note = (f"No settings file at {path}: using the defaults (placeholder domain "
-                f"{config.PLACEHOLDER_DOMAIN}). Set domain and save with ctrl+s.")
+        note = (
+            f"No settings file at {path}: using the defaults (placeholder domain "
+            f"{config.PLACEHOLDER_DOMAIN}). Set domain and save with ctrl+s."
+        )
     return settings, path, note
 
 

@@ -20,40 +20,126 @@ class Command:
 
 
 COMMANDS: tuple[Command, ...] = (
-    Command("view-phases", "1", "show_view('phases')", "Phases", "Show the phases",
-            "Phases, their state, plan and log"),
-    Command("view-cluster", "2", "show_view('cluster')", "Cluster", "Show the cluster",
-            "Live objects in the devpi namespace, the build and the ArgoCD application"),
-    Command("view-config", "3", "show_view('config')", "Config", "Show the settings",
-            "Settings, secrets for this run and preflight checks"),
-    Command("run-phase", "r", "run_phase", "Run", "Run the selected phase",
-            "Apply the selected phase; a healthy phase is verified and skipped", ("phases",)),
-    Command("run-all", "a", "run_all", "Run all", "Run all remaining phases",
-            "Apply every implemented phase in order, skipping the healthy ones", ("phases",)),
-    Command("retry", "t", "retry_failed", "Retry", "Retry the failed phases",
-            "Run the phases that failed again", ("phases",)),
-    Command("rollback", "b", "rollback_phase", "Roll back", "Roll back the selected phase",
-            "Delete what the selected phase made (asks first; package data is kept)", ("phases",)),
-    Command("faults", "f", "toggle_faults", "Faults", "Toggle faults only",
-            "Show only rows that are pending, failing or terminating", ("cluster",)),
-    Command("pod-log", "l", "pod_log", "Logs", "Follow the selected pod's log",
-            "Follow the log of the pod under the cursor", ("cluster",)),
-    Command("events", "e", "show_events", "Events", "Show recent events",
-            "Recent events in the devpi namespace", ("cluster",)),
-    Command("preflight", "p", "preflight", "Preflight", "Run the preflight checks",
-            "Cluster, CRDs, ingress class, Keycloak issuer and TLS Secret", ("config",)),
-    Command("save", "ctrl+s", "save_config", "Save", "Save the settings",
-            "Validate and write the settings file", ("config",)),
-    Command("refresh", "ctrl+r", "refresh", "Refresh", "Refresh",
-            "Read every phase's state and plan from the cluster again"),
+    Command(
+        "view-phases",
+        "1",
+        "show_view('phases')",
+        "Phases",
+        "Show the phases",
+        "Phases, their state, plan and log",
+    ),
+    Command(
+        "view-cluster",
+        "2",
+        "show_view('cluster')",
+        "Cluster",
+        "Show the cluster",
+        "Live objects in the devpi namespace, the build and the ArgoCD application",
+    ),
+    Command(
+        "view-config",
+        "3",
+        "show_view('config')",
+        "Config",
+        "Show the settings",
+        "Settings, secrets for this run and preflight checks",
+    ),
+    Command(
+        "run-phase",
+        "r",
+        "run_phase",
+        "Run",
+        "Run the selected phase",
+        "Apply the selected phase; a healthy phase is verified and skipped",
+        ("phases",),
+    ),
+    Command(
+        "run-all",
+        "a",
+        "run_all",
+        "Run all",
+        "Run all remaining phases",
+        "Apply every implemented phase in order, skipping the healthy ones",
+        ("phases",),
+    ),
+    Command(
+        "retry",
+        "t",
+        "retry_failed",
+        "Retry",
+        "Retry the failed phases",
+        "Run the phases that failed again",
+        ("phases",),
+    ),
+    Command(
+        "rollback",
+        "b",
+        "rollback_phase",
+        "Roll back",
+        "Roll back the selected phase",
+        "Delete what the selected phase made (asks first; package data is kept)",
+        ("phases",),
+    ),
+    Command(
+        "faults",
+        "f",
+        "toggle_faults",
+        "Faults",
+        "Toggle faults only",
+        "Show only rows that are pending, failing or terminating",
+        ("cluster",),
+    ),
+    Command(
+        "pod-log",
+        "l",
+        "pod_log",
+        "Logs",
+        "Follow the selected pod's log",
+        "Follow the log of the pod under the cursor",
+        ("cluster",),
+    ),
+    Command(
+        "events",
+        "e",
+        "show_events",
+        "Events",
+        "Show recent events",
+        "Recent events in the devpi namespace",
+        ("cluster",),
+    ),
+    Command(
+        "preflight",
+        "p",
+        "preflight",
+        "Preflight",
+        "Run the preflight checks",
+        "Cluster, CRDs, ingress class, Keycloak issuer and TLS Secret",
+        ("config",),
+    ),
+    Command(
+        "save",
+        "ctrl+s",
+        "save_config",
+        "Save",
+        "Save the settings",
+        "Validate and write the settings file",
+        ("config",),
+    ),
+    Command(
+        "refresh",
+        "ctrl+r",
+        "refresh",
+        "Refresh",
+        "Refresh",
+        "Read every phase's state and plan from the cluster again",
+    ),
     Command("quit", "q", "quit", "Quit", "Quit", "Quit (asks first while a phase runs)"),
 )
 
 
 def bindings() -> list[Binding]:
     out = [
-        Binding(c.key, c.action, c.label, id=c.id, tooltip=c.help, show=c.show)
-        for c in COMMANDS
+        Binding(c.key, c.action, c.label, id=c.id, tooltip=c.help, show=c.show) for c in COMMANDS
     ]
     out.append(Binding("ctrl+q", "quit", "Quit", id="quit-ctrl", show=False, priority=True))
     out.append(Binding("f5", "refresh", "Refresh", id="refresh-f5", show=False))
@@ -62,6 +148,7 @@ def bindings() -> list[Binding]:
 
 def hints(view: str) -> list[tuple[str, str]]:
     """(key, label) pairs for the header: the commands of this view, then the global ones."""
+
     def shown(key: str) -> str:
         return key.replace("ctrl+", "^")
 

@@ -12,6 +12,7 @@ from typing import Any
 from thinkube_devpi.installer.events import Emit, ObjectRef, State
 from thinkube_devpi.installer.manifests import (
     container_security,
+    deployment,
     deployment_available,
     deployment_progress,
     meta,
@@ -119,65 +120,54 @@ class RedisPhase(Phase):
     def deployment(self) -> dict[str, Any]:
         ns = self.settings.namespace
         probe = {"exec": {"command": ["sh", "-c", "redis-cli ping | grep -q PONG"]}}
-        return {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": meta(NAME, ns, **selector(NAME)),
-            "spec": {
-                "replicas": 1,
-                "strategy": {"type": "Recreate"},
-                "selector": {"matchLabels": selector(NAME)},
-                "template": {
-                    "metadata": {
-                        "labels": selector(NAME),
-                        "annotations": {SECRET_VERSION: self._secret_version()},
+        pod_spec = {
+            "automountServiceAccountToken": False,
+            "securityContext": pod_security(999, fs_group=999),
+            "containers": [
+                {
+                    "name": "redis",
+                    "image": REDIS_IMAGE,
+                    "command": ["redis-server", "/etc/redis/redis.conf"],
+                    "ports": [{"name": "redis", "containerPort": PORT, "protocol": "TCP"}],
+                    "env": [secret_env("REDISCLI_AUTH", AUTH_SECRET, "password")],
+                    "readinessProbe": {
+                        **probe,
+                        "periodSeconds": 5,
+                        "timeoutSeconds": 2,
                     },
-                    "spec": {
-                        "automountServiceAccountToken": False,
-                        "securityContext": pod_security(999, fs_group=999),
-                        "containers": [
-                            {
-                                "name": "redis",
-                                "image": REDIS_IMAGE,
-                                "command": ["redis-server", "/etc/redis/redis.conf"],
-                                "ports": [
-                                    {"name": "redis", "containerPort": PORT, "protocol": "TCP"}
-                                ],
-                                "env": [secret_env("REDISCLI_AUTH", AUTH_SECRET, "password")],
-                                "readinessProbe": {
-                                    **probe,
-                                    "periodSeconds": 5,
-                                    "timeoutSeconds": 2,
-                                },
-                                "livenessProbe": {
-                                    **probe,
-                                    "initialDelaySeconds": 10,
-                                    "periodSeconds": 10,
-                                    "timeoutSeconds": 2,
-                                },
-                                "resources": resources("50m", "64Mi", "500m", "256Mi"),
-                                "securityContext": container_security(),
-                                "volumeMounts": [
-                                    {"name": "config", "mountPath": "/etc/redis", "readOnly": True},
-                                    {"name": "data", "mountPath": "/data"},
-                                ],
-                            }
-                        ],
-                        "volumes": [
-                            {
-                                "name": "config",
-                                "secret": {
-                                    "secretName": AUTH_SECRET,
-                                    "items": [{"key": "redis.conf", "path": "redis.conf"}],
-                                    "defaultMode": 0o440,
-                                },
-                            },
-                            {"name": "data", "emptyDir": {"sizeLimit": "256Mi"}},
-                        ],
+                    "livenessProbe": {
+                        **probe,
+                        "initialDelaySeconds": 10,
+                        "periodSeconds": 10,
+                        "timeoutSeconds": 2,
+                    },
+                    "resources": resources("50m", "64Mi", "500m", "256Mi"),
+                    "securityContext": container_security(),
+                    "volumeMounts": [
+                        {"name": "config", "mountPath": "/etc/redis", "readOnly": True},
+                        {"name": "data", "mountPath": "/data"},
+                    ],
+                }
+            ],
+            "volumes": [
+                {
+                    "name": "config",
+                    "secret": {
+                        "secretName": AUTH_SECRET,
+                        "items": [{"key": "redis.conf", "path": "redis.conf"}],
+                        "defaultMode": 0o440,
                     },
                 },
-            },
+                {"name": "data", "emptyDir": {"sizeLimit": "256Mi"}},
+            ],
         }
+        return deployment(
+            NAME,
+            ns,
+            pod_spec,
+            recreate=True,
+            template_annotations={SECRET_VERSION: self._secret_version()},
+        )
 
     def health(self) -> PhaseStatus:
         live = self.ctx.require_kube().get(self.deployment_ref)

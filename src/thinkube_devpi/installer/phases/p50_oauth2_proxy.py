@@ -34,6 +34,7 @@ from thinkube_devpi.installer.auth_checks import (
 from thinkube_devpi.installer.events import Emit, ObjectRef, State
 from thinkube_devpi.installer.manifests import (
     container_security,
+    deployment,
     deployment_available,
     deployment_progress,
     meta,
@@ -210,22 +211,9 @@ class OAuth2ProxyPhase(Phase):
         }
         if volumes:
             pod_spec["volumes"] = volumes
-        return {
-            "apiVersion": "apps/v1",
-            "kind": "Deployment",
-            "metadata": meta(NAME, ns, **selector(NAME)),
-            "spec": {
-                "replicas": 1,
-                "selector": {"matchLabels": selector(NAME)},
-                "template": {
-                    "metadata": {
-                        "labels": selector(NAME),
-                        "annotations": {SECRET_VERSIONS: self._secret_versions()},
-                    },
-                    "spec": pod_spec,
-                },
-            },
-        }
+        return deployment(
+            NAME, ns, pod_spec, template_annotations={SECRET_VERSIONS: self._secret_versions()}
+        )
 
     # ------------------------------------------------------------ checks, health
 

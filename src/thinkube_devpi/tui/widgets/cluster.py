@@ -60,8 +60,10 @@ class StatusTable(DataTable[Any]):
     def sync(self, table: Table, now: float, keep: Callable[[Row], bool] | None = None) -> None:
         """Show ``table``'s rows (those ``keep`` accepts), touching only what changed."""
         shown = (table.rows, now, keep is None)
-        if self._shown is not None and self._shown[1:] == shown[1:] and (
-            self._shown[0] is table.rows or self._shown[0] == table.rows
+        if (
+            self._shown is not None
+            and self._shown[1:] == shown[1:]
+            and (self._shown[0] is table.rows or self._shown[0] == table.rows)
         ):
             return  # nothing changed: not even a repaint
         self._shown = shown
@@ -239,8 +241,9 @@ class ClusterView(Horizontal):
         if events.border_subtitle != snap.events.error:
             events.border_subtitle = snap.events.error
 
-    def _kind_cell(self, kinds: DataTable[Any], kind: str, column: str, text: str,
-                   style: str) -> None:
+    def _kind_cell(
+        self, kinds: DataTable[Any], kind: str, column: str, text: str, style: str
+    ) -> None:
         if self._kind_cells.get((kind, column)) != (text, style):
             self._kind_cells[(kind, column)] = (text, style)
             kinds.update_cell(kind, column, Text(text, style=style))

@@ -88,8 +88,9 @@ class ConfigView(Horizontal):
                 box.border_title = "Secrets"
                 for name, label in SECRET_NAMES:
                     yield Label(f"{label} ({name})", classes="secret-label")
-                    yield Static(self._secret_line(name), id=f"secret-state-{name}",
-                                 classes="secret-state")
+                    yield Static(
+                        self._secret_line(name), id=f"secret-state-{name}", classes="secret-state"
+                    )
                     with Horizontal(classes="secret-row"):
                         yield Input(
                             password=True,
@@ -97,15 +98,25 @@ class ConfigView(Horizontal):
                             id=f"secret-{name}",
                             classes="secret-input",
                         )
-                        yield Button("Keyring", id=f"keyring-{name}", classes="keyring-button",
-                                     tooltip="Store it in the system keyring")
+                        yield Button(
+                            "Keyring",
+                            id=f"keyring-{name}",
+                            classes="keyring-button",
+                            tooltip="Store it in the system keyring",
+                        )
             with VerticalScroll(id="preflight-box") as pre:
                 pre.border_title = "Preflight (p)"
                 yield Static(Text("not run yet: press p", style="#8a8a8a"), id="preflight")
 
     BINDINGS = [
-        Binding("escape", "leave_field", "Leave field", show=False, id="config-leave-field",
-                tooltip="Stop editing: keys switch views again"),
+        Binding(
+            "escape",
+            "leave_field",
+            "Leave field",
+            show=False,
+            id="config-leave-field",
+            tooltip="Stop editing: keys switch views again",
+        ),
     ]
 
     def on_mount(self) -> None:

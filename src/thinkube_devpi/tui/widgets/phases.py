@@ -61,8 +61,10 @@ def plan_renderable(plan: Plan | None, status: PhaseStatus | None, error: str = 
         if status.reason:
             reason = status.reason
             if len(status.details) > 3 and reason.startswith("missing: "):
-                reason = "missing: " + ", ".join(status.details[:3]) + (
-                    f" and {len(status.details) - 3} more"
+                reason = (
+                    "missing: "
+                    + ", ".join(status.details[:3])
+                    + (f" and {len(status.details) - 3} more")
                 )
             head.append(f"  {reason}", style="#d0d0d0")
         parts.append(head)
@@ -99,8 +101,10 @@ def _details(item: PlanItem) -> Text:
             out.append(key, style="bold")
             out.append(f" ({source})", style="#8a8a8a")
             if item.action == "update" or key in changed:
-                out.append(f" {changed.get(key, 'unchanged')}", style=ACTION_STYLE["update"]
-                           if key in changed else "#8a8a8a")
+                out.append(
+                    f" {changed.get(key, 'unchanged')}",
+                    style=ACTION_STYLE["update"] if key in changed else "#8a8a8a",
+                )
         return out
     if item.action == "update":
         for i, path in enumerate(item.changes):
@@ -202,7 +206,9 @@ class PhasesView(Horizontal):
         phase = next((p for p in self.phases if p.name == name), None)
         if phase is None:
             return
-        self.query_one("#phase-table", DataTable).update_cell(name, "state", self._state_cell(phase))
+        self.query_one("#phase-table", DataTable).update_cell(
+            name, "state", self._state_cell(phase)
+        )
 
     def set_status(self, name: str, status: PhaseStatus) -> None:
         self.statuses[name] = status
@@ -280,7 +286,8 @@ class PhasesView(Horizontal):
             return
         scroll.border_title = f"Plan: {phase.number} {phase.name}: {phase.title}"
         body = plan_renderable(
-            self.plans.get(phase.name), self.statuses.get(phase.name),
+            self.plans.get(phase.name),
+            self.statuses.get(phase.name),
             self.plan_errors.get(phase.name, ""),
         )
         if phase.summary:
