@@ -19,8 +19,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import yaml
-
+from thinkube_devpi._lazy import lazy_import
 from thinkube_devpi.installer.manifests import (
     container_security,
     meta,
@@ -33,7 +32,11 @@ from thinkube_devpi.installer.manifests import resources as resource_limits
 from thinkube_devpi.secrets import child_environ
 
 if TYPE_CHECKING:
+    import yaml
+
     from thinkube_devpi.config import Settings
+else:
+    yaml = lazy_import("yaml")  # only rendering and reading YAML needs it
 
 # Pinned versions of what the image is made of.
 PYTHON_VERSION = "3.12.11"

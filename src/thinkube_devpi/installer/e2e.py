@@ -25,15 +25,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import httpx
-
+from thinkube_devpi._lazy import lazy_import
 from thinkube_devpi.secrets import Secret, child_environ
 
 if TYPE_CHECKING:
+    import httpx
+
     from thinkube_devpi.config import Settings
     from thinkube_devpi.installer.kube import Kube
     from thinkube_devpi.shell.api import DevpiAPI
     from thinkube_devpi.shell.session import Session
+else:
+    httpx = lazy_import("httpx")  # loaded when the checks run, not when phases are listed
 
 Resolver = Callable[[str], set[str]]
 PROBE_NAME = "thinkube-devpi-probe"

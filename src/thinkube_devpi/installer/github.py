@@ -10,16 +10,20 @@ import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-
+from thinkube_devpi._lazy import lazy_import
 from thinkube_devpi.secrets import Secret, child_environ
 
 API_VERSION = "2022-11-28"
 _GITHUB_URL = re.compile(
     r"^(?:ssh://)?git@github\.com[:/](?P<owner>[A-Za-z0-9_.-]+)/(?P<name>[A-Za-z0-9_.-]+?)(?:\.git)?/?$"
 )
+
+if TYPE_CHECKING:
+    import httpx
+else:
+    httpx = lazy_import("httpx")
 
 
 class GitHubError(Exception):

@@ -18,13 +18,18 @@ import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-import httpx
-
+from thinkube_devpi._lazy import lazy_import
 from thinkube_devpi.installer.phases.base import PhaseError
 from thinkube_devpi.secrets import Secret
+
+if TYPE_CHECKING:
+    import httpx
+else:
+    httpx = lazy_import("httpx")
+
 
 # httpx logs each request at INFO and httpcore its wire steps at DEBUG: keep both quiet (the
 # token request's form body carries the admin password).
