@@ -46,6 +46,9 @@ CRD_HINTS = {
 }
 
 
+_RAISE = object()  # _call's default: a 404 is an error
+
+
 class KubeError(Exception):
     """An API call failed. The message says what, on which object, why, and what to do."""
 
@@ -315,13 +318,17 @@ class Kube:
         fn: Callable[[], Any],
         *,
         secrets: list[str] | None = None,
+        if_missing: Any = _RAISE,
     ) -> Any:
+        """Run one API call; errors become KubeError. ``if_missing`` is returned on a 404."""
         from kubernetes.client.exceptions import ApiException
 
         self.requests += 1
         try:
             return fn()
         except ApiException as exc:
+            if exc.status == 404 and if_missing is not _RAISE:
+                return if_missing
             status, message, data = _status_of(exc)
             message = _redact(message, secrets or [])
             if status == 409 and data.get("reason") == "Conflict":
@@ -350,21 +357,14 @@ class Kube:
     # ---------------------------------------------------------------- reads
 
     def get(self, ref: ObjectRef) -> dict[str, Any] | None:
-        from kubernetes.client.exceptions import ApiException
-
+        """The live object, or None when it does not exist."""
         res = self.resource(ref.api_version, ref.kind)
-        self.requests += 1
-        try:
-            return self._plain(res.get(name=ref.name, namespace=ref.namespace))
-        except ApiException as exc:
-            if exc.status == 404:
-                return None
-            status, message, _ = _status_of(exc)
-            raise KubeError(
-                "Reading", ref=ref, status=status, reason=message, hint=_hint_for(status, ref)
-            ) from None
-        except Exception as exc:
-            raise _connection_error(exc, self.server, what="Reading", ref=ref) from None
+        return self._call(
+            ref,
+            "Reading",
+            lambda: self._plain(res.get(name=ref.name, namespace=ref.namespace)),
+            if_missing=None,
+        )
 
     def list(
         self,
@@ -488,26 +488,15 @@ class Kube:
         self, ref: ObjectRef, *, propagation: Literal["Foreground", "Background"] = "Background"
     ) -> bool:
         """Delete; False when it was already gone."""
-        from kubernetes.client.exceptions import ApiException
-
         res = self.resource(ref.api_version, ref.kind)
-        self.requests += 1
-        try:
+
+        def call() -> bool:
             res.delete(
-                name=ref.name,
-                namespace=ref.namespace,
-                body={"propagationPolicy": propagation},
+                name=ref.name, namespace=ref.namespace, body={"propagationPolicy": propagation}
             )
-        except ApiException as exc:
-            if exc.status == 404:
-                return False
-            status, message, _ = _status_of(exc)
-            raise KubeError(
-                "Deleting", ref=ref, status=status, reason=message, hint=_hint_for(status, ref)
-            ) from None
-        except Exception as exc:
-            raise _connection_error(exc, self.server, what="Deleting", ref=ref) from None
-        return True
+            return True
+
+        return bool(self._call(ref, "Deleting", call, if_missing=False))
 
     # ---------------------------------------------------------------- watching
 
