@@ -6,7 +6,7 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -286,13 +286,7 @@ def apply(
     _validate_phases(runner, phases)
     if kube is None:
         renderer.note(f"Plan mode: no cluster ({why}); showing what apply would do.")
-    try:
-        ok = runner.apply(phases, dry_run=dry_run, force=force)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        renderer.close()
-    sys.exit(0 if ok else 1)
+    _run_and_exit(renderer, lambda: runner.apply(phases, dry_run=dry_run, force=force))
 
 
 @install.command()
@@ -459,12 +453,7 @@ def rollback(
     if not yes and sys.stdin.isatty():
         names = ", ".join(p.label for p in runner.selection(phases))
         click.confirm(f"Roll back {names} on {kube.context if kube else '?'}?", abort=True)
-    try:
-        ok = runner.rollback(phases)
-    finally:
-        renderer.close()
-    renderer.summary()
-    sys.exit(0 if ok else 1)
+    _run_and_exit(renderer, lambda: runner.rollback(phases), summary=True)
 
 
 @install.command()
@@ -550,13 +539,7 @@ def test_install(opts: Options, timeout: float, resolve: tuple[str, ...], output
     renderer = EventPrinter(output)
     context = Context(settings, kube, wait_timeout=timeout, resolve=_resolver(resolve))
     runner = Runner(context, emit=renderer, journal=Journal())
-    try:
-        ok = runner.apply(["test"], force=True)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
-    finally:
-        renderer.close()
-    sys.exit(0 if ok else 1)
+    _run_and_exit(renderer, lambda: runner.apply(["test"], force=True))
 
 
 @install.command()
@@ -597,6 +580,21 @@ def render(opts: Options, out_dir: Path, phases: tuple[str, ...]) -> None:
         click.echo(
             f"note: rendered for the placeholder domain {settings.effective_domain}", err=True
         )
+
+
+def _run_and_exit(
+    renderer: EventPrinter, run: Callable[[], bool], *, summary: bool = False
+) -> NoReturn:
+    """Run, render, and exit 0 when it went well, 1 when anything failed."""
+    try:
+        ok = run()
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        renderer.close()
+    if summary:
+        renderer.summary()
+    sys.exit(0 if ok else 1)
 
 
 class EventPrinter:
