@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -372,15 +372,22 @@ def _watch_status(
     watcher.start()
     deadline = None if duration is None else time.monotonic() + duration
     rows, read_at = runner.status(phases), time.monotonic()
+
+    def frames() -> Iterator[Any]:
+        """Each new snapshot, with phase states read again at most every 2 s."""
+        nonlocal rows, read_at
+        while deadline is None or time.monotonic() < deadline:
+            try:
+                snap = snapshots.get(timeout=0.5)
+            except queue.Empty:
+                continue
+            if time.monotonic() - read_at > 2:
+                rows, read_at = runner.status(phases), time.monotonic()
+            yield snap
+
     try:
         if output == "json":
-            while deadline is None or time.monotonic() < deadline:
-                try:
-                    snap = snapshots.get(timeout=0.5)
-                except queue.Empty:
-                    continue
-                if time.monotonic() - read_at > 2:
-                    rows, read_at = runner.status(phases), time.monotonic()
+            for snap in frames():
                 tables = {
                     t.kind: [
                         {"name": r.name, "status": r.status, "health": r.health.value}
@@ -397,13 +404,7 @@ def _watch_status(
         from rich.live import Live
 
         with Live(_status_table(rows), console=_console(), auto_refresh=False) as live:
-            while deadline is None or time.monotonic() < deadline:
-                try:
-                    snap = snapshots.get(timeout=0.5)
-                except queue.Empty:
-                    continue
-                if time.monotonic() - read_at > 2:
-                    rows, read_at = runner.status(phases), time.monotonic()
+            for snap in frames():
                 live.update(_status_table(rows, snap), refresh=True)
     except KeyboardInterrupt:
         pass
