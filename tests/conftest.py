@@ -35,6 +35,8 @@ def isolated_home(
     for var in list(os.environ):
         if var.startswith("THINKUBE_DEVPI_") or var in ("KUBECONFIG", "DEVPI_USER", "DEVPI_INDEX"):
             monkeypatch.delenv(var, raising=False)
+    # retries keep their count and their Retry-After handling, without seconds of backoff
+    monkeypatch.setenv("THINKUBE_DEVPI_RETRY_BACKOFF", "0.01")
     return home
 
 

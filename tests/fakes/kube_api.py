@@ -992,6 +992,7 @@ class _Delay:
     method: str
     pattern: re.Pattern[str]
     seconds: float
+    watch: bool | None = None  # None: any request; True: watches only; False: no watches
 
 
 @dataclass
@@ -1251,9 +1252,15 @@ class FakeKubeAPI:
                 _Fault(method.upper(), re.compile(path_regex), status, reason, message, times)
             )
 
-    def delay(self, method: str, path_regex: str, seconds: float) -> None:
+    def delay(
+        self, method: str, path_regex: str, seconds: float, *, watch: bool | None = None
+    ) -> None:
+        """Hold matching requests ``seconds`` before answering (``watch``: only watches, or none).
+
+        A long delay is a stall: the connection stays open and silent, as a dropped VPN link.
+        """
         with self._lock:
-            self._delays.append(_Delay(method.upper(), re.compile(path_regex), seconds))
+            self._delays.append(_Delay(method.upper(), re.compile(path_regex), seconds, watch))
 
     def writes(self) -> list[RequestRecord]:
         return [r for r in list(self.requests) if r.method not in ("GET", "HEAD", "OPTIONS")]
@@ -2054,7 +2061,7 @@ class FakeKubeAPI:
             self.requests.append(rec)
         try:
             self._authenticate(h)
-            self._inject(method, path)
+            self._inject(method, path, rec.watch)
             self._route(h, rec)
         except ApiError as e:
             self._send_json(h, rec, e.code, e.status())
@@ -2071,11 +2078,15 @@ class FakeKubeAPI:
         if auth != f"Bearer {self.token}":
             raise ApiError(401, "Unauthorized", "Unauthorized")
 
-    def _inject(self, method: str, path: str) -> None:
+    def _inject(self, method: str, path: str, watch: bool = False) -> None:
         delay = 0.0
         with self._lock:
             for d in self._delays:
-                if d.method in (method, "*") and d.pattern.search(path):
+                if (
+                    d.method in (method, "*")
+                    and d.pattern.search(path)
+                    and d.watch in (None, watch)
+                ):
                     delay += d.seconds
             fault = None
             for f in self._faults:
