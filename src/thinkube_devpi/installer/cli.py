@@ -51,6 +51,26 @@ OUTCOME_STYLE = {
 }
 
 
+class _Seconds(click.ParamType):
+    """A finite number of seconds from 1 to a day (click's FloatRange lets nan through)."""
+
+    name = "seconds"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        import math
+
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = math.nan
+        if not math.isfinite(number) or not 1 <= number <= 86400:
+            self.fail(f"{value!r} is not a number of seconds from 1 to 86400", param, ctx)
+        return number
+
+
+WAIT_SECONDS = _Seconds()
+
+
 class Options:
     def __init__(
         self, config: Path | None, kubeconfig: Path | None, context: str | None, output: str
@@ -253,7 +273,7 @@ def _print_plan(console: Any, plan: Plan) -> None:
 )
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=1),
+    type=WAIT_SECONDS,
     default=300,
     show_default=True,
     help="Seconds to wait for each phase to become healthy.",
@@ -512,7 +532,7 @@ def _resolver(pins: tuple[str, ...]) -> Callable[[str], set[str]] | None:
 @install.command(name="test")
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=1),
+    type=WAIT_SECONDS,
     default=300,
     show_default=True,
     help="Seconds for the whole test.",
