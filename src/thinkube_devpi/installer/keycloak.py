@@ -12,7 +12,6 @@ Keycloak's short error text (redacted of every secret this client knows), never 
 
 from __future__ import annotations
 
-import json
 import logging
 import ssl
 import time
@@ -23,7 +22,7 @@ from urllib.parse import quote
 
 from thinkube_devpi._lazy import lazy_import
 from thinkube_devpi.installer.phases.base import PhaseError
-from thinkube_devpi.secrets import Secret
+from thinkube_devpi.secrets import Secret, redact
 
 if TYPE_CHECKING:
     import httpx
@@ -226,12 +225,8 @@ class KeycloakAdmin:
     # ------------------------------------------------------------ transport
 
     def _redact(self, text: str) -> str:
-        for s in self._known:
-            value = s.reveal()
-            if len(value) >= 4:
-                for form in (value, json.dumps(value)[1:-1]):
-                    text = text.replace(form, "***")
-        return text
+        """Every form (plain, JSON, URL-encoded, base64) of every secret this client knows."""
+        return redact(text, self._known)
 
     def _error_text(self, resp: httpx.Response) -> str:
         """Keycloak's short error text, never the whole body."""

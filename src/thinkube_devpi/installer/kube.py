@@ -204,7 +204,7 @@ def with_common_labels(obj: dict[str, Any], *, adopted: bool = False) -> dict[st
 
 
 def _secret_values(obj: dict[str, Any]) -> list[str]:
-    """Every form in which a Secret's values could show up in a message."""
+    """A Secret's values (``data`` decoded, and ``stringData``): what a message must not show."""
     if obj.get("kind") != "Secret":
         return []
     out: list[str] = []
@@ -212,16 +212,14 @@ def _secret_values(obj: dict[str, Any]) -> list[str]:
         out.append(value)
         with contextlib.suppress(ValueError, UnicodeDecodeError):
             out.append(base64.b64decode(value).decode())
-    for value in (obj.get("stringData") or {}).values():
-        out += [value, base64.b64encode(value.encode()).decode()]
-    out += [json.dumps(v)[1:-1] for v in out]
-    return [v for v in out if len(v) >= 4]
+    out += list((obj.get("stringData") or {}).values())
+    return [v for v in out if isinstance(v, str)]
 
 
 def _redact(text: str, secrets: list[str]) -> str:
-    for value in sorted(secrets, key=len, reverse=True):
-        text = text.replace(value, "***")
-    return text
+    from thinkube_devpi.secrets import redact
+
+    return redact(text, secrets)
 
 
 def _status_of(exc: Exception) -> tuple[int | None, str, dict[str, Any]]:

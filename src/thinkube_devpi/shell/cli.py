@@ -41,7 +41,14 @@ def _friendly(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-_KNOWN_ERRORS = {"SettingsError", "SecretError", "DevpiError", "PipConfigError", "UploadInputError"}
+_KNOWN_ERRORS = {
+    "SettingsError",
+    "SecretError",
+    "DevpiError",
+    "PipConfigError",
+    "UploadInputError",
+    "SessionFileError",
+}
 
 
 def _is_known(exc: Exception) -> bool:
@@ -62,7 +69,24 @@ def _where(func: F) -> F:
     func = click.option(
         "--url", metavar="URL", help="devpi API root URL, e.g. https://devpi-api.example.com/."
     )(func)
+    func = click.option(
+        "--insecure-http",
+        is_flag=True,
+        envvar="THINKUBE_DEVPI_INSECURE_HTTP",
+        expose_value=False,
+        callback=lambda ctx, _p, value: ctx.meta.__setitem__("insecure_http", bool(value)),
+        help="Send the password or token over plain http to a host that is not this machine "
+        "(refused otherwise; only on a network you trust).",
+    )(func)
     return func
+
+
+def _api(root: str) -> DevpiAPI:
+    from thinkube_devpi.shell.api import DevpiAPI
+
+    ctx = click.get_current_context(silent=True)
+    insecure = bool(ctx and ctx.meta.get("insecure_http"))
+    return DevpiAPI(root, insecure_http=insecure)
 
 
 def _plaintext_flag(func: F) -> F:
@@ -160,7 +184,6 @@ def login(
     """
     from thinkube_devpi import secrets
     from thinkube_devpi.shell import session as sessions
-    from thinkube_devpi.shell.api import DevpiAPI
 
     cfg = settings_mod.resolve(url, user, index)
     root = cfg.require_url()
@@ -195,7 +218,7 @@ def login(
                 "to ask on; pipe it in with --password-stdin"
             )
 
-    with DevpiAPI(root) as api:
+    with _api(root) as api:
         new = api.login(cfg.user, password)
     sessions.save(new)
     click.echo(f"logged in as {cfg.user} at {root}")
@@ -405,10 +428,9 @@ def _select(
     print_simple_url: bool,
 ) -> None:
     from thinkube_devpi.shell import client
-    from thinkube_devpi.shell.api import DevpiAPI
 
     root = cfg.require_url()
-    with DevpiAPI(root) as api:
+    with _api(root) as api:
         config = api.index_config(target)
         if config is None:
             owner = target.split("/")[0]
@@ -590,13 +612,12 @@ def _send_all(
     failures: list[str],
     results: list[dict[str, Any]],
 ) -> None:
-    from thinkube_devpi.shell.api import DevpiAPI
     from thinkube_devpi.shell.upload import ProgressReader, explain_status
 
     root = cfg.require_url()
     show = output == "text"
     tty = sys.stderr.isatty()
-    with DevpiAPI(root) as api:
+    with _api(root) as api:
         current = _valid_session(cfg, api, allow_plaintext)
         for dist in dists:
 
@@ -628,10 +649,7 @@ def _send_all(
                 if show:
                     click.echo(f"uploaded {dist.path.name} to {cfg.index_url}")
             else:
-                try:
-                    server_msg = str(resp.json().get("message", resp.reason_phrase))
-                except ValueError:
-                    server_msg = resp.reason_phrase
+                server_msg = api.server_message(resp)  # a server may echo the request
                 message = explain_status(
                     resp.status_code, dist, cfg.index, root, cfg.user, server_msg
                 )

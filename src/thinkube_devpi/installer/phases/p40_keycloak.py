@@ -52,7 +52,7 @@ _URLSAFE = re.compile(r"^[A-Za-z0-9_-]+={0,2}$")
 
 def cookie_secret_ok(text: str) -> bool:
     """What oauth2-proxy accepts: URL-safe base64 of 16, 24 or 32 bytes."""
-    if not _URLSAFE.match(text):
+    if not _URLSAFE.fullmatch(text):
         return False
     try:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
