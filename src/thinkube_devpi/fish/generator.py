@@ -106,8 +106,8 @@ def _option_lines(command_name: str, cmd: click.Command, condition: str | None) 
 
 
 def _shell_commands() -> dict[str, click.Command]:
-    from thinkube_devpi.fish.cli import fish
-    from thinkube_devpi.shell import cli as shell_cli
+    from thinkube_devpi.cli import helpers as shell_cli
+    from thinkube_devpi.cli.fish import fish
 
     return {
         "login": shell_cli.login,

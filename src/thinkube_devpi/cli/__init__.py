@@ -7,23 +7,22 @@ helpers' imports and not for the Kubernetes client's.
 from __future__ import annotations
 
 import importlib
-import sys
 
 import click
 
 # name -> "module:attribute" of a click command or group, imported on first use
 LAZY_COMMANDS: dict[str, str] = {
-    "config": "thinkube_devpi.config_cli:config",
-    "install": "thinkube_devpi.installer.cli:install",
-    "login": "thinkube_devpi.shell.cli:login",
-    "logout": "thinkube_devpi.shell.cli:logout",
-    "whoami": "thinkube_devpi.shell.cli:whoami",
-    "env": "thinkube_devpi.shell.cli:env",
-    "use": "thinkube_devpi.shell.cli:use",
-    "use-prod": "thinkube_devpi.shell.cli:use_prod",
-    "upload": "thinkube_devpi.shell.cli:upload",
-    "pip-config": "thinkube_devpi.shell.cli:pip_config",
-    "fish": "thinkube_devpi.fish.cli:fish",
+    "config": "thinkube_devpi.cli.config:config",
+    "install": "thinkube_devpi.cli.install:install",
+    "login": "thinkube_devpi.cli.helpers:login",
+    "logout": "thinkube_devpi.cli.helpers:logout",
+    "whoami": "thinkube_devpi.cli.helpers:whoami",
+    "env": "thinkube_devpi.cli.helpers:env",
+    "use": "thinkube_devpi.cli.helpers:use",
+    "use-prod": "thinkube_devpi.cli.helpers:use_prod",
+    "upload": "thinkube_devpi.cli.helpers:upload",
+    "pip-config": "thinkube_devpi.cli.helpers:pip_config",
+    "fish": "thinkube_devpi.cli.fish:fish",
 }
 
 SHORT_HELP: dict[str, str] = {
@@ -85,7 +84,3 @@ def main() -> None:
     (or the guided `thinkube-devpi-tui`). Developers: `tk-devpi login`, `tk-devpi use-prod`,
     `tk-devpi upload dist/*`.
     """
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
