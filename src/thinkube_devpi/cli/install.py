@@ -365,7 +365,7 @@ def _watch_status(
     import queue
     import time
 
-    from thinkube_devpi.installer.status import StatusWatcher
+    from thinkube_devpi.installer.live.watcher import StatusWatcher
 
     snapshots: queue.Queue[Any] = queue.Queue()
     watcher = StatusWatcher(kube, settings, snapshots.put)
@@ -466,7 +466,7 @@ def preflight(opts: Options, output: str) -> None:
     Cluster reachable, Argo Workflows and ArgoCD CRDs, the IngressClass (or Gateway), the wildcard
     TLS Secret, Keycloak's issuer. Writes nothing.
     """
-    from thinkube_devpi.installer.status import preflight as run_preflight
+    from thinkube_devpi.installer.preflight import preflight as run_preflight
 
     settings = opts.settings()
     kube, why = opts.connect(required=False)

@@ -45,7 +45,7 @@ from thinkube_devpi.tui.widgets.header import VIEWS, KubeHeader
 from thinkube_devpi.tui.widgets.phases import PhasesView
 
 if TYPE_CHECKING:
-    from thinkube_devpi.installer.status import ClusterSnapshot
+    from thinkube_devpi.installer.live.rows import ClusterSnapshot
     from thinkube_devpi.tui.screens.confirm import RollbackChoice
     from thinkube_devpi.tui.widgets.cluster import ClusterView
     from thinkube_devpi.tui.widgets.config import ConfigView
@@ -232,7 +232,7 @@ class DevpiApp(App[None]):
     def _start_watcher(self) -> None:
         if not self.watch_cluster or self.ctx.kube is None:
             return
-        from thinkube_devpi.installer.status import StatusWatcher
+        from thinkube_devpi.installer.live.watcher import StatusWatcher
 
         self._stop_watcher()
         self.watch_cancel = threading.Event()
@@ -519,7 +519,7 @@ class DevpiApp(App[None]):
         description="Preflight checks",
     )
     def run_preflight(self) -> None:
-        from thinkube_devpi.installer.status import preflight
+        from thinkube_devpi.installer.preflight import preflight
 
         self.post_message(PreflightDone(preflight(self.ctx.kube, self.settings)))
 

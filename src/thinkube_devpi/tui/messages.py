@@ -14,8 +14,9 @@ from textual.message import Message
 
 if TYPE_CHECKING:
     from thinkube_devpi.installer.events import Event
+    from thinkube_devpi.installer.live.rows import ClusterSnapshot
     from thinkube_devpi.installer.phases.base import PhaseStatus, Plan
-    from thinkube_devpi.installer.status import Check, ClusterSnapshot
+    from thinkube_devpi.installer.preflight import Check
 
 
 @dataclass
