@@ -19,12 +19,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from thinkube_devpi.errors import Error
+
 PLACEHOLDER_DOMAIN = "thinkube.local"
 ENV_PREFIX = "THINKUBE_DEVPI_"
 APP_NAME = "thinkube-devpi"
 
 
-class ConfigError(ValueError):
+class ConfigError(Error, ValueError):
     """A setting has a value that is not allowed."""
 
     def __init__(self, field_name: str, value: object, allowed: str) -> None:

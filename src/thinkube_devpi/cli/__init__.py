@@ -10,6 +10,8 @@ import importlib
 
 import click
 
+from thinkube_devpi.errors import Error
+
 # name -> "module:attribute" of a click command or group, imported on first use
 LAZY_COMMANDS: dict[str, str] = {
     "config": "thinkube_devpi.cli.config:config",
@@ -59,6 +61,13 @@ class LazyGroup(click.Group):
             return _not_built(cmd_name)
         command = getattr(module, attr, None)
         return command if isinstance(command, click.Command) else _not_built(cmd_name)
+
+    def invoke(self, ctx: click.Context) -> object:
+        # the one place the headless face turns the product's errors into `Error: ...`, exit 1
+        try:
+            return super().invoke(ctx)
+        except Error as exc:
+            raise click.ClickException(str(exc)) from None
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # Listing must not import every subcommand: --help stays fast.

@@ -10,7 +10,7 @@ from typing import Any, NoReturn
 
 import click
 
-from thinkube_devpi.config import ConfigError, Settings, load
+from thinkube_devpi.config import Settings, load
 from thinkube_devpi.installer.events import (
     Event,
     LogLine,
@@ -61,10 +61,7 @@ class Options:
         self.output = output
 
     def settings(self) -> Settings:
-        try:
-            return load(self.config)
-        except ConfigError as exc:
-            raise click.ClickException(str(exc)) from None
+        return load(self.config)
 
     def connect(self, *, required: bool) -> tuple[Kube | None, str]:
         """The cluster, or (None, why) when plan mode is allowed."""
@@ -72,7 +69,7 @@ class Options:
             return Kube.connect(self.kubeconfig, self.context), ""
         except KubeError as exc:
             if required:
-                raise click.ClickException(str(exc)) from None
+                raise
             return None, str(exc)
 
 
@@ -273,10 +270,7 @@ def apply(
     """Apply the phases in order. Healthy phases are verified and skipped (resume)."""
     settings = opts.settings()
     if not dry_run:
-        try:
-            settings.require_real_domain()
-        except ConfigError as exc:
-            raise click.ClickException(str(exc)) from None
+        settings.require_real_domain()
     kube, why = opts.connect(required=not dry_run)
     context = Context(
         settings, kube, adopt=adopt, force_conflicts=force_conflicts, wait_timeout=timeout
@@ -589,8 +583,6 @@ def _run_and_exit(
     """Run, render, and exit 0 when it went well, 1 when anything failed."""
     try:
         ok = run()
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
     finally:
         renderer.close()
     if summary:

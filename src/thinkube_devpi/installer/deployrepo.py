@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from thinkube_devpi._lazy import lazy_import
+from thinkube_devpi.errors import Error
 from thinkube_devpi.installer.manifests import (
     container_security,
     meta,
@@ -67,13 +68,8 @@ OWNED = (
 )
 
 
-class RepoError(Exception):
+class RepoError(Error):
     """A git operation on the deployment repository failed; the message says what to do."""
-
-    def __init__(self, message: str, hint: str = "") -> None:
-        self.message = message
-        self.hint = hint
-        super().__init__(message + (f" {hint}" if hint else ""))
 
 
 def template(name: str) -> str:

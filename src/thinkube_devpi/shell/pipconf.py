@@ -21,9 +21,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from thinkube_devpi.errors import Error
 
-class PipConfigError(Exception):
-    pass
+
+class PipConfigError(Error):
+    """pip or uv configuration cannot be written; the message names the file."""
 
 
 @dataclass

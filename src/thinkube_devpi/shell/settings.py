@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from thinkube_devpi.errors import Error
+
 CONFIG_ENV = "THINKUBE_DEVPI_HELPERS_CONFIG"
 DEFAULT_USER = "admin"
 DEFAULT_INDEX = "admin/prod"
@@ -26,7 +28,7 @@ _USER_RE = re.compile(rf"^{_NAME}$")
 _INDEX_RE = re.compile(rf"^{_NAME}/{_NAME}$")
 
 
-class SettingsError(ValueError):
+class SettingsError(Error, ValueError):
     """A setting the helpers cannot use. The message names the value and what is allowed."""
 
 

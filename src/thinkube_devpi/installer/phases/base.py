@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from thinkube_devpi.errors import Error
 from thinkube_devpi.installer.events import (
     Emit,
     LogLine,
@@ -31,13 +32,8 @@ if TYPE_CHECKING:
     from thinkube_devpi.installer.kube import Kube
 
 
-class PhaseError(Exception):
+class PhaseError(Error):
     """A phase cannot go on. ``hint`` says what the admin can do."""
-
-    def __init__(self, message: str, hint: str = "") -> None:
-        self.message = message
-        self.hint = hint
-        super().__init__(message + (f" {hint}" if hint else ""))
 
 
 @dataclass
