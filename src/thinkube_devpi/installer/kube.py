@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from thinkube_devpi import paths
 from thinkube_devpi.errors import Error
 from thinkube_devpi.installer.events import ObjectRef
 
@@ -199,9 +200,7 @@ class Kube:
         self.cluster = cluster
         self.server = api_client.configuration.host
         if cache_dir is None:
-            from platformdirs import user_cache_dir
-
-            cache_dir = Path(user_cache_dir("thinkube-devpi"))
+            cache_dir = paths.cache_dir()
         cache_dir.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256(self.server.encode()).hexdigest()[:16]
         self._cache_file = cache_dir / f"discovery-{digest}.json"

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from thinkube_devpi import paths
 from thinkube_devpi.config import ConfigError
 from thinkube_devpi.installer.events import (
     Emit,
@@ -39,10 +40,8 @@ class Journal:
 
     def __init__(self, path: Path | None = None) -> None:
         if path is None:
-            from platformdirs import user_state_dir
-
             stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-            path = Path(user_state_dir("thinkube-devpi")) / "runs" / f"{stamp}.jsonl"
+            path = paths.runs_dir() / f"{stamp}.jsonl"
         self.path = path
 
     def record(self, event: Event) -> None:
