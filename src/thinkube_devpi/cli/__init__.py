@@ -7,10 +7,15 @@ helpers' imports and not for the Kubernetes client's.
 from __future__ import annotations
 
 import importlib
+from typing import TYPE_CHECKING
 
 import click
 
+from thinkube_devpi.cli import completion as _completion  # noqa: F401  (registers fish)
 from thinkube_devpi.errors import Error
+
+if TYPE_CHECKING:
+    from click.shell_completion import CompletionItem
 
 # name -> "module:attribute" of a click command or group, imported on first use
 LAZY_COMMANDS: dict[str, str] = {
@@ -68,6 +73,19 @@ class LazyGroup(click.Group):
             return super().invoke(ctx)
         except Error as exc:
             raise click.ClickException(str(exc)) from None
+
+    def shell_complete(self, ctx: click.Context, incomplete: str) -> list[CompletionItem]:
+        # TAB after `tk-devpi` answers from the names and SHORT_HELP: nothing is imported
+        from click.shell_completion import CompletionItem
+
+        items = [
+            CompletionItem(name, help=SHORT_HELP.get(name))
+            for name in self.list_commands(ctx)
+            if name.startswith(incomplete)
+        ]
+        if not items or incomplete.startswith("-"):
+            items += click.Command.shell_complete(self, ctx, incomplete)
+        return items
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # Listing must not import every subcommand: --help stays fast.

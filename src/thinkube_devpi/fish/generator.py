@@ -22,8 +22,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import click
-
 from thinkube_devpi import __version__, paths
 
 HASH_PREFIX = "# content-sha256: "
@@ -73,94 +71,29 @@ def _function_body(name: str) -> str:
     )
 
 
-def _short(text: str | None) -> str:
-    first = (text or "").strip().split("\n")[0]
-    first = re.split(r"(?<!e\.g)\. ", first)[0].rstrip(".")
-    return first[:70]
+# The protocol is click's (`_TK_DEVPI_COMPLETE=fish_complete`, answered by cli.completion's
+# FishComplete subclass): one line per answer, "type,value" then a tab and the help. Every TAB
+# runs `tk-devpi`, so completions always match the installed commands; the wrappers inherit
+# them through `--wraps`. (click 8.4's own fish script splits on a literal newline and breaks.)
+COMPLETION = """\
+function __tk_devpi_complete --description 'Complete tk-devpi from its click commands'
+    set -l response (env _TK_DEVPI_COMPLETE=fish_complete COMP_WORDS=(commandline -cp) \\
+        COMP_CWORD=(commandline -ct) tk-devpi 2>/dev/null)
+    for completion in $response
+        set -l metadata (string split -m 1 , -- $completion)
+        switch $metadata[1]
+            case dir
+                __fish_complete_directories $metadata[2]
+            case file
+                __fish_complete_path $metadata[2]
+            case plain
+                echo $metadata[2]
+        end
+    end
+end
 
-
-def _option_lines(command_name: str, cmd: click.Command, condition: str | None) -> list[str]:
-    lines: list[str] = []
-    cond = f" -n {_q(condition)}" if condition else ""
-    for param in cmd.params:
-        if not isinstance(param, click.Option) or param.hidden:
-            continue
-        flags: list[str] = []
-        for opt in [*param.opts, *param.secondary_opts]:
-            if opt.startswith("--"):
-                flags.append(f"-l {opt[2:]}")
-            elif opt.startswith("-") and len(opt) == 2:
-                flags.append(f"-s {opt[1]}")
-        if not flags:
-            continue
-        extra = ""
-        if isinstance(param.type, click.Choice):
-            extra = f" -x -a {_q(' '.join(str(c) for c in param.type.choices))}"
-        elif not param.is_flag:
-            extra = " -r"
-        desc = _short(param.help)
-        lines.append(f"complete -c {command_name}{cond} {' '.join(flags)}{extra} -d {_q(desc)}")
-    return lines
-
-
-def _shell_commands() -> dict[str, click.Command]:
-    from thinkube_devpi.cli import helpers as shell_cli
-    from thinkube_devpi.cli.fish import fish
-
-    return {
-        "login": shell_cli.login,
-        "logout": shell_cli.logout,
-        "whoami": shell_cli.whoami,
-        "env": shell_cli.env,
-        "use": shell_cli.use,
-        "use-prod": shell_cli.use_prod,
-        "upload": shell_cli.upload,
-        "pip-config": shell_cli.pip_config,
-        "fish": fish,
-    }
-
-
-def _wrapper_completion(name: str) -> str:
-    sub, _ = WRAPPERS[name]
-    cmd = _shell_commands()[sub]
-    lines = [f"# completions for {name}, the fish function around `tk-devpi {sub}`"]
-    if sub != "upload":
-        lines.append(f"complete -c {name} -f")
-    lines += _option_lines(name, cmd, None)
-    return "\n".join(lines) + "\n"
-
-
-def _tk_devpi_completion() -> str:
-    from thinkube_devpi.cli import SHORT_HELP
-
-    commands = _shell_commands()
-    lines = [
-        "# completions for tk-devpi, generated from its click commands",
-        "complete -c tk-devpi -f",
-        "complete -c tk-devpi -n __fish_use_subcommand -s h -l help -d 'Show help'",
-        "complete -c tk-devpi -n __fish_use_subcommand -l version -d 'Show the version'",
-    ]
-    for name in sorted(SHORT_HELP):
-        lines.append(
-            "complete -c tk-devpi -n __fish_use_subcommand "
-            f"-a {name} -d {_q(_short(SHORT_HELP[name]))}"
-        )
-    for name, cmd in commands.items():
-        condition = f"__fish_seen_subcommand_from {name}"
-        if name == "upload":
-            lines.append(f"complete -c tk-devpi -n {_q(condition)} -F")
-        if isinstance(cmd, click.Group):
-            for sub_name, sub in sorted(cmd.commands.items()):
-                lines.append(
-                    f"complete -c tk-devpi -n {_q(condition)} "
-                    f"-a {sub_name} -d {_q(_short(sub.help))}"
-                )
-                lines += _option_lines(
-                    "tk-devpi", sub, f"{condition}; and __fish_seen_subcommand_from {sub_name}"
-                )
-        else:
-            lines += _option_lines("tk-devpi", cmd, condition)
-    return "\n".join(lines) + "\n"
+complete --no-files --command tk-devpi --arguments '(__tk_devpi_complete)'
+"""
 
 
 def _with_header(body: str) -> str:
@@ -178,8 +111,7 @@ def render() -> dict[str, str]:
     files: dict[str, str] = {}
     for name in WRAPPERS:
         files[f"functions/{name}.fish"] = _with_header(_function_body(name))
-        files[f"completions/{name}.fish"] = _with_header(_wrapper_completion(name))
-    files["completions/tk-devpi.fish"] = _with_header(_tk_devpi_completion())
+    files["completions/tk-devpi.fish"] = _with_header(COMPLETION)
     return files
 
 
