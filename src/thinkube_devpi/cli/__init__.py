@@ -58,14 +58,9 @@ class LazyGroup(click.Group):
         if target is None:
             return None
         module_name, _, attr = target.partition(":")
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            return _not_built(cmd_name)
-        command = getattr(module, attr, None)
-        return command if isinstance(command, click.Command) else _not_built(cmd_name)
+        command = getattr(importlib.import_module(module_name), attr)
+        assert isinstance(command, click.Command), target
+        return command
 
     def invoke(self, ctx: click.Context) -> object:
         # the one place the headless face turns the product's errors into `Error: ...`, exit 1
@@ -92,14 +87,6 @@ class LazyGroup(click.Group):
         rows = [(name, SHORT_HELP.get(name, "")) for name in self.list_commands(ctx)]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
-
-
-def _not_built(name: str) -> click.Command:
-    @click.command(name=name, help=SHORT_HELP.get(name, ""))
-    def _missing() -> None:
-        raise click.ClickException(f"'tk-devpi {name}' is not available in this build yet.")
-
-    return _missing
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})

@@ -12,7 +12,6 @@ STATE_STYLE: dict[State, str] = {
     State.PROGRESSING: "bold #ffaf00",
     State.MISSING: "#87afd7",
     State.FAILED: "bold #ff5f5f",
-    State.NOT_IMPLEMENTED: "#6c6c6c",
     State.UNKNOWN: "italic #8a8a8a",
 }
 

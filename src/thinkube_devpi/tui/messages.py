@@ -21,9 +21,9 @@ if TYPE_CHECKING:
 
 @dataclass
 class Connected(Message):
-    """The cluster answered; ``kube`` goes into the installer's Context, nowhere else."""
+    """The cluster answered; the app's session takes over this session's connection."""
 
-    kube: Any
+    session: Any
     version: str
 
 
