@@ -24,6 +24,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from thinkube_devpi import paths
+from thinkube_devpi.errors import Error
 from thinkube_devpi.installer.events import ObjectRef
 
 FIELD_MANAGER = "thinkube-devpi"
@@ -52,7 +54,7 @@ CRD_HINTS = {
 _RAISE = object()  # _call's default: a 404 is an error
 
 
-class KubeError(Exception):
+class KubeError(Error):
     """An API call failed. The message says what, on which object, why, and what to do."""
 
     def __init__(
@@ -70,21 +72,24 @@ class KubeError(Exception):
         self.ref = ref
         self.status = status
         self.reason = reason
-        self.hint = hint
-        super().__init__(self._compose())
+        super().__init__(self._head(), hint)
 
-    def _compose(self) -> str:
+    def _head(self) -> str:
         head = self.what if self.ref is None else f"{self.what} on {self.ref}"
         if self.status is not None:
             head += f": HTTP {self.status}"
         if self.reason:
             head += f" ({self.reason})" if self.status is not None else f": {self.reason}"
-        return head + (f". {self.hint}" if self.hint else "")
+        return head
+
+    def __str__(self) -> str:
+        return self.message + (f". {self.hint}" if self.hint else "")
 
     def append_reason(self, note: str) -> None:
         """Append ``note`` to the reason (the message keeps its shape: what, why, hint)."""
         self.reason = f"{self.reason}; {note}" if self.reason else note
-        self.args = (self._compose(),)
+        self.message = self._head()
+        self.args = (self.message,)
 
 
 class NotOurs(KubeError):
@@ -280,9 +285,7 @@ class Kube:
         self.timeouts = timeouts if timeouts is not None else Timeouts.from_env()
         _bound_requests(api_client, self.timeouts)
         if cache_dir is None:
-            from platformdirs import user_cache_dir
-
-            cache_dir = Path(user_cache_dir("thinkube-devpi"))
+            cache_dir = paths.cache_dir()
         cache_dir.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256(self.server.encode()).hexdigest()[:16]
         self._cache_file = cache_dir / f"discovery-{digest}.json"
