@@ -153,6 +153,7 @@ def login(
     cfg = settings_mod.resolve(url, user, index)
     root = cfg.require_url()
     key = sessions.password_key(root, cfg.user)
+    sessions.check()  # a corrupt sessions.json stops here, before a password is sent anywhere
 
     backend_note = None
     keyring_ok = False

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -46,9 +47,21 @@ class Journal:
         self.path = path
 
     def record(self, event: Event) -> None:
+        """Append one event. The journal is 0600 in a 0700 folder: it names hosts, users and
+        objects of the cluster (never a secret value, but nothing for other users either)."""
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a") as fh:
+            folder = self.path.parent
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if folder.stat().st_mode & 0o077:
+                folder.chmod(0o700)
+            fd = os.open(
+                self.path,
+                os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
+                0o600,
+            )
+            with os.fdopen(fd, "a", encoding="utf-8") as fh:
+                if os.fstat(fd).st_mode & 0o077:
+                    os.fchmod(fd, 0o600)
                 fh.write(json.dumps(event_to_dict(event)) + "\n")
         except OSError as exc:  # a journal that cannot be written never stops an install
             log.warning("journal not written (%s): %s", self.path, exc.strerror)

@@ -76,6 +76,11 @@ def _read_all() -> dict[str, dict[str, dict[str, object]]]:
     return data
 
 
+def check() -> None:
+    """Raise :class:`SessionFileError` when sessions.json exists but cannot be used."""
+    _read_all()
+
+
 def _corrupt(path: Path, why: str) -> SessionFileError:
     return SessionFileError(
         f"{path} cannot be used ({why}); it holds only login tokens, so remove it and run "
