@@ -148,7 +148,33 @@ class Runner:
             phases = [p for p in phases if p.in_apply_all]
         if not dry_run:
             self.ctx.settings.require_real_domain()
+            if not self._precheck(phases):
+                return False
         return all(self._apply_one(phase, dry_run=dry_run, force=force) for phase in phases)
+
+    def _precheck(self, phases: list[Phase]) -> bool:
+        """Every selected phase's own checks, before the first write of the run."""
+        for phase in phases:
+            try:
+                if phase.needs_cluster:
+                    self.ctx.require_kube()
+                phase.precheck()
+            except Exception as exc:
+                message, hint = describe_error(exc)
+                if not isinstance(exc, Error):
+                    log.exception("phase %s precheck failed unexpectedly", phase.label)
+                self.emit(PhaseStarted(phase.name, action="apply", title=phase.title))
+                self.emit(
+                    PhaseFinished(
+                        phase.name,
+                        ok=False,
+                        state=State.FAILED,
+                        message=f"before anything was written: {message}",
+                        hint=hint,
+                    )
+                )
+                return False
+        return True
 
     def _apply_one(self, phase: Phase, *, dry_run: bool, force: bool) -> bool:
         self.emit(PhaseStarted(phase.name, action="apply", title=phase.title))

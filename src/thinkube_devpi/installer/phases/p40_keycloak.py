@@ -140,6 +140,11 @@ class KeycloakPhase(Phase):
     def objects(self) -> list[Desired]:
         return [self.secret()]
 
+    def precheck(self) -> None:
+        # the admin password is asked for when the phase runs (it may be skipped as healthy)
+        check_issuer(self.settings)
+        check_hosts(self.settings)
+
     def preflight(self) -> None:
         check_issuer(self.settings)
         check_hosts(self.settings)
