@@ -264,6 +264,36 @@ CASES: list[tuple[str, str, dict[str, str], list[str], list[str]]] = [
         ["install", "apply"],
         ["allowed_groups", "as strings"],
     ),
+    # checks of later phases run before the first write of the run (they used to fail after
+    # phases 10 to 30 had written 13 to 17 objects)
+    (
+        "dashboard outside the domain",
+        GOOD + 'dashboard_host = "devpi.other.org"\n',
+        {},
+        ["install", "apply"],
+        ["keycloak", "before anything was written", "outside the domain 'example.com'"],
+    ),
+    (
+        "keycloak url with a realm in it",
+        GOOD + 'keycloak_url = "https://auth.example.com/realms/thinkube"\n',
+        {},
+        ["install", "apply"],
+        ["before anything was written", "without query, fragment or /realms/"],
+    ),
+    (
+        "same dashboard and api host",
+        GOOD + 'dashboard_host = "devpi.example.com"\napi_host = "devpi.example.com"\n',
+        {},
+        ["install", "apply"],
+        ["before anything was written", "are the same"],
+    ),
+    (
+        "build without a deployment repository",
+        GOOD,
+        {},
+        ["install", "apply"],
+        ["build", "before anything was written", "deploy_repo is not set"],
+    ),
     (
         "keycloak url with credentials",
         GOOD + 'keycloak_url = "https://admin:Hunter2-secret@auth.example.com"\n',
