@@ -263,7 +263,7 @@ def apply(
     _validate_phases(runner, phases)
     if session.plan_mode:
         renderer.note(f"Plan mode: no cluster ({session.why}); showing what apply would do.")
-    _run_and_exit(renderer, lambda: runner.apply(phases, dry_run=dry_run, force=force))
+    _run_and_exit(renderer, lambda: runner.apply(phases, dry_run=dry_run, force=force), runner)
 
 
 @install.command()
@@ -423,7 +423,7 @@ def rollback(
         names = ", ".join(p.label for p in runner.selection(phases))
         where = session.kube.context if session.kube else "?"
         click.confirm(f"Roll back {names} on {where}?", abort=True)
-    _run_and_exit(renderer, lambda: runner.rollback(phases), summary=True)
+    _run_and_exit(renderer, lambda: runner.rollback(phases), runner, summary=True)
 
 
 @install.command()
@@ -506,7 +506,7 @@ def test_install(opts: Options, timeout: float, resolve: tuple[str, ...], output
     )
     renderer = EventPrinter(output)
     runner = session.runner(emit=renderer, journal=Journal())
-    _run_and_exit(renderer, lambda: runner.apply(["test"], force=True))
+    _run_and_exit(renderer, lambda: runner.apply(["test"], force=True), runner)
 
 
 @install.command()
@@ -550,11 +550,20 @@ def render(opts: Options, out_dir: Path, phases: tuple[str, ...]) -> None:
 
 
 def _run_and_exit(
-    renderer: EventPrinter, run: Callable[[], bool], *, summary: bool = False
+    renderer: EventPrinter, run: Callable[[], bool], runner: Runner, *, summary: bool = False
 ) -> NoReturn:
-    """Run, render, and exit 0 when it went well, 1 when anything failed."""
+    """Run, render, and exit 0 when it went well, 1 when anything failed, 130 on Ctrl-C
+    (saying which phase and step it stopped in; the journal records it too)."""
     try:
         ok = run()
+    except KeyboardInterrupt:
+        where = runner.interrupted()
+        renderer.close()
+        click.echo(
+            f"Interrupted in {where}. Nothing was rolled back: a re-run picks up from there.",
+            err=True,
+        )
+        sys.exit(130)
     finally:
         renderer.close()
     if summary:

@@ -24,10 +24,12 @@ from thinkube_devpi.installer.events import (
     Event,
     LogLine,
     ObjectApplied,
+    ObjectDeleted,
     PhaseFinished,
     PhaseSkipped,
     PhaseStarted,
     State,
+    WaitingFor,
     discard,
 )
 from thinkube_devpi.installer.kube import KubeError
@@ -110,11 +112,45 @@ class Runner:
         self.phases = phases if phases is not None else build(ctx)
         self._emit = emit
         self.journal = journal
+        self.phase = ""  # where the run is: the phase, and the step within it
+        self.step = ""
 
     def emit(self, event: Event) -> None:
+        self._track(event)
         if self.journal is not None:
             self.journal.record(event)
         self._emit(event)
+
+    def _track(self, event: Event) -> None:
+        match event:
+            case PhaseStarted(phase=phase, action=action):
+                self.phase, self.step = phase, f"starting ({action})"
+            case ObjectApplied(ref=ref, outcome=outcome):
+                self.step = f"applying objects (last: {ref} {outcome})"
+            case ObjectDeleted(ref=ref, outcome=outcome):
+                self.step = f"removing objects (last: {ref} {outcome})"
+            case WaitingFor(what=what, timeout=timeout):
+                self.step = f"waiting up to {timeout:g}s for {what}"
+            case LogLine(text=text) if not text.startswith("["):  # not a build pod's own line
+                self.step = text[:160]
+            case PhaseFinished():
+                self.step = "finished"
+
+    def interrupted(self) -> str:
+        """Say where a Ctrl-C stopped the run, to the journal and the faces; returns the text."""
+        self.ctx.cancel.set()  # watches and log streams close at once
+        where = f"phase {self.phase}, {self.step}" if self.phase else "before the first phase"
+        if self.phase and self.step != "finished":
+            self.emit(
+                PhaseFinished(
+                    self.phase,
+                    ok=False,
+                    state=State.FAILED,
+                    message=f"interrupted (Ctrl-C) while {self.step}",
+                    hint="Nothing was rolled back: a re-run picks up where this stopped.",
+                )
+            )
+        return where
 
     def selection(self, wanted: Iterable[str] | None = None) -> list[Phase]:
         if not wanted:
