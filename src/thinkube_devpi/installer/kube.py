@@ -935,8 +935,16 @@ def _bound_requests(api_client: Any, timeouts: Timeouts) -> None:
     api_client.call_api = call_api
     pool = getattr(getattr(api_client, "rest_client", None), "pool_manager", None)
     if pool is not None:
+        # a 429's Retry-After is honoured by Kube._call, which sees the answer (urllib3 would
+        # otherwise turn a second 429 into "Max retries exceeded")
         pool.connection_pool_kw["retries"] = Retry(
-            total=2, connect=2, read=0, status=0, other=0, redirect=0
+            total=2,
+            connect=2,
+            read=0,
+            status=0,
+            other=0,
+            redirect=0,
+            respect_retry_after_header=False,
         )
         pool.clear()
     api_client._thinkube_bounded = True
