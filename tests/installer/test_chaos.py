@@ -48,6 +48,25 @@ def _seeds() -> list[tuple[int, float, bool]]:
 def test_a_faulted_install_stops_at_a_named_step_and_a_rerun_converges(
     world: World, kubeconfig: Path, tmp_path: Path, seed: int, rate: float, writes_only: bool
 ) -> None:
+    row: dict[str, object] = {"seed": seed, "rate": rate, "writes_only": writes_only}
+    try:
+        _faulted_then_rerun(world, kubeconfig, tmp_path, seed, rate, writes_only, row)
+    finally:
+        report = os.environ.get("CHAOS_REPORT")
+        if report:
+            with open(report, "a") as fh:
+                fh.write(json.dumps(row) + "\n")
+
+
+def _faulted_then_rerun(
+    world: World,
+    kubeconfig: Path,
+    tmp_path: Path,
+    seed: int,
+    rate: float,
+    writes_only: bool,
+    row: dict[str, object],
+) -> None:
     world.kube = Kube.connect(kubeconfig, cache_dir=tmp_path / "chaos-cache", timeouts=TIMEOUTS)
     chaos = Chaos(seed, rate=rate, writes_only=writes_only, slow_seconds=0.3, stall_seconds=5)
     world.fake.chaos = chaos
@@ -58,6 +77,14 @@ def test_a_faulted_install_stops_at_a_named_step_and_a_rerun_converges(
         world.fake.chaos = None
     took = time.monotonic() - started
     failed = [e for e in events if isinstance(e, PhaseFinished) and not e.ok]
+    row.update(
+        completed=ok,
+        stopped_at=None if ok else f"{failed[0].phase}: {failed[0].message}",
+        seconds=round(took, 1),
+        faults=dict(chaos.counts()),
+        retried=world.kube.retried,
+        converged=False,
+    )
     assert took < RUN_DEADLINE, f"seed {seed}: the run took {took:.0f}s"
     if not ok:
         (stop,) = failed
@@ -66,7 +93,7 @@ def test_a_faulted_install_stops_at_a_named_step_and_a_rerun_converges(
         assert "Traceback" not in stop.message
     rerun_started = time.monotonic()
     ok2, events2 = world.apply()
-    rerun_took = time.monotonic() - rerun_started
+    row["rerun_seconds"] = round(time.monotonic() - rerun_started, 1)
     assert ok2, [e for e in events2 if isinstance(e, PhaseFinished) and not e.ok]
 
     runner = Runner(world.context())
@@ -82,24 +109,4 @@ def test_a_faulted_install_stops_at_a_named_step_and_a_rerun_converges(
     assert {key.split(" ")[0] for key in extra} <= {"Workflow"}, extra
     assert world.controllers.builds == 1  # never a second build, even after a lost answer
     assert [c["clientId"] for c in world.kc.clients()].count("devpi-dashboard") == 1
-
-    report = os.environ.get("CHAOS_REPORT")
-    if report:
-        with open(report, "a") as fh:
-            fh.write(
-                json.dumps(
-                    {
-                        "seed": seed,
-                        "rate": rate,
-                        "writes_only": writes_only,
-                        "completed": ok,
-                        "stopped_at": None if ok else f"{failed[0].phase}: {failed[0].message}",
-                        "seconds": round(took, 1),
-                        "rerun_seconds": round(rerun_took, 1),
-                        "faults": dict(chaos.counts()),
-                        "retried": world.kube.retried,
-                        "converged": True,
-                    }
-                )
-                + "\n"
-            )
+    row["converged"] = True
