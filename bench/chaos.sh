@@ -3,10 +3,11 @@
 # injected, one seed per run (odd seeds: 10 % of writes fail; even seeds: 5 % of reads and writes),
 # then a plain re-run. Prints runs, completed, stopped at a named step, hangs (a run past its
 # deadline or a test that never finished), re-runs converged, and the faults injected.
-#   bash bench/chaos.sh [FIRST-LAST]   (default 1-16)
+#   bash bench/chaos.sh [FIRST-LAST [RATE]]   (default 1-16; RATE: that fraction of all requests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seeds="${1:-1-16}"
+export CHAOS_RATE="${2:-}"
 report="$(mktemp)"
 trap 'rm -f "$report"' EXIT
 start=$(date +%s)

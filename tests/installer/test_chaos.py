@@ -7,8 +7,9 @@ step, within its deadline; then a plain re-run (no faults) converges to what a c
 makes: every planned object present and unchanged, every phase healthy, one build, one Keycloak
 client, nothing extra.
 
-``CHAOS_SEEDS=1-40`` runs other seeds (bench/chaos.sh does, for the figures in bench/README.md);
-``CHAOS_REPORT=FILE`` appends one JSON line per run.
+``CHAOS_SEEDS=1-40`` runs other seeds (bench/chaos.sh does, for the figures in bench/README.md),
+``CHAOS_RATE=0.3`` fails that fraction of all requests instead; ``CHAOS_REPORT=FILE`` appends one
+JSON line per run.
 """
 
 from __future__ import annotations
@@ -38,8 +39,13 @@ def _seeds() -> list[tuple[int, float, bool]]:
     if not spec:
         return DEFAULT
     low, _, high = spec.partition("-")
+    rate = os.environ.get("CHAOS_RATE")  # one fraction of all requests for every seed
     return [
-        (seed, 0.10, True) if seed % 2 else (seed, 0.05, False)
+        (seed, float(rate), False)
+        if rate
+        else (seed, 0.10, True)
+        if seed % 2
+        else (seed, 0.05, False)
         for seed in range(int(low), int(high or low) + 1)
     ]
 

@@ -196,9 +196,16 @@ class _Handler(BaseHTTPRequestHandler):
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.server.fake._track(self.connection, True)
 
+    def handle(self) -> None:
+        # a client that gave up (a read timeout) or a connection the chaos mode reset: as a real
+        # server, carry on quietly
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            super().handle()
+
     def finish(self) -> None:
         try:
-            super().finish()
+            with contextlib.suppress(OSError):
+                super().finish()
         finally:
             self.server.fake._track(self.connection, False)
 
