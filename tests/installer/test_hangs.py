@@ -107,7 +107,6 @@ def test_commands_end_with_a_message_on_a_server_that_never_answers(
         "PYTHONPATH": str(Path(thinkube_devpi.__file__).parents[1]),  # this tree's package
         "KUBECONFIG": str(_kubeconfig(tmp_path / "kubeconfig", silent.url)),
         "THINKUBE_DEVPI_READ_TIMEOUT": "1",
-        "THINKUBE_DEVPI_RETRIES": "1",
         "THINKUBE_DEVPI_DOMAIN": "example.com",
     }
     rc, out, took = _tk(args, env, timeout=60)
@@ -118,7 +117,10 @@ def test_commands_end_with_a_message_on_a_server_that_never_answers(
     assert took < 20, took
 
 
-def test_a_stalled_request_is_retried_then_reported(silent: SilentServer, tmp_path: Path) -> None:
+def test_a_stalled_request_is_tried_once_more_then_reported(
+    silent: SilentServer, tmp_path: Path
+) -> None:
+    """A silent link costs a whole read timeout per attempt: one more try, not four."""
     from kubernetes import client
 
     cfg = client.Configuration()
@@ -128,12 +130,12 @@ def test_a_stalled_request_is_retried_then_reported(silent: SilentServer, tmp_pa
         Kube(
             client.ApiClient(cfg),
             cache_dir=tmp_path / "cache",
-            timeouts=Timeouts(read=0.5, retries=2, backoff=0.01),
+            timeouts=Timeouts(read=0.5, retries=4, backoff=0.01),
         )
     took = time.monotonic() - started
     assert "did not answer within 0.5s" in str(info.value)
-    assert "after 3 attempts" in str(info.value)
-    assert silent.accepted == 3  # each attempt on a fresh connection
+    assert "after 2 attempts" in str(info.value)
+    assert silent.accepted == 2  # the second attempt on a fresh connection
     assert took < 5
 
 

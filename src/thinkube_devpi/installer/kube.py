@@ -68,6 +68,7 @@ class KubeError(Error):
         transient: bool = False,
     ) -> None:
         self.transient = transient  # a retry (or a re-run) may well succeed
+        self.timed_out = False  # no answer within the read timeout (retried once at most)
         self.what = what
         self.ref = ref
         self.status = status
@@ -426,6 +427,7 @@ class Kube:
         from kubernetes.client.exceptions import ApiException
 
         attempt = 0
+        timeouts = 0
         while True:
             self.requests += 1
             attempt += 1
@@ -445,7 +447,9 @@ class Kube:
                 error = _connection_error(
                     exc, self.server, what=what, ref=ref, timeouts=self.timeouts
                 )
-                retryable = idempotent and error.transient
+                # a silent link is given one more try, not four: each costs a whole read timeout
+                timeouts += error.timed_out
+                retryable = idempotent and error.transient and timeouts <= 1
                 pause = None
             if not retryable or attempt > self.timeouts.retries:
                 if attempt > 1:
@@ -1072,25 +1076,21 @@ def _connection_error(
             hint="Is the cluster up and is this the right context? Without a cluster, `plan` and "
             "`render` still work.",
         )
-    if kind == "connect-timeout":
-        return KubeError(
-            what,
-            ref=ref,
-            reason=f"no connection to the API server at {server} within {timeouts.connect:g}s",
-            hint="Check the network or VPN to the cluster, then re-run "
-            "(THINKUBE_DEVPI_CONNECT_TIMEOUT sets the limit).",
-            transient=True,
-        )
-    if kind == "timeout":
-        return KubeError(
+    if kind in ("timeout", "connect-timeout"):
+        error = KubeError(
             what,
             ref=ref,
             reason=f"the API server at {server} did not answer within "
-            f"{waited if waited is not None else timeouts.read:g}s",
+            f"{waited if waited is not None else timeouts.read:g}s"
+            if kind == "timeout"
+            else f"no connection to the API server at {server} within {timeouts.connect:g}s",
             hint="Check the network or VPN to the cluster, then re-run "
-            "(THINKUBE_DEVPI_READ_TIMEOUT sets the limit).",
+            f"(THINKUBE_DEVPI_{'READ' if kind == 'timeout' else 'CONNECT'}_TIMEOUT sets the "
+            "limit).",
             transient=True,
         )
+        error.timed_out = True
+        return error
     if kind == "reset":
         return KubeError(
             what,
