@@ -21,7 +21,9 @@ fi
 
 echo "==> ruff"
 python3 -m ruff check src tests bench
-echo "==> mypy (installer, shell)"
+echo "==> mypy (installer, shell, cli)"
 python3 -m mypy
+echo "==> import contracts (faces > installer > shell/fish > leaves)"
+PYTHONPATH=src lint-imports
 echo "==> pytest"
 exec python3 -m pytest -q -n 2 "$@"
