@@ -8,6 +8,7 @@ from pathlib import Path
 
 from textual.widgets import Button, Input
 
+from fakes.http import free_port
 from fakes.kube_api import FakeKubeAPI
 from thinkube_devpi.config import Settings
 from thinkube_devpi.installer.events import State
@@ -248,11 +249,7 @@ async def test_plan_mode_with_no_cluster_lists_every_phase(make_app, tmp_path):
 
 async def test_unreachable_cluster_opens_in_plan_mode(make_app, tmp_path):
     # a port nobody listens on: connection refused, at once
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     config = tmp_path / "kubeconfig"
     FakeKubeAPI.write_kubeconfig.__get__(type("X", (), {"url": f"http://127.0.0.1:{port}",
                                                         "token": "t"})())(config)
