@@ -15,6 +15,7 @@ import os
 import re
 import secrets
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -70,7 +71,9 @@ class DevpiDeployment:
         secret_file = self.base / "secret-volume" / "secret"
         secret_file.write_text(server_secret)
         env = {
-            "PATH": os.environ["PATH"],
+            # the image has devpi-server's scripts on PATH; here they sit beside the interpreter,
+            # which need not be on PATH (`<venv>/bin/python -m pytest`)
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
             "HOME": str(self.base / "home"),
             "DEVPI_DATA": str(self.base / "data"),
             "DEVPI_SECRET_SOURCE": str(secret_file),

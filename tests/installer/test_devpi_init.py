@@ -66,7 +66,7 @@ def entrypoint_env(base: Path, port: int, root_password: str, shims: Path) -> di
         secret_file.chmod(0o644)  # a Secret volume's default mode
         source.chmod(0o555)  # and a read-only folder
     return {
-        "PATH": f"{shims}:{os.environ['PATH']}",
+        "PATH": f"{shims}:{Path(sys.executable).parent}:{os.environ['PATH']}",
         "HOME": str(base / "home"),
         "DEVPI_DATA": str(base / "data"),
         "DEVPI_SECRET_SOURCE": str(secret_file),
