@@ -3,6 +3,8 @@
 Imports stay inside the commands: `whoami` must start faster than `devpi use`, so it pays only for
 click, the settings and `http.client`. httpx, keyring, pkginfo and devpi-client load only in the
 commands that need them.
+
+One thing, so one module past 500 lines: one click command per helper; what they do is in shell/.
 """
 
 from __future__ import annotations
