@@ -6,6 +6,7 @@ import threading
 import time
 from pathlib import Path
 
+from textual.message import Message
 from textual.widgets import Button, Input
 
 from fakes.http import free_port
@@ -15,6 +16,7 @@ from thinkube_devpi.installer.events import State
 from thinkube_devpi.installer.kube import Kube
 from thinkube_devpi.installer.phases.base import Context
 from thinkube_devpi.installer.runner import Runner
+from thinkube_devpi.tui.messages import Connected, PhaseStatusRead, Unreachable
 from thinkube_devpi.tui.screens.confirm import ConfirmRollback
 from thinkube_devpi.tui.widgets.cluster import StatusTable, table_id
 
@@ -65,9 +67,14 @@ def rows(app, kind: str) -> list[tuple[str, str]]:
 async def test_phase_list_reflects_the_cluster(cluster, kubeconfig, make_app, settings, tmp_path):
     apply_directly(cluster, settings, tmp_path, "namespace")
     app = make_app(kubeconfig=kubeconfig, watch_cluster=False)
-    async with app.run_test(size=SIZE) as pilot:
+    seen: list[Message] = []
+    async with app.run_test(size=SIZE, message_hook=seen.append) as pilot:
         await until(pilot, lambda: state_of(app, "redis") is not None, what="phase states")
         await settle(app, pilot)
+        # what the status worker read from the cluster, as it told the app
+        read = {m.phase: m.status.state for m in seen if isinstance(m, PhaseStatusRead)}
+        assert read["namespace"] is State.HEALTHY and read["storage"] is State.MISSING
+        assert [m.version for m in seen if isinstance(m, Connected)] != []
         assert app.header.connection == "connected"
         assert app.header.context == "fake"
         assert state_of(app, "namespace") is State.HEALTHY
@@ -254,7 +261,13 @@ async def test_unreachable_cluster_opens_in_plan_mode(make_app, tmp_path):
     FakeKubeAPI.write_kubeconfig.__get__(type("X", (), {"url": f"http://127.0.0.1:{port}",
                                                         "token": "t"})())(config)
     app = make_app(kubeconfig=config)
-    async with app.run_test(size=SIZE) as pilot:
+    seen: list[Message] = []
+    async with app.run_test(size=SIZE, message_hook=seen.append) as pilot:
+        await until(pilot, lambda: any(isinstance(m, Unreachable) for m in seen),
+                    timeout=30, what="the connect worker's answer")
+        (answer,) = [m for m in seen if isinstance(m, Unreachable)]
+        assert "cannot reach the API server" in answer.reason
+        assert not [m for m in seen if isinstance(m, Connected)]
         await until(pilot, lambda: app.connection == "unreachable", what="plan mode")
         assert "cannot reach the API server" in app.header.reason
 
