@@ -200,3 +200,19 @@ def test_no_file_of_the_helpers_is_group_or_world_readable_after_a_login(tk, dev
     path = sessions.sessions_path()
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert os.stat(path.parent).st_mode & 0o077 == 0
+
+
+def test_fish_install_into_a_shared_folder_follows_no_planted_symlink(tk, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Another user plants symlinks where a temporary file used to go (``.<name>.tmp``): the
+    install writes its temporary files with O_EXCL under random names, so the victim's file stays."""
+    victim = tmp_path / "victim.txt"
+    victim.write_text("someone else's file\n")
+    shared = tmp_path / "shared-fish"
+    for sub in ("functions", "completions"):
+        (shared / sub).mkdir(parents=True)
+    for name in ("devpi-login.fish", "devpi-upload.fish", "tk-devpi.fish"):
+        for sub in ("functions", "completions"):
+            (shared / sub / f".{name}.tmp").symlink_to(victim)
+    tk("fish", "install", "--dir", str(shared), ok=True)
+    assert victim.read_text() == "someone else's file\n"
+    assert (shared / "functions" / "devpi-login.fish").read_text().startswith("#")
