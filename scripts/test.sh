@@ -24,4 +24,17 @@ python3 -m ruff check src tests bench
 echo "==> mypy (installer, shell)"
 python3 -m mypy
 echo "==> pytest"
-exec python3 -m pytest -q -n 2 "$@"
+if [ $# -gt 0 ]; then
+    exec python3 -m pytest -q -n 2 "$@"
+fi
+python3 -m pytest -q -n 2 -m "not real_cluster"
+
+# the real control plane stage (tests/real_cluster): when its binaries are built
+if bash scripts/cluster.sh built; then
+    echo "==> pytest against the real control plane (scripts/cluster.sh)"
+    start=$(date +%s)
+    python3 -m pytest -q -n 2 -m real_cluster tests/real_cluster
+    echo "==> real control plane stage: $(( $(date +%s) - start )) s"
+else
+    echo "==> real control plane stage skipped: not built; run 'bash scripts/cluster.sh build' once (Go, ~30 min cold on 2 cores)"
+fi
