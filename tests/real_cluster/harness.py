@@ -115,7 +115,9 @@ class RealCluster:
         api = config.new_client_from_config(config_file=str(self.harness_kubeconfig))
         api.configuration.retries = 3
         self.api = api
-        self.dyn = dynamic.DynamicClient(api, cache_file=str(root / "run" / "discovery.json"))
+        self.dyn = dynamic.DynamicClient(
+            api, cache_file=str(root / "run" / f"discovery-{os.getpid()}.json")
+        )
         self.core = client.CoreV1Api(api)
 
     # -- the installer's requests, as the API server recorded them
