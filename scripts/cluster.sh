@@ -200,6 +200,8 @@ cmd_up() {
         return 0
     fi
     cmd_down >/dev/null
+    # a failed start stops what it started
+    trap 'rc=$?; if [ $rc -ne 0 ]; then cmd_down >&2; fi; exit $rc' EXIT
     local t0 kwok_dir gw_dir argo_dir argocd_dir
     t0=$(date +%s.%N)
     rm -rf "$RUN"
@@ -232,6 +234,7 @@ cmd_up() {
     start kube-apiserver "$BIN/kube-apiserver" \
         --etcd-servers "http://127.0.0.1:$ETCD_PORT" \
         --bind-address 127.0.0.1 --advertise-address 127.0.0.1 --secure-port "$API_PORT" \
+        --endpoint-reconciler-type none \
         --tls-cert-file "$PKI/apiserver.crt" --tls-private-key-file "$PKI/apiserver.key" \
         --client-ca-file "$PKI/ca.crt" \
         --authorization-mode Node,RBAC \
@@ -252,7 +255,6 @@ cmd_up() {
         --use-service-account-credentials \
         --service-account-private-key-file "$PKI/sa.key" --root-ca-file "$PKI/ca.crt" \
         --cluster-signing-cert-file "$PKI/ca.crt" --cluster-signing-key-file "$PKI/ca.key" \
-        --controllers '*,-nodeipam,-cloud-node-lifecycle,-service-lb-controller,-node-route-controller' \
         --profiling=false
     start kube-scheduler "$BIN/kube-scheduler" \
         --kubeconfig "$RUN/kube-scheduler.kubeconfig" \
@@ -263,8 +265,11 @@ cmd_up() {
     # kwok with its own Stage objects from its module: node-fast, heartbeat with lease, pod-fast
     local f
     {
+        # kwok applies its defaults only when no configuration is given: state them
         printf '%s\n' "apiVersion: config.kwok.x-k8s.io/v1alpha1" "kind: KwokConfiguration" "options:" \
-            "  nodeLeaseDurationSeconds: 40"
+            "  nodeLeaseDurationSeconds: 40" "  nodeLeaseParallelism: 4" "  podPlayStageParallelism: 4" \
+            "  nodePlayStageParallelism: 4" "  podsOnNodeSyncParallelism: 1" \
+            "  enablePodsOnNodeSyncListPager: true" "  enablePodsOnNodeSyncStreamWatch: false"
         for f in "$kwok_dir"/kustomize/stage/node/fast/node-initialize.yaml \
                  "$kwok_dir"/kustomize/stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml \
                  "$kwok_dir"/kustomize/stage/pod/fast/pod-ready.yaml \
@@ -295,6 +300,7 @@ cmd_up() {
     done
     printf '==> up in %s s: kube-apiserver %s on https://127.0.0.1:%s\n' \
         "$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')" "$K8S_VERSION" "$API_PORT"
+    trap - EXIT
     cmd_env
 }
 
