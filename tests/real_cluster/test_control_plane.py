@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
+import ssl
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from kubernetes import client
 from kubernetes.dynamic.exceptions import DynamicApiError
 
 from real_cluster.harness import RealCluster, cluster_dir, run_script
@@ -56,14 +59,12 @@ def restricted_pod_spec() -> dict[str, Any]:
 
 
 def test_it_is_the_pinned_release_on_loopback_with_tls_and_rbac(cluster: RealCluster) -> None:
-    version = cluster.api.call_api(
-        "/version", "GET", response_type="object", _return_http_data_only=True
-    )
-    assert version["gitVersion"] == "v1.37.2"
+    version = client.VersionApi(cluster.api).get_code()
+    assert version.git_version == "v1.37.2"
     server = cluster.api.configuration.host
     assert re.fullmatch(r"https://127\.0\.0\.1:\d+", server), server
     # anonymous requests get nothing but the public health endpoints
-    ca = cluster.api.configuration.ssl_ca_cert
+    ca = ssl.create_default_context(cafile=cluster.api.configuration.ssl_ca_cert)
     assert httpx.get(f"{server}/api/v1/namespaces", verify=ca, timeout=5).status_code in (401, 403)
     assert httpx.get(f"{server}/readyz", verify=ca, timeout=5).text == "ok"
 
@@ -142,7 +143,7 @@ def test_pod_security_restricted_refuses_a_root_pod(cluster: RealCluster, namesp
             }
         )
     assert err.value.status == 403
-    assert 'violates PodSecurity "restricted:latest"' in str(err.value.body)
+    assert 'violates PodSecurity "restricted:latest"' in json.loads(err.value.body)["message"]
 
 
 def test_a_job_succeeds_and_a_claim_binds(cluster: RealCluster, namespace: str) -> None:
@@ -227,7 +228,8 @@ def test_httproute_goes_through_the_gateway_api_crd_validation(
     with pytest.raises(DynamicApiError) as err:
         cluster.apply(bad, "smoke-test")
     assert err.value.status == 422
-    assert "must be an absolute path" in str(err.value.body) or "value must" in str(err.value.body)
+    message = json.loads(err.value.body)["message"]
+    assert "must be an absolute path" in message or "value must" in message, message
 
 
 def test_namespace_deletion_finishes(cluster: RealCluster) -> None:
