@@ -34,3 +34,6 @@ def exclusive(cluster: RealCluster) -> Iterator[RealCluster]:
     the pytest-xdist workers."""
     with file_lock("install"):
         yield cluster
+
+
+from real_cluster.world import real_world  # noqa: E402, F401

@@ -21,6 +21,7 @@ from typing import Any
 
 from kubernetes import client, config, dynamic
 from kubernetes.dynamic.exceptions import NotFoundError
+from kubernetes.dynamic.resource import Resource, ResourceList
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "cluster.sh"
@@ -208,7 +209,9 @@ class RealCluster:
         self, api_version: str, kind: str, name: str, namespace: str | None, status: dict[str, Any]
     ) -> dict[str, Any]:
         res = self.resource(api_version, kind)
-        result: dict[str, Any] = res.status.patch(
+        # Argo's CRDs have no status subresource: its controller writes status with the object
+        target = res.subresources["status"] if "status" in res.subresources else res
+        result: dict[str, Any] = target.patch(
             body={"status": status},
             name=name,
             namespace=namespace,
@@ -224,7 +227,9 @@ class RealCluster:
         """Every namespaced or cluster resource type that can be listed (no subresources)."""
         out = []
         for res in self.dyn.resources.search():
-            if "/" in getattr(res, "name", "/") or "list" not in (res.verbs or []):
+            if isinstance(res, ResourceList) or not isinstance(res, Resource):
+                continue
+            if "/" in (res.name or "/") or "list" not in (res.verbs or []):
                 continue
             if res.kind in ("Event", "CustomResourceDefinition", "APIService"):
                 continue

@@ -20,6 +20,7 @@ What it lacks is played by the same stand-ins as on the fake, now through the re
 from __future__ import annotations
 
 import secrets
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -171,6 +172,7 @@ class RealPlatformControllers(PlatformControllers):
             server_secret,
         )
         healthy = available(self.cluster, "devpi", self.namespace)
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
         self.cluster.patch_status(
             WF,
             "Application",
@@ -178,7 +180,14 @@ class RealPlatformControllers(PlatformControllers):
             "argocd",
             {
                 "sync": {"status": "Synced", "revision": head},
-                "operationState": {"phase": "Succeeded", "syncResult": {"revision": head}},
+                # as ArgoCD writes it: the CRD requires operation and startedAt
+                "operationState": {
+                    "operation": {"sync": {"revision": head}},
+                    "phase": "Succeeded",
+                    "startedAt": now,
+                    "finishedAt": now,
+                    "syncResult": {"revision": head},
+                },
                 "health": {"status": "Healthy" if healthy else "Progressing"},
             },
         )
