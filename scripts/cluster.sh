@@ -29,7 +29,8 @@ BINARIES=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok)
 COMPONENTS=(etcd kube-apiserver kube-controller-manager kube-scheduler kwok provisioner)
 # modules read for their YAML only (CRDs, kwok's Stages): tools/cluster/crds/go.mod pins them
 SOURCE_MODULES=(sigs.k8s.io/gateway-api github.com/argoproj/argo-workflows/v4 github.com/argoproj/argo-cd/v3 sigs.k8s.io/kwok)
-PY="${PYTHON:-python3}"
+# the helpers (tools/cluster/*.py) need PyYAML: the test environment's Python has it
+if [ -z "${PYTHON:-}" ] && [ -x "$ROOT/.venv/bin/python" ]; then PY="$ROOT/.venv/bin/python"; else PY="${PYTHON:-python3}"; fi
 
 die() { echo "cluster.sh: $*" >&2; exit 1; }
 

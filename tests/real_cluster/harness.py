@@ -13,6 +13,7 @@ import fcntl
 import json
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -41,7 +42,7 @@ def binaries_present() -> bool:
 
 
 def run_script(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    env = {**ORIGINAL_ENV, "CLUSTER_DIR": str(cluster_dir())}
+    env = {**ORIGINAL_ENV, "CLUSTER_DIR": str(cluster_dir()), "PYTHON": sys.executable}
     return subprocess.run(
         ["bash", str(SCRIPT), *args],
         env=env,
