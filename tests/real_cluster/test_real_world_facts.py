@@ -61,8 +61,6 @@ def rendered(settings: Any) -> list[dict[str, Any]]:
     ctx = Context(settings, None)
     out: list[dict[str, Any]] = []
     for phase in build(ctx):
-        if not phase.implemented:
-            continue
         for desired in phase.objects():
             obj = realize(desired)
             if not isinstance(obj, SecretObject) and obj["kind"] != "Namespace":
