@@ -48,4 +48,17 @@ echo "==> mypy (installer, shell, cli)"
 echo "==> import contracts (faces > installer > shell/fish > leaves)"
 PYTHONPATH=src "$VENV/bin/lint-imports"
 echo "==> pytest"
-exec "$PY" -m pytest -q -n 2 "$@"
+if [ $# -gt 0 ]; then
+    exec "$PY" -m pytest -q -n 2 "$@"
+fi
+"$PY" -m pytest -q -n 2 -m "not real_cluster"
+
+# the real control plane stage (tests/real_cluster, docs/test-bed.md): when its binaries are built
+if bash scripts/cluster.sh built; then
+    echo "==> pytest against the real control plane (scripts/cluster.sh)"
+    start=$(date +%s)
+    PYTHON="$PY" "$PY" -m pytest -q -n 2 -m real_cluster tests/real_cluster
+    echo "==> real control plane stage: $(( $(date +%s) - start )) s"
+else
+    echo "==> real control plane stage skipped: not built; run 'bash scripts/cluster.sh build' once (Go; ~30 min cold on 2 cores, seconds warm)"
+fi
