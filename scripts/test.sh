@@ -4,11 +4,13 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if ! command -v fish >/dev/null 2>&1; then
-    echo "==> installing fish (Debian package) for the fish function tests"
+if ! command -v fish >/dev/null 2>&1 || [ ! -x /usr/sbin/sshd ]; then
+    # fish: the fish function tests; openssh-server: the build's git steps run against a real
+    # sshd on 127.0.0.1 as the pod's uid
+    echo "==> installing fish, tmux and openssh-server (Debian packages) for the tests"
     if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
     $SUDO apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq fish tmux >/dev/null
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq fish tmux openssh-server >/dev/null
 fi
 
 echo "==> installing thinkube-devpi with its test dependencies"
