@@ -729,7 +729,7 @@ def preflight(kube: Kube | None, settings: Settings, *, timeout: float = 3.0) ->
                 "wildcard TLS Secret",
                 "v1",
                 "Secret",
-                settings.tls_secret_name,
+                settings.tls_source_name,
                 settings.tls_secret_namespace,
             )
         )
