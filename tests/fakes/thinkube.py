@@ -138,6 +138,16 @@ def seed_thinkube(fake: FakeKubeAPI, domain: str = "example.com") -> None:
             },
         }
     )
+    fake.patch_status(
+        GW,
+        "Gateway",
+        GATEWAY,
+        GATEWAY_NAMESPACE,
+        {
+            "addresses": [{"type": "IPAddress", "value": "127.0.0.1"}],
+            "conditions": [_cond("Accepted", "True", "Accepted", "", 1), _cond("Programmed", "True", "Programmed", "", 1)],
+        },
+    )
     fake.create(
         {
             "apiVersion": GW,

@@ -150,7 +150,7 @@ def deployment(settings: Settings) -> dict[str, Any]:
         ],
     }
     # one writer on a ReadWriteOnce volume: never two pods at once
-    return manifest_deployment(NAME, ns, pod_spec, recreate=True)
+    return manifest_deployment(NAME, ns, pod_spec, recreate=True, labels=selector(NAME))
 
 
 def service(settings: Settings) -> dict[str, Any]:

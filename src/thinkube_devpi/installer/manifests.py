@@ -5,11 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 INSTANCE = "devpi"
+# What the installer applies itself carries this instance instead of the Application's name
+# ("devpi"): Argo CD's label tracking (before 3.0, or chosen in argocd-cm) treats every object
+# labelled app.kubernetes.io/instance=<application> as the Application's and prunes it when git
+# does not hold it. Pods keep INSTANCE in their (immutable) selectors: objects with an owner
+# (ReplicaSets, Pods) are never pruned as top-level resources.
+APPLIED_INSTANCE = "thinkube-devpi-installer"
 
 
 def selector(name: str) -> dict[str, str]:
     """The labels a workload's pods carry and its Service and NetworkPolicy select."""
     return {"app.kubernetes.io/name": name, "app.kubernetes.io/instance": INSTANCE}
+
+
+def applied_labels(name: str) -> dict[str, str]:
+    """Top-level labels of an object the installer applies itself (not through git)."""
+    return {"app.kubernetes.io/name": name, "app.kubernetes.io/instance": APPLIED_INSTANCE}
 
 
 def meta(name: str, namespace: str | None = None, **labels: str) -> dict[str, Any]:
@@ -61,11 +72,13 @@ def deployment(
     *,
     recreate: bool = False,
     template_annotations: dict[str, str] | None = None,
+    labels: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """A one-replica Deployment whose pods carry ``selector(name)``.
 
     ``recreate``: never two pods at once (one writer on a ReadWriteOnce volume).
     ``template_annotations``: e.g. a Secret's resourceVersion, so a rotation rolls the pods.
+    ``labels``: the Deployment's own labels (default: :func:`applied_labels`).
     """
     template_meta: dict[str, Any] = {"labels": selector(name)}
     if template_annotations:
@@ -78,7 +91,7 @@ def deployment(
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
-        "metadata": meta(name, namespace, **selector(name)),
+        "metadata": meta(name, namespace, **(labels or applied_labels(name))),
         "spec": spec,
     }
 

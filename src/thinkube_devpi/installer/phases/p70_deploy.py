@@ -12,6 +12,7 @@ commit (not the previous one) Synced, its operation Succeeded and the app Health
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +25,7 @@ from thinkube_devpi.installer.manifests import (
     meta,
     pod_security,
     resources,
+    applied_labels,
     secret_env,
     selector,
 )
@@ -102,6 +104,41 @@ def application_state(app: dict[str, Any] | None) -> tuple[str, str, str, str, s
         str(health.get("status") or ""),
         str(message),
     )
+
+
+TRACKING_KEY = "application.resourceTrackingMethod"
+
+
+def argocd_tracking_method(
+    cm: dict[str, Any] | None, kube: Any, namespace: str
+) -> tuple[str, str]:
+    """(method, why): how the Argo CD in ``namespace`` tells its Application's objects.
+
+    ``argocd-cm`` names it; without the key Argo CD 3.x tracks by annotation and older releases
+    by the ``app.kubernetes.io/instance`` label (read from the application controller's image)."""
+    chosen = str(((cm or {}).get("data") or {}).get(TRACKING_KEY) or "")
+    if chosen:
+        return chosen, f"set in {namespace}/argocd-cm"
+    version = None
+    for api, kind in (("apps/v1", "StatefulSet"), ("apps/v1", "Deployment")):
+        try:
+            found, _ = kube.list(
+                api,
+                kind,
+                namespace,
+                label_selector="app.kubernetes.io/component=application-controller",
+            )
+        except (KubeError, LookupError):
+            continue
+        for obj in found:
+            for c in obj["spec"]["template"]["spec"].get("containers") or []:
+                m = re.search(r":v?(\d+)\.(\d+)", str(c.get("image", "")).rsplit("/", 1)[-1])
+                if m:
+                    version = (int(m.group(1)), int(m.group(2)))
+    if version is None:
+        return "unknown", "no argocd-cm setting and no application controller found"
+    default = "annotation" if version >= (3, 0) else "label"
+    return default, f"Argo CD {version[0]}.{version[1]}'s default"
 
 
 def job_done(job: dict[str, Any] | None) -> bool:
@@ -201,7 +238,7 @@ class DeployPhase(Phase):
             "apiVersion": "batch/v1",
             "kind": "Job",
             "metadata": {
-                **meta(INIT_JOB, s.namespace, **selector(INIT_JOB)),
+                **meta(INIT_JOB, s.namespace, **applied_labels(INIT_JOB)),
                 "annotations": {INPUTS: inputs},
             },
             "spec": {

@@ -345,9 +345,15 @@ class ExposurePhase(Phase):
         if s.exposure == "ingress":
             self._check_ingress_class()
             self._check_certificate()  # the Ingress carries a copy of the wildcard certificate
-            gateway_class = None
         else:
-            gateway_class = self._check_gateway()
+            self._check_gateway()
+        self.check_peer()
+
+    def check_peer(self) -> None:
+        """Who the NetworkPolicies admit must be where the gateway's traffic comes from."""
+        s = self.settings
+        kube = self.ctx.require_kube()
+        gateway_class = self._check_gateway() if s.exposure == "gateway" else None
         if s.ingress_peer == "cilium-ingress":
             if not kube.has_kind(CILIUM_POLICY_API, "CiliumNetworkPolicy"):
                 raise PhaseError(
