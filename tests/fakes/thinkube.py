@@ -266,3 +266,27 @@ def _cond(kind: str, status: str, reason: str, message: str, gen: int) -> dict[s
         "observedGeneration": gen,
         "lastTransitionTime": "2026-12-01T00:00:00Z",
     }
+
+
+class GatewayController:
+    """Plays Envoy Gateway in a thread: route status follows the routes (``with`` block)."""
+
+    def __init__(self, fake: FakeKubeAPI, namespace: str) -> None:
+        import threading
+
+        self.fake = fake
+        self.namespace = namespace
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True, name="gateway")
+
+    def _run(self) -> None:
+        while not self._stop.wait(0.03):
+            play_gateway(self.fake, self.namespace)
+
+    def __enter__(self) -> GatewayController:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)

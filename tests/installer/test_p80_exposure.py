@@ -12,7 +12,7 @@ import pytest
 from fakes.auth_cluster import Env
 from fakes.kube_api import schema_errors
 from fakes.npm_validators import validate_httproutes
-from fakes.thinkube import play_gateway, seed_thinkube
+from fakes.thinkube import GatewayController, seed_thinkube
 from fakes.tls import shared_pki
 from leakcheck import argv_recorder, assert_absent
 from thinkube_devpi.config import Settings
@@ -254,13 +254,15 @@ def test_gateway_apply_and_status(auth_env: Env) -> None:
                 "spec": {"ports": [{"port": port}], "selector": {"app": svc}},
             }
         )
-    ExposurePhase(env.ctx).apply(env.emit)
-    route = env.api.get("gateway.networking.k8s.io/v1", "HTTPRoute", "devpi-dashboard", "devpi")
-    assert route is not None and backend_of_route(route) == ("oauth2-proxy", 4180)
-    play_gateway(env.api, "devpi")
-    assert ExposurePhase(env.ctx).status().state is State.HEALTHY
-    rv = env.rv("gateway.networking.k8s.io/v1", "HTTPRoute", "devpi-api")
-    ExposurePhase(env.ctx).apply(env.emit)
+    with GatewayController(env.api, "devpi"):
+        ExposurePhase(env.ctx).apply(env.emit)
+        route = env.api.get(
+            "gateway.networking.k8s.io/v1", "HTTPRoute", "devpi-dashboard", "devpi"
+        )
+        assert route is not None and backend_of_route(route) == ("oauth2-proxy", 4180)
+        assert ExposurePhase(env.ctx).status().state is State.HEALTHY
+        rv = env.rv("gateway.networking.k8s.io/v1", "HTTPRoute", "devpi-api")
+        ExposurePhase(env.ctx).apply(env.emit)
     assert env.rv("gateway.networking.k8s.io/v1", "HTTPRoute", "devpi-api") == rv
 
 

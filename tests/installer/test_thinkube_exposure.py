@@ -27,6 +27,7 @@ from fakes.thinkube import (
     GATEWAY_NAMESPACE,
     GW,
     PROXY_LABELS,
+    GatewayController,
     THINKUBE_CRDS,
     play_gateway,
     seed_thinkube,
@@ -244,23 +245,25 @@ def test_health_reads_route_status_and_reports_a_refused_route(
                          "metadata": {"name": svc, "namespace": "devpi"},
                          "spec": {"ports": [{"port": port}], "selector": {"a": "b"}}})
     ctx = _ctx(thinkube, tmp_path, DEFAULTS)
-    phase = ExposurePhase(ctx)
-    phase.apply(lambda e: None)
-    status = ExposurePhase(ctx).status()
-    assert status.state is State.PROGRESSING and "not yet accepted" in status.reason
-    play_gateway(thinkube, "devpi")
-    status = ExposurePhase(ctx).status()
+    ctx.wait_timeout = 10
+    with GatewayController(thinkube, "devpi"):
+        ExposurePhase(ctx).apply(lambda e: None)  # waits until the Gateway accepted both
+        status = ExposurePhase(ctx).status()
     assert status.state is State.HEALTHY, status.reason
     assert "listener https" in status.reason
     route = thinkube.get(GW, "HTTPRoute", "devpi-api", "devpi")
     assert route["spec"]["parentRefs"][0]["sectionName"] == "https"
+    # a route the gateway has not looked at yet
+    thinkube.patch_status(GW, "HTTPRoute", "devpi-api", "devpi", {"parents": []})
+    status = ExposurePhase(ctx).status()
+    assert status.state is State.PROGRESSING and "not yet accepted" in status.reason
     # a backend Service goes away: ResolvedRefs=False, the route is reported refused
     thinkube.delete("v1", "Service", "oauth2-proxy", "devpi")
     play_gateway(thinkube, "devpi")
     status = ExposurePhase(ctx).status()
     assert status.state is State.FAILED and "BackendNotFound" in status.reason
     assert "devpi-dashboard" in status.reason
-    # the Gateway loses its https listener: Accepted=False on both routes
+    # the Gateway loses its https listener: Accepted=False, and apply says so
     gw = thinkube.get(GW, "Gateway", GATEWAY, GATEWAY_NAMESPACE)
     spec = dict(gw["spec"])
     spec["listeners"] = [x for x in spec["listeners"] if x["name"] != "https"]

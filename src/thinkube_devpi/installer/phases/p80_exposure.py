@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from thinkube_devpi.installer.auth_checks import check_hosts
-from thinkube_devpi.installer.events import ObjectRef, State
+from thinkube_devpi.installer.events import Emit, ObjectRef, State
 from thinkube_devpi.installer.manifests import meta, selector
 from thinkube_devpi.installer.phases.base import (
     Context,
@@ -129,31 +129,39 @@ def cilium_ingress_policy(name: str, namespace: str, target: str, port: int) -> 
     }
 
 
-def route_problems(route: dict[str, Any] | None, gateway: str) -> list[str]:
-    """Why the Gateway does not serve ``route``, from ``status.parents[].conditions``."""
+def route_problems(route: dict[str, Any] | None, gateway: str) -> tuple[list[str], list[str]]:
+    """(refused, pending): why ``gateway`` does not serve ``route``, read from the route's
+    ``status.parents[].conditions`` (Accepted, ResolvedRefs) as the Gateway's controller reports
+    them. Both empty: served."""
     if route is None:
-        return ["absent"]
+        return [], ["absent"]
     parents = [
         p
         for p in ((route.get("status") or {}).get("parents") or [])
-        if f"{(p.get('parentRef') or {}).get('namespace', '')}/"
-        f"{(p.get('parentRef') or {}).get('name', '')}"
+        if "/".join(
+            str((p.get("parentRef") or {}).get(k, "")) for k in ("namespace", "name")
+        )
         == gateway
     ]
     if not parents:
-        return ["not yet accepted by the Gateway (no status from it)"]
-    out = []
+        return [], ["not yet accepted by the Gateway (no status from it)"]
+    refused: list[str] = []
+    pending: list[str] = []
+    generation = (route.get("metadata") or {}).get("generation")
     for p in parents:
         conditions = {c.get("type"): c for c in p.get("conditions") or []}
+        section = (p.get("parentRef") or {}).get("sectionName")
+        where = f" (listener {section})" if section else ""
         for kind in ("Accepted", "ResolvedRefs"):
             c = conditions.get(kind)
             if c is None:
-                out.append(f"{kind} not reported yet")
+                pending.append(f"{kind} not reported yet")
+            elif generation and c.get("observedGeneration", generation) < generation:
+                pending.append(f"{kind} not reported yet for the current spec")
             elif c.get("status") != "True":
-                section = (p.get("parentRef") or {}).get("sectionName")
-                where = f" (listener {section})" if section else ""
-                out.append(f"{kind}={c.get('status')}{where}: {c.get('reason')}: {c.get('message', '')}".rstrip(": "))
-    return out
+                detail = ": ".join(str(x) for x in (c.get("reason"), c.get("message")) if x)
+                refused.append(f"{kind}={c.get('status')}{where}: {detail}")
+    return refused, pending
 
 
 # ---------------------------------------------------------------- the phase
@@ -561,6 +569,28 @@ class ExposurePhase(Phase):
             [f"sha256 {fingerprint}"],
         )
 
+    def wait_ready(self, emit: Emit) -> None:
+        """With Gateway API: until the Gateway accepted both routes (or refused one)."""
+        s = self.settings
+        if s.exposure != "gateway":
+            return
+        gateway = f"{s.gateway_namespace}/{s.gateway_name}"
+        for name in (DASHBOARD, API):
+            ref = ObjectRef(f"{GATEWAY_GROUP}/v1", "HTTPRoute", name, s.namespace)
+            live = self.wait_for(
+                emit,
+                ref,
+                lambda r: not route_problems(r, gateway)[1],
+                f"Gateway {gateway} to accept HTTPRoute {name}",
+            )
+            problems, _ = route_problems(live, gateway)
+            if problems:
+                raise PhaseError(
+                    f"Gateway {gateway} refused HTTPRoute {name}: {'; '.join(problems)}",
+                    "Check gateway_name, gateway_namespace and gateway_section against the "
+                    "Gateway's listeners, and that the backend Service exists.",
+                )
+
     def _route_health(self, where: str) -> PhaseStatus:
         """Each HTTPRoute as its Gateway reports it (Accepted, ResolvedRefs)."""
         s = self.settings
@@ -569,11 +599,11 @@ class ExposurePhase(Phase):
         refused, waiting = [], []
         for name, host in ((DASHBOARD, s.dashboard), (API, s.api)):
             live = kube.get(ObjectRef(f"{GATEWAY_GROUP}/v1", "HTTPRoute", name, s.namespace))
-            problems = route_problems(live, gateway)
-            if any("=" in p for p in problems):
+            problems, pending = route_problems(live, gateway)
+            if problems:
                 refused.append(f"HTTPRoute {name} ({host}): {'; '.join(problems)}")
-            elif problems:
-                waiting.append(f"HTTPRoute {name} ({host}): {'; '.join(problems)}")
+            elif pending:
+                waiting.append(f"HTTPRoute {name} ({host}): {'; '.join(pending)}")
         if refused:
             return PhaseStatus(
                 State.FAILED, f"Gateway {gateway} refused: {refused[0]}", refused + waiting
