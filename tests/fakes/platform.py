@@ -63,6 +63,7 @@ class DevpiDeployment:
     base: Path
     port: int = field(default_factory=_free_port)
     process: subprocess.Popen[bytes] | None = None
+    outside_hosts: str = "devpi-api.example.com,devpi.example.com"
 
     @property
     def url(self) -> str:
@@ -85,7 +86,7 @@ class DevpiDeployment:
             "DEVPI_SECRET_DIR": str(self.base / "tmp" / "devpi-secret"),
             "DEVPI_HOST": "127.0.0.1",
             "DEVPI_PORT": str(self.port),
-            "DEVPI_OUTSIDE_URL": "https://devpi-api.example.com",
+            "DEVPI_OUTSIDE_HOSTS": self.outside_hosts,
             "DEVPISERVER_ROOT_PASSWD": root_password,
             "DEVPI_LAUNCHER": str(self.base / "devpi_server_launch.py"),
         }

@@ -108,7 +108,11 @@ def deployment(settings: Settings) -> dict[str, Any]:
                 "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
                 "env": [
                     secret_env("DEVPISERVER_ROOT_PASSWD", ROOT_SECRET, "password"),
-                    {"name": "DEVPI_OUTSIDE_URL", "value": f"https://{settings.api}"},
+                    # devpi's links follow the request's host, one of these (the first otherwise)
+                    {
+                        "name": "DEVPI_OUTSIDE_HOSTS",
+                        "value": f"{settings.api},{settings.dashboard}",
+                    },
                     {
                         "name": "DEVPI_SECRET_SOURCE",
                         "value": "/run/secrets/devpi-server/secret",
