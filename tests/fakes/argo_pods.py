@@ -203,10 +203,13 @@ def allowed(
             continue
         role = roles.get(b["roleRef"]["name"])
         for rule in (role or {}).get("rules") or []:
+            groups, resources, verbs = (
+                rule.get(k, []) for k in ("apiGroups", "resources", "verbs")
+            )
             if (
-                group in rule.get("apiGroups", [])
-                or "*" in rule.get("apiGroups", [])
-            ) and (resource in rule.get("resources", []) or "*" in rule.get("resources", [])):
-                if verb in rule.get("verbs", []) or "*" in rule.get("verbs", []):
-                    return True
+                (group in groups or "*" in groups)
+                and (resource in resources or "*" in resources)
+                and (verb in verbs or "*" in verbs)
+            ):
+                return True
     return False

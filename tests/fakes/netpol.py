@@ -87,9 +87,12 @@ def allowed(policies: list[JSON], src: Source, dst: Pod, port: int) -> bool:
             types = spec.get("policyTypes") or ["Ingress"]
             if "Ingress" in types and selects(spec.get("podSelector"), dst.labels):
                 selecting.append(p)
-        elif p["kind"] == "CiliumNetworkPolicy":
-            if selects(p["spec"].get("endpointSelector"), dst.labels) and "ingress" in p["spec"]:
-                selecting.append(p)
+        elif (
+            p["kind"] == "CiliumNetworkPolicy"
+            and selects(p["spec"].get("endpointSelector"), dst.labels)
+            and "ingress" in p["spec"]
+        ):
+            selecting.append(p)
     if not selecting:
         return True
     for p in selecting:

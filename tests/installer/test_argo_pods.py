@@ -14,6 +14,7 @@ import pytest
 
 from fakes.argo_pods import ArgoRefused, Cluster, allowed, build_pod, exec_spec, token_account
 from thinkube_devpi.config import Settings
+from thinkube_devpi.installer.argo_build import build_workflow, cron_workflow, workflow_template
 from thinkube_devpi.installer.phases.base import Context, realize
 from thinkube_devpi.installer.phases.p10_namespace import (
     EXECUTOR_SA,
@@ -21,7 +22,6 @@ from thinkube_devpi.installer.phases.p10_namespace import (
     KANIKO_SA,
     NamespacePhase,
 )
-from thinkube_devpi.installer.phases.p60_build import BuildPhase, cron_workflow, workflow_template
 
 STEPS = ("resolve", "build", "bump")
 # what runs code from the deployment repository (or git against it) in each step's pod
@@ -36,7 +36,7 @@ def planned(settings: Settings) -> list[dict]:
 def runs(settings: Settings) -> dict[str, dict]:
     """The spec each kind of run executes: the installer's Workflow and the monitor's."""
     wft = workflow_template(settings)
-    installer_wf = BuildPhase(Context(settings)).workflow()
+    installer_wf = build_workflow(settings)
     cron = cron_workflow(settings)
     return {
         "WorkflowTemplate alone": exec_spec({"workflowTemplateRef": {"name": "x"}}, wft),
@@ -118,7 +118,7 @@ def test_the_double_sees_the_old_shape_fail(settings: Settings) -> None:
     }
     pod = build_pod(settings.argo_namespace, old, "resolve", cluster)
     assert token_account(pod, "wait", cluster) is None
-    with pytest.raises(ArgoRefused, match="executor.serviceAccountName"):
+    with pytest.raises(ArgoRefused, match=r"executor\.serviceAccountName"):
         build_pod(
             settings.argo_namespace, {**old, "automountServiceAccountToken": False}, "bump", cluster
         )

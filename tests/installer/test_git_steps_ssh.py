@@ -25,8 +25,8 @@ import pytest
 from fakes.gitremote import git, key_files
 from fakes.sshd import Sshd, as_pod_user, require_root_tools
 from thinkube_devpi.config import Settings
+from thinkube_devpi.installer.argo_build import workflow_template
 from thinkube_devpi.installer.deployrepo import BUMP_TRAILER, DeployRepo, read_tag
-from thinkube_devpi.installer.phases.p60_build import workflow_template
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,7 +171,7 @@ class PodRunner:
 @pytest.fixture
 def base() -> Iterator[Path]:
     # not under pytest's tmp_path: its folders are 0700, which another uid cannot enter
-    path = Path(tempfile.mkdtemp(prefix="tk-devpi-ssh-", dir="/tmp"))  # noqa: S108
+    path = Path(tempfile.mkdtemp(prefix="tk-devpi-ssh-", dir="/tmp"))
     path.chmod(0o755)
     yield path
     shutil.rmtree(path, ignore_errors=True)

@@ -27,8 +27,8 @@ from fakes.thinkube import (
     GATEWAY_NAMESPACE,
     GW,
     PROXY_LABELS,
-    GatewayController,
     THINKUBE_CRDS,
+    GatewayController,
     play_gateway,
     seed_thinkube,
 )

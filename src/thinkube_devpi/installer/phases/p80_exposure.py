@@ -349,19 +349,19 @@ class ExposurePhase(Phase):
     def preflight(self) -> None:
         s = self.settings
         check_hosts(s)
-        kube = self.ctx.require_kube()
+        self.ctx.require_kube()
         if s.exposure == "ingress":
             self._check_ingress_class()
             self._check_certificate()  # the Ingress carries a copy of the wildcard certificate
         else:
-            self._check_gateway()
+            self.check_gateway()
         self.check_peer()
 
     def check_peer(self) -> None:
         """Who the NetworkPolicies admit must be where the gateway's traffic comes from."""
         s = self.settings
         kube = self.ctx.require_kube()
-        gateway_class = self._check_gateway() if s.exposure == "gateway" else None
+        gateway_class = self.check_gateway() if s.exposure == "gateway" else None
         if s.ingress_peer == "cilium-ingress":
             if not kube.has_kind(CILIUM_POLICY_API, "CiliumNetworkPolicy"):
                 raise PhaseError(
@@ -405,7 +405,7 @@ class ExposurePhase(Phase):
                 "Set " + self.detected_exposure().removeprefix("The cluster offers: "),
             )
 
-    def _check_gateway(self) -> str | None:
+    def check_gateway(self) -> str | None:
         """Checks the Gateway and its listener; returns its GatewayClass's controller name."""
         s = self.settings
         kube = self.ctx.require_kube()
