@@ -77,7 +77,7 @@ def test_changed_setting_makes_exactly_one_commit_and_keeps_the_tag(remote: Bare
     state = repo.sync(changed)
     assert state.committed and remote.count() == before + 1
     assert state.changed == ("k8s/deployment.yaml",)
-    assert "https://pypi.example.com" in remote.show("k8s/deployment.yaml")
+    assert "pypi.example.com,devpi.example.com" in remote.show("k8s/deployment.yaml")
     assert read_tag(remote.show("k8s/kustomization.yaml")) == tag
     assert repo.sync(changed).committed is False
 
