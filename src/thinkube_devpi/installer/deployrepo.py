@@ -330,6 +330,26 @@ class DeployRepo:
         self.git("clone", "--quiet", "--branch", self.branch, self.url, str(into), what="Cloning")
         return True
 
+    def descends_from(self, commit: str, ancestor: str) -> bool:
+        """Whether ``commit`` is ``ancestor`` or was made on top of it (on the branch)."""
+        if commit == ancestor:
+            return True
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="thinkube-devpi-") as tmp:
+            work = Path(tmp) / "repo"
+            if not self.checkout(work):
+                return False
+            proc = subprocess.run(
+                ["git", "merge-base", "--is-ancestor", ancestor, commit],
+                cwd=work,
+                env=self.env,
+                capture_output=True,
+                timeout=60,
+                check=False,
+            )
+            return proc.returncode == 0
+
     def sync(self, settings: Settings) -> RepoState:
         """Render, commit if anything changed, push. The image tag on the branch is kept."""
         tmp = Path(tempfile.mkdtemp(prefix="thinkube-devpi-repo-"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from decimal import Decimal
 from typing import Any
 
 INSTANCE = "devpi"
@@ -21,6 +23,33 @@ def selector(name: str) -> dict[str, str]:
 def applied_labels(name: str) -> dict[str, str]:
     """Top-level labels of an object the installer applies itself (not through git)."""
     return {"app.kubernetes.io/name": name, "app.kubernetes.io/instance": APPLIED_INSTANCE}
+
+
+_QUANTITY = re.compile(r"^([+-]?[0-9.]+)(Ki|Mi|Gi|Ti|Pi|Ei|n|u|m|k|M|G|T|P|E)?$")
+_FACTORS = {
+    **{s: Decimal(2) ** (10 * (i + 1)) for i, s in enumerate(("Ki", "Mi", "Gi", "Ti", "Pi", "Ei"))},
+    **{s: Decimal(10) ** e for s, e in (("n", -9), ("u", -6), ("m", -3), ("", 0), ("k", 3))},
+    **{s: Decimal(10) ** e for s, e in (("M", 6), ("G", 9), ("T", 12), ("P", 15), ("E", 18))},
+}
+# where Kubernetes keeps resource.Quantity values (ResourceRequirements, PVC capacity, quotas)
+QUANTITY_KEYS = frozenset({"requests", "limits", "capacity", "allocatable", "hard"})
+
+
+def quantity_value(text: object) -> Decimal | None:
+    """The amount a Kubernetes quantity stands for (``5120Mi`` and ``5Gi`` are equal)."""
+    m = _QUANTITY.match(str(text).strip())
+    if not m:
+        return None
+    try:
+        return Decimal(m.group(1)) * _FACTORS[m.group(2) or ""]
+    except ArithmeticError:
+        return None
+
+
+def same_quantity(want: object, live: object) -> bool:
+    """Whether the server's canonical form of ``want`` is ``live``."""
+    a, b = quantity_value(want), quantity_value(live)
+    return a is not None and a == b
 
 
 def meta(name: str, namespace: str | None = None, **labels: str) -> dict[str, Any]:

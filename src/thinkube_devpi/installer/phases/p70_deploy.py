@@ -384,9 +384,21 @@ class DeployPhase(Phase):
                     f"operation {op or '-'}, health {health or 'Unknown'}",
                 )
 
+        later: dict[str, bool] = {}
+
+        def at_or_after_push(rev: str) -> bool:
+            # the monitor may have pushed another tag bump on top of ours meanwhile: a
+            # descendant of the pushed commit carries it too
+            if rev not in later:
+                try:
+                    later[rev] = bool(rev) and self.repo().descends_from(rev, state.head)
+                except RepoError:
+                    later[rev] = False
+            return later[rev]
+
         def settled(app: dict[str, Any] | None) -> bool:
             rev, sync, op, health, _ = application_state(app)
-            if rev != state.head:
+            if rev != state.head and not at_or_after_push(rev):
                 return False  # ArgoCD still shows the previous commit
             if health == "Degraded" or op in ("Failed", "Error"):
                 return True
@@ -403,6 +415,8 @@ class DeployPhase(Phase):
             on_change=progress,
         )
         rev, _, op, health, message = application_state(app)
+        if rev != state.head:
+            self.log(emit, f"Application {APP} synced {rev[:7]}, made on top of {state.head[:7]}")
         if health == "Degraded" or op in ("Failed", "Error"):
             raise PhaseError(
                 f"Application {APP} is {health or op} at {rev[:7]}: {message or 'no message'}",
