@@ -34,7 +34,6 @@ from urllib.parse import parse_qs, urlsplit
 import yaml
 
 from fakes.controllers import ControllerBehaviour
-from fakes.kube_api.quantity import canonicalize
 from fakes.kube_api.errors import (
     ApiError,
     _details,
@@ -77,6 +76,7 @@ from fakes.kube_api.model import (
     _meta,
     _now,
 )
+from fakes.kube_api.quantity import canonicalize
 from fakes.kube_api.schema import schema_errors
 from fakes.kube_api.selectors import Selector, _Req, parse_field_selector, parse_label_selector
 
