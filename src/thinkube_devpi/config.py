@@ -378,6 +378,18 @@ class Settings:
         "there (empty: Envoy Gateway's gateway.envoyproxy.io/owning-gateway-name=<gateway_name> "
         "for exposure=gateway, every pod for exposure=ingress)",
     )
+    gateway_peer_cidrs: list[str] = _setting(
+        ["10.244.0.0/16"],
+        cidr_list,
+        "addresses the gateway's proxies connect from (thinkube's pod network): oauth2-proxy "
+        "trusts X-Forwarded-* only from these (--trusted-proxy-ip)",
+    )
+    allow_unverified_email: bool = _setting(
+        False,
+        None,
+        "let Keycloak users whose e-mail is not verified sign in (users made in Keycloak's "
+        "console are unverified unless marked; oauth2-proxy refuses them otherwise)",
+    )
     api_source_ranges: list[str] = _setting([], cidr_list, "CIDRs allowed on the API host")
     tls_secret_name: str | None = _setting(
         None,

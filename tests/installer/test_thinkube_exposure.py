@@ -190,6 +190,7 @@ def test_defaults_pass_preflight_on_thinkube(thinkube: FakeKubeAPI, tmp_path: Pa
         ({"gateway_section": "tls"}, "has no listener 'tls'", "https"),
         ({"exposure": "ingress"}, "IngressClass 'nginx' does not exist", 'exposure = "gateway"'),
         ({"ingress_peer": "cilium-ingress"}, "cilium-ingress", "ingress_peer"),
+        ({"gateway_peer_cidrs": ["192.168.0.0/16"]}, "outside gateway_peer_cidrs", "10.244.0.0/16"),
     ],
 )
 def test_preflight_says_what_to_set(
@@ -274,3 +275,18 @@ def test_health_reads_route_status_and_reports_a_refused_route(
     status = ExposurePhase(ctx).status()
     assert status.state is State.FAILED
     assert "Accepted=False (listener https): NoMatchingParent" in status.reason
+
+
+def test_oauth2_proxy_trusts_forwarded_headers_only_from_the_gateway_peer() -> None:
+    """oauth2-proxy with --reverse-proxy trusts X-Forwarded-* from anyone unless told which
+    addresses are its proxies; the flags are checked against the pinned version's documented list."""
+    from fakes.oauth2_flags import flag_problems
+
+    args = OAuth2ProxyPhase(Context(DEFAULTS)).args()
+    assert "--reverse-proxy=true" in args
+    assert "--trusted-proxy-ip=10.244.0.0/16" in args  # thinkube's pod network
+    assert "--insecure-oidc-allow-unverified-email=true" not in args
+    unverified = dataclasses.replace(DEFAULTS, allow_unverified_email=True)
+    args = OAuth2ProxyPhase(Context(unverified)).args()
+    assert "--insecure-oidc-allow-unverified-email=true" in args
+    assert flag_problems(args) == []

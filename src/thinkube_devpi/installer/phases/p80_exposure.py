@@ -448,6 +448,7 @@ class ExposurePhase(Phase):
         selector = ",".join(f"{k}={v}" for k, v in wanted.items()) or None
         here = kube.list("v1", "Pod", s.ingress_peer_namespace, label_selector=selector)[0]
         if here:
+            self._check_peer_addresses(here)
             return
         found: list[str] = []
         if selector:
@@ -468,6 +469,29 @@ class ExposurePhase(Phase):
             "ingress_peer_labels to their labels ('*' for every pod there), or ingress_peer = "
             '"cilium-ingress" for Cilium\'s own gateway.',
         )
+
+    def _check_peer_addresses(self, pods: list[dict[str, Any]]) -> None:
+        """oauth2-proxy trusts forwarded headers from gateway_peer_cidrs only: the proxies'
+        addresses must be in them, or every sign-in would see the proxy as the client."""
+        import ipaddress
+
+        s = self.settings
+        nets = [ipaddress.ip_network(c, strict=False) for c in s.gateway_peer_cidrs]
+        outside = sorted(
+            {
+                ip
+                for p in pods
+                if (ip := str((p.get("status") or {}).get("podIP") or ""))
+                and not any(ipaddress.ip_address(ip) in n for n in nets)
+            }
+        )
+        if outside:
+            raise PhaseError(
+                f"The gateway's proxy pods have addresses outside gateway_peer_cidrs "
+                f"({', '.join(s.gateway_peer_cidrs)}): {', '.join(outside)}.",
+                "Set gateway_peer_cidrs to the cluster's pod network (thinkube: 10.244.0.0/16; "
+                "`kubectl cluster-info dump | grep -m1 cluster-cidr`).",
+            )
 
     def _certificate_pem(self) -> tuple[str, str]:
         """(source description, certificate PEM) of the source; PhaseError when missing."""
