@@ -343,6 +343,18 @@ class Settings:
     registry_token_file: str | None = _setting(
         None, _optional(private_file), "file holding the registry user's token or password"
     )
+    registry_pull_secret: str | None = _setting(
+        None,
+        _optional(secret_ref),
+        "existing dockerconfigjson Secret (namespace/name) with pull-only rights, copied into "
+        "devpi's namespace (empty, and no registry_pull_user: the image is pulled anonymously)",
+    )
+    registry_pull_user: str | None = _setting(
+        None, _optional(registry_user), "registry user with pull-only rights (a robot account)"
+    )
+    registry_pull_token_file: str | None = _setting(
+        None, _optional(private_file), "file holding the pull-only user's token"
+    )
     argo_namespace: str = _setting("argo", dns_label, "Argo Workflows namespace")
     argocd_namespace: str = _setting("argocd", dns_label, "ArgoCD namespace")
     # exposure: thinkube's own Gateway (Envoy Gateway, listener https) unless told otherwise

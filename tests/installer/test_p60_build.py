@@ -119,8 +119,13 @@ def test_apply_renders_applies_and_follows_a_build(bctx: Context, fake_kube: Fak
     assert ok, finished
     assert remote.count() == 1
     applied = {str(e.ref) for e in events if isinstance(e, ObjectApplied)}
-    assert {"Secret argo/devpi-git-ssh", "Secret argo/devpi-registry-push", "Secret devpi/devpi-registry-pull",
+    assert {"Secret argo/devpi-git-ssh", "Secret argo/devpi-registry-push",
             "WorkflowTemplate argo/devpi-build", "CronWorkflow argo/devpi-repo-monitor"} <= applied
+    # the push credential never leaves the build namespace (no pull credential configured here)
+    assert "Secret devpi/devpi-registry-pull" not in applied
+    for obj in fake_kube.list("v1", "Secret", "devpi"):
+        for value in (obj.get("data") or {}).values():
+            assert not find(Path(keys["registry_token"]).read_text(), base64.b64decode(value).decode())
     (wf,) = fake_kube.list(WF, "Workflow", "argo")
     assert wf["spec"]["workflowTemplateRef"] == {"name": "devpi-build"}
     lines = [e.text for e in events if isinstance(e, LogLine)]
@@ -228,3 +233,18 @@ def test_preflight_refuses_before_writing(bctx: Context, fake_kube: FakeKubeAPI,
     for w in words:
         assert w in str(err.value)
     assert fake_kube.writes() == [] and remote.count() == 0
+
+
+def test_devpi_namespace_gets_the_pull_only_credential(bctx: Context, fake_kube: FakeKubeAPI, remote: BareRemote, argo_ok: FakeArgo, keys: dict[str, str], tmp_path: Path) -> None:
+    pull_token = tmp_path / "pull-token"
+    pull_token.write_text("pull-only-" + "9" * 12)
+    pull_token.chmod(0o600)
+    bctx.settings.registry_pull_user = "robot-puller"
+    bctx.settings.registry_pull_token_file = str(pull_token)
+    ok, events = run(bctx)
+    assert ok, [e for e in events if isinstance(e, PhaseFinished)]
+    secret = fake_kube.get("v1", "Secret", "devpi-registry-pull", "devpi")
+    cfg = json.loads(base64.b64decode(secret["data"][".dockerconfigjson"]))
+    assert base64.b64decode(cfg["auths"]["registry.example.com"]["auth"]).decode() == f"robot-puller:{pull_token.read_text()}"
+    push = Path(keys["registry_token"]).read_text()
+    assert not find(push, base64.b64decode(secret["data"][".dockerconfigjson"]).decode())
