@@ -10,6 +10,7 @@ ansible/40_thinkube/core/infrastructure/gateway-api/10_deploy.yaml and inventory
   ``*.<domain>``, certificate ``gateway-tls-secret``), both ``allowedRoutes: All``, and the
   catch-all HTTP-to-HTTPS redirect route on ``http``;
 - the wildcard certificate as Secret ``default/<domain with dots as dashes>-tls``;
+- the default StorageClass ``k8s-hostpath`` (OpenEBS Rawfile CSI, ext4);
 - Argo Workflows from its Helm chart (release ``argo-workflows`` in ``argo``): Deployment
   ``argo-workflows-workflow-controller`` labelled ``app.kubernetes.io/component:
   workflow-controller``; Argo CD 3.x (release ``argocd``) with its ``argocd-cm``;
@@ -168,6 +169,22 @@ def seed_thinkube(fake: FakeKubeAPI, domain: str = "example.com") -> None:
                     }
                 ],
             },
+        }
+    )
+    # OpenEBS Rawfile CSI behind the default class (ext4 on a loop device: fsGroup applies)
+    fake.create(
+        {
+            "apiVersion": "storage.k8s.io/v1",
+            "kind": "StorageClass",
+            "metadata": {
+                "name": "k8s-hostpath",
+                "annotations": {"storageclass.kubernetes.io/is-default-class": "true"},
+            },
+            "provisioner": "rawfile.csi.openebs.io",
+            "reclaimPolicy": "Delete",
+            "volumeBindingMode": "WaitForFirstConsumer",
+            "allowVolumeExpansion": True,
+            "parameters": {"fsType": "ext4"},
         }
     )
     # Argo Workflows and Argo CD from their Helm charts

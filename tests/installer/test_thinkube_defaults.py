@@ -46,12 +46,18 @@ def test_config_init_domain_alone_passes_preflight_and_renders_for_thinkube(
     code, out = invoke(["install", "preflight", "-o", "json"], env)
     checks = {c["check"]: c for c in json.loads(out)}
     # everything the cluster decides passes (Keycloak is not reachable from a test)
-    for name in ("Gateway gateway-system/thinkube-gateway", "gateway peer", "Argo CD tracking"):
+    for name in (
+        "Gateway gateway-system/thinkube-gateway",
+        "gateway peer",
+        "Argo CD tracking",
+        "storage class",
+    ):
         assert checks[name]["ok"] is True, (name, checks[name])
     assert "listener https" in checks["Gateway gateway-system/thinkube-gateway"]["detail"]
     assert "envoy-gateway-system" in checks["gateway peer"]["detail"]
     assert checks["Argo CD tracking"]["detail"].startswith("annotation (Argo CD 3.1")
     assert "wildcard TLS Secret" not in checks  # the Gateway holds the certificate
+    assert checks["storage class"]["detail"] == "k8s-hostpath"  # no fsGroup warning there
     assert not any("IngressClass" in name for name in checks)
 
     code, out = invoke(["install", "render", "--out", str(tmp_path / "out")], env)
@@ -168,3 +174,23 @@ def test_deploy_accepts_a_revision_made_on_top_of_its_push(world: World) -> None
     assert ok, failed
     app = world.fake.get("argoproj.io/v1alpha1", "Application", "devpi", "argocd")
     assert bumped and app["status"]["sync"]["revision"] == bumped[0]
+
+
+def test_a_storage_class_that_cannot_apply_fs_group_is_named(
+    fake_kube: FakeKubeAPI, kube: Any
+) -> None:
+    from thinkube_devpi.installer.preflight import storage_check
+
+    seed_thinkube(fake_kube)
+    fake_kube.create(
+        {
+            "apiVersion": "storage.k8s.io/v1",
+            "kind": "StorageClass",
+            "metadata": {"name": "local-path"},
+            "provisioner": "rancher.io/local-path",
+        }
+    )
+    settings = Settings(domain="example.com", storage_class="local-path").validate()
+    check = storage_check(kube, settings)
+    assert check.ok is True and check.detail.startswith("warning: storage class local-path")
+    assert "fsGroup" in check.detail

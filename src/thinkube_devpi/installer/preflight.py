@@ -43,6 +43,7 @@ def preflight(kube: Kube | None, settings: Settings, *, timeout: float = 3.0) ->
             out.append(_kind_check(kube, label, api, kind))
         out += exposure_checks(kube, settings)
         out.append(argocd_tracking_check(kube, settings))
+        out.append(storage_check(kube, settings))
     else:
         for name in ("Argo Workflows CRDs", "ArgoCD CRDs", "exposure", "gateway peer"):
             out.append(Check(name, None, "needs a cluster"))
@@ -106,6 +107,27 @@ def exposure_checks(kube: Kube, settings: Settings) -> list[Check]:
             )
         )
     return out
+
+
+def storage_check(kube: Kube, settings: Settings) -> Check:
+    """The storage class the package data gets; a warning when it cannot apply fsGroup."""
+    from thinkube_devpi.installer.phases.base import Context
+    from thinkube_devpi.installer.phases.p20_storage import StoragePhase
+
+    phase = StoragePhase(Context(settings, kube=kube))
+    try:
+        sc = phase.storage_class()
+        warning = phase.fs_group_warning()
+    except KubeError as exc:
+        return Check("storage class", False, str(exc))
+    if sc is None:
+        return Check(
+            "storage class",
+            False,
+            f"{settings.storage_class or 'no default storage class'} not found: set storage_class",
+        )
+    name = sc["metadata"]["name"]
+    return Check("storage class", True, f"warning: {warning}" if warning else f"{name}")
 
 
 def argocd_tracking_check(kube: Kube, settings: Settings) -> Check:
