@@ -36,6 +36,7 @@ class FakeArgo:
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.errors: list[BaseException] = []
+        self.pods: list[str] = []
 
     def _run(self) -> None:
         while not self.stop.wait(0.02):
@@ -65,9 +66,24 @@ class FakeArgo:
             pod: {"id": pod, "name": f"{wf}[0].{step}", "displayName": step, "type": "Pod", "phase": "Running"}}})
         self.fake.patch_status(WF, "Workflow", wf, "argo", {"nodes": {
             pod: {"phase": phase, "message": message, "finishedAt": f"2026-11-27T10:00:0{len(self.seen)}Z"}}})
+        self.pods.append(pod)
+        if phase == "Succeeded" and self.pod_gc()[0] == "OnPodSuccess":
+            # Argo's pod GC: the step's pod goes as soon as it succeeded, its log with it
+            self.fake.delete("v1", "Pod", pod, "argo")
+
+    def pod_gc(self) -> tuple[str, str]:
+        """The podGC the applied WorkflowTemplate asks for: (strategy, deleteDelayDuration)."""
+        wft = self.fake.get(WF, "WorkflowTemplate", "devpi-build", "argo") or {}
+        gc = (wft.get("spec") or {}).get("podGC") or {}
+        return str(gc.get("strategy", "")), str(gc.get("deleteDelayDuration", "0s"))
 
     def finish(self, wf: str, phase: str, message: str = "") -> None:
         self.fake.patch_status(WF, "Workflow", wf, "argo", {"phase": phase, "message": message})
+        strategy, delay = self.pod_gc()
+        if phase == "Succeeded" and strategy in ("OnWorkflowSuccess", "OnWorkflowCompletion") and delay in ("", "0s"):
+            for pod in self.pods:  # no delay: the pods go with the run's end
+                if self.fake.get("v1", "Pod", pod, "argo") is not None:
+                    self.fake.delete("v1", "Pod", pod, "argo")
 
     def __enter__(self) -> FakeArgo:
         self.thread.start()

@@ -194,3 +194,27 @@ def test_a_storage_class_that_cannot_apply_fs_group_is_named(
     check = storage_check(kube, settings)
     assert check.ok is True and check.detail.startswith("warning: storage class local-path")
     assert "fsGroup" in check.detail
+
+
+def test_the_helm_named_workflow_controller_is_found_by_its_label(
+    fake_kube: FakeKubeAPI, kube: Any
+) -> None:
+    """thinkube's controller is argo-workflows-workflow-controller: its version (from the image)
+    decides between CronWorkflow `schedules` (3.6+) and `schedule`."""
+    from thinkube_devpi.installer.phases.p60_build import BuildPhase
+
+    seed_thinkube(fake_kube)
+    settings = Settings(domain="example.com").validate()
+    phase = BuildPhase(Context(settings, kube=kube))
+    assert phase.controller()["metadata"]["name"] == "argo-workflows-workflow-controller"
+    assert phase.uses_schedules() is True  # v3.7
+    dep = fake_kube.get("apps/v1", "Deployment", "argo-workflows-workflow-controller", "argo")
+    dep["spec"]["template"]["spec"]["containers"][0]["image"] = (
+        "quay.io/argoproj/workflow-controller:v3.5.8"
+    )
+    fake_kube.delete("apps/v1", "Deployment", "argo-workflows-workflow-controller", "argo")
+    fake_kube.create(
+        {k: dep[k] for k in ("apiVersion", "kind", "spec")}
+        | {"metadata": {k: dep["metadata"][k] for k in ("name", "namespace", "labels")}}
+    )
+    assert phase.uses_schedules() is False  # an older controller: `schedule`
