@@ -385,7 +385,9 @@ class BuildPhase(Phase):
             changed.put(None)
             if self.ctx.cancel.is_set():
                 stop_logs.set()
-            follower.join(timeout=5)  # a finished pod's log stream ends by itself
+            # the pods stay after the run (podGC waits), so what is left is read to the end; a
+            # finished pod's log stream ends by itself, the bound is for a stuck connection
+            follower.join(timeout=30)
             stop_logs.set()
             follower.join(timeout=2)
         phase = ((final or {}).get("status") or {}).get("phase")
