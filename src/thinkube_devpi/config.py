@@ -193,6 +193,9 @@ def registry_user(name: str, value: object) -> str:
     return text
 
 
+_registry_user = registry_user  # the Settings field of that name hides it in the class body
+
+
 def api_url(name: str, value: object) -> str:
     """An https:// URL, or plain http:// to a loopback address (test servers only)."""
     text = str(value)
@@ -350,7 +353,7 @@ class Settings:
         "devpi's namespace (empty, and no registry_pull_user: the image is pulled anonymously)",
     )
     registry_pull_user: str | None = _setting(
-        None, _optional(registry_user), "registry user with pull-only rights (a robot account)"
+        None, _optional(_registry_user), "registry user with pull-only rights (a robot account)"
     )
     registry_pull_token_file: str | None = _setting(
         None, _optional(private_file), "file holding the pull-only user's token"

@@ -218,3 +218,19 @@ def test_the_helm_named_workflow_controller_is_found_by_its_label(
         | {"metadata": {k: dep["metadata"][k] for k in ("name", "namespace", "labels")}}
     )
     assert phase.uses_schedules() is False  # an older controller: `schedule`
+
+
+def test_new_settings_refuse_bad_values_naming_them() -> None:
+    import pytest
+
+    from thinkube_devpi.config import ConfigError
+
+    for field, value, words in (
+        ("registry_pull_user", "a b", "registry user name"),
+        ("ingress_peer", "calico", "one of namespace, cilium-ingress"),
+        ("ingress_peer_labels", "app", "key=value"),
+        ("gateway_peer_cidrs", "10.0.0.0/33", "CIDR"),
+    ):
+        with pytest.raises(ConfigError) as e:
+            Settings(domain="example.com", **{field: value}).validate()
+        assert e.value.field == field and words in str(e.value), str(e.value)
