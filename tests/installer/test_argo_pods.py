@@ -122,3 +122,31 @@ def test_the_double_sees_the_old_shape_fail(settings: Settings) -> None:
         build_pod(
             settings.argo_namespace, {**old, "automountServiceAccountToken": False}, "bump", cluster
         )
+
+
+def test_an_upgrade_removes_the_old_monitor_account_that_could_create_workflows(
+    fake_kube, kube
+) -> None:
+    """Earlier releases gave devpi-repo-monitor a Role with `workflows: create`; phase 10 removes
+    it (only when it is ours)."""
+    from thinkube_devpi.installer.phases.p10_namespace import RETIRED_SA
+
+    ours = {"app.kubernetes.io/managed-by": "thinkube-devpi", "app.kubernetes.io/part-of": "thinkube-devpi"}
+    rbac = "rbac.authorization.k8s.io/v1"
+    fake_kube.create({"apiVersion": "v1", "kind": "ServiceAccount",
+                      "metadata": {"name": RETIRED_SA, "namespace": "argo", "labels": ours}})
+    fake_kube.create({"apiVersion": rbac, "kind": "Role",
+                      "metadata": {"name": RETIRED_SA, "namespace": "argo", "labels": ours},
+                      "rules": [{"apiGroups": ["argoproj.io"], "resources": ["workflows"], "verbs": ["create"]}]})
+    fake_kube.create({"apiVersion": rbac, "kind": "RoleBinding",
+                      "metadata": {"name": RETIRED_SA, "namespace": "argo", "labels": ours},
+                      "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": RETIRED_SA},
+                      "subjects": [{"kind": "ServiceAccount", "name": RETIRED_SA, "namespace": "argo"}]})
+    settings = Settings(domain="example.com").validate()
+    NamespacePhase(Context(settings, kube)).apply(lambda e: None)
+    for api, kind in (("v1", "ServiceAccount"), (rbac, "Role"), (rbac, "RoleBinding")):
+        assert fake_kube.get(api, kind, RETIRED_SA, "argo") is None, kind
+    roles = [*fake_kube.list(rbac, "Role", "argo"), *fake_kube.list(rbac, "RoleBinding", "argo")]
+    for sa in (KANIKO_SA, EXECUTOR_SA):
+        assert not allowed(roles, "argo", sa, "create", "argoproj.io", "workflows")
+    assert allowed(roles, "argo", EXECUTOR_SA, "patch", "argoproj.io", "workflowtaskresults")
