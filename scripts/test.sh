@@ -46,7 +46,9 @@ fi
 
 echo "==> ruff"
 "$PY" -m ruff check src tests bench
-echo "==> mypy (installer, shell)"
+echo "==> mypy (installer, shell, cli)"
 "$PY" -m mypy
+echo "==> import contracts (faces > installer > shell/fish > leaves)"
+PYTHONPATH=src "$VENV/bin/lint-imports"
 echo "==> pytest"
 exec "$PY" -m pytest -q -n 2 "$@"
