@@ -166,7 +166,7 @@ FAULTS: list[tuple[str, str, str]] = [
     ("oauth2-proxy", "kube", r"/deployments/oauth2-proxy$"),
     ("build", "kube", r"/workflowtemplates/devpi-build$"),
     ("deploy", "kube", r"/applications/devpi$"),
-    ("exposure", "kube", r"/ingresses/devpi-api$"),
+    ("exposure", "kube", r"/httproutes/devpi-api$"),
 ]
 
 
