@@ -80,6 +80,7 @@ from fakes.kube_api.model import (
     _meta,
     _now,
 )
+from fakes.kube_api.quantity import canonicalize
 from fakes.kube_api.schema import schema_errors
 from fakes.kube_api.selectors import Selector, _Req, parse_field_selector, parse_label_selector
 
@@ -652,6 +653,10 @@ class FakeKubeAPI(ControllerBehaviour):
             obj.setdefault("status", {}).setdefault("phase", "Pending")
         elif rt.plural == "pods":
             obj.setdefault("status", {}).setdefault("phase", "Pending")
+        if rt.builtin:
+            # quantities come back canonical (5120Mi is stored as 5Gi)
+            canonicalize(obj.get("spec"))
+            canonicalize(obj.get("status"))
         if rt.status:
             obj.setdefault("status", {})
 
@@ -1065,7 +1070,7 @@ class FakeKubeAPI(ControllerBehaviour):
             self.requests.append(rec)
         try:
             self._authenticate(h)
-            self._inject(method, path, rec.watch)
+            self._inject(method, path, watch=rec.watch)
             fault = (
                 self.chaos.decide(method, path, stream=rec.watch or path.endswith("/log"))
                 if self.chaos is not None
@@ -1136,6 +1141,7 @@ class FakeKubeAPI(ControllerBehaviour):
             raise ApiError(401, "Unauthorized", "Unauthorized")
 
     def _inject(self, method: str, path: str, watch: bool = False) -> None:
+        """Delays and faults; a fault for method ``WATCH`` matches watch requests only."""
         delay = 0.0
         with self._lock:
             for d in self._delays:
@@ -1148,7 +1154,7 @@ class FakeKubeAPI(ControllerBehaviour):
             fault = None
             for f in self._faults:
                 if (
-                    f.method in (method, "*")
+                    (f.method in (method, "*") or (f.method == "WATCH" and watch))
                     and f.pattern.search(path)
                     and (f.times is None or f.times > 0)
                 ):
