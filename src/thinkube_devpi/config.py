@@ -275,12 +275,12 @@ _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
 
 def label_list(name: str, value: object) -> list[str]:
     """``key=value`` pod labels, or ``["*"]`` (every pod)."""
-    items = _as_list(value)
+    items = _as_list(name, value, "key=value labels")
     if items == ["*"]:
         return items
     for item in items:
         key, eq, val = item.partition("=")
-        if not eq or not _LABEL_KEY.match(key) or not _LABEL_VALUE.match(val):
+        if not eq or not _LABEL_KEY.fullmatch(key) or not _LABEL_VALUE.fullmatch(val):
             raise ConfigError(
                 name, item, "key=value Kubernetes labels separated by commas, or '*' (every pod)"
             )
