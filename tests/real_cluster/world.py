@@ -289,8 +289,8 @@ def real_world(
             )
             kube = Kube.connect(cluster.kubeconfig, cache_dir=tmp_path / "cache")
             controllers = RealPlatformControllers(cluster, remote, devpi, namespace)
-            try:
-                with controllers:
+            with controllers:
+                try:
                     yield RealWorld(
                         cluster,
                         kube,
@@ -302,10 +302,11 @@ def real_world(
                         settings,
                         isolated_home,
                     )
-            finally:
-                # leave the shared control plane as it was found: the install and its data gone
-                Runner(
-                    Context(settings, kube, wait_timeout=60, delete_package_data=namespace)
-                ).rollback()
-                cluster.delete("v1", "Namespace", namespace)
+                finally:
+                    # leave the shared control plane as it was found, the install and its data
+                    # gone, while the stand-ins still run (ArgoCD's finalizer is theirs to clear)
+                    Runner(
+                        Context(settings, kube, wait_timeout=60, delete_package_data=namespace)
+                    ).rollback()
+                    cluster.delete("v1", "Namespace", namespace)
     devpi.stop()
