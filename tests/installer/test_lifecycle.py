@@ -91,7 +91,7 @@ def failures(events: list[Event]) -> list[str]:
 
 
 def test_install_prove_reapply_and_roll_back(
-    world: World, caplog: pytest.LogCaptureFixture
+    world: World, caplog: pytest.LogCaptureFixture, tk_devpi_on_path: Path
 ) -> None:
     caplog.set_level(logging.DEBUG)
     seen: list[Event] = []
@@ -166,7 +166,7 @@ FAULTS: list[tuple[str, str, str]] = [
     ("oauth2-proxy", "kube", r"/deployments/oauth2-proxy$"),
     ("build", "kube", r"/workflowtemplates/devpi-build$"),
     ("deploy", "kube", r"/applications/devpi$"),
-    ("exposure", "kube", r"/ingresses/devpi-api$"),
+    ("exposure", "kube", r"/httproutes/devpi-api$"),
 ]
 
 
