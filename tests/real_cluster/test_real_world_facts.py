@@ -244,11 +244,6 @@ def test_no_account_of_an_earlier_release_is_left(installed: RealWorld) -> None:
     assert not can(cluster, "devpi-repo-monitor", "create", "workflows")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12: the plan compares 5120Mi with the server's 5Gi, so storage never turns "
-    "healthy and every apply stops there",
-)
 @pytest.mark.parametrize("real_world", [{"storage_size": "5120Mi"}], indirect=True)
 def test_quantities_come_back_canonical_and_status_stays_healthy(real_world: RealWorld) -> None:
     w = real_world
@@ -266,7 +261,8 @@ def test_quantities_come_back_canonical_and_status_stays_healthy(real_world: Rea
 
 @pytest.mark.xfail(
     strict=True,
-    reason="issue 12: rollback --delete-package-data returns while the namespace is Terminating",
+    reason="open (not fixed by issue 12): rollback --delete-package-data returns while the "
+    "namespace is still Terminating",
 )
 def test_rollback_with_package_data_waits_until_the_namespace_is_gone(
     real_world: RealWorld,
