@@ -14,6 +14,9 @@ What it lacks is played by the same stand-ins as on the fake, now through the re
   entrypoint; Health follows the real Deployment's availability;
 - the init Job's work: the product's devpi_init runs against that devpi when the Job appears
   (kwok ends the Job's pod with exit code 0: no container runs here);
+- Envoy Gateway: each HTTPRoute's parents get Accepted and ResolvedRefs as its controller reports
+  them (refused when the listener or a backend Service is missing); its proxy pods are the
+  Deployment scripts/cluster.sh makes in envoy-gateway-system (kwok runs them: no proxy listens);
 - Keycloak, the dashboard and the host names: the fakes of tests/fakes.
 """
 
@@ -50,6 +53,8 @@ from thinkube_devpi.installer.phases.base import Context
 from thinkube_devpi.installer.runner import Runner
 
 ARGOCD_MANAGER = "argocd-controller"
+GATEWAY = "gateway.networking.k8s.io/v1"
+ENVOY_GATEWAY = "gateway.envoyproxy.io/gatewayclass-controller"
 
 
 def kustomize(files: dict[str, str]) -> list[dict[str, Any]]:
@@ -104,6 +109,8 @@ class RealPlatformControllers(PlatformControllers):
 
     def tick(self) -> None:
         # PVCs, Deployments and Jobs are the real controllers' and kwok's work here
+        for route in self.cluster.list(GATEWAY, "HTTPRoute"):
+            self.admit_route(route)
         for wf in self.cluster.list(WF, "Workflow", "argo"):
             if wf["metadata"]["uid"] not in self.handled:
                 self.handled.add(wf["metadata"]["uid"])
@@ -128,6 +135,67 @@ class RealPlatformControllers(PlatformControllers):
             super().run_init(job)
         finally:
             self.cluster.patch_status = status_patch  # type: ignore[method-assign]
+
+    def admit_route(self, route: dict[str, Any]) -> None:
+        """Envoy Gateway's part: report each parent's Accepted and ResolvedRefs on the route (the
+        listener must exist on the Gateway, the backend Services in the route's namespace)."""
+        meta = route["metadata"]
+        generation = meta.get("generation")
+        reported = (route.get("status") or {}).get("parents") or []
+        if reported and all(
+            c.get("observedGeneration") == generation for p in reported for c in p["conditions"]
+        ):
+            return
+        now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+        def condition(kind: str, ok: bool, reason: str, message: str) -> dict[str, Any]:
+            return {
+                "type": kind,
+                "status": "True" if ok else "False",
+                "reason": reason,
+                "message": message,
+                "observedGeneration": generation,
+                "lastTransitionTime": now,
+            }
+
+        missing = [
+            b["name"]
+            for rule in route["spec"].get("rules", [])
+            for b in rule.get("backendRefs", [])
+            if self.cluster.get("v1", "Service", b["name"], meta["namespace"]) is None
+        ]
+        parents = []
+        for ref in route["spec"].get("parentRefs", []):
+            ns = ref.get("namespace", meta["namespace"])
+            gateway = self.cluster.get(GATEWAY, "Gateway", ref["name"], ns)
+            listeners = [x["name"] for x in (gateway or {}).get("spec", {}).get("listeners", [])]
+            section = ref.get("sectionName")
+            accepted = gateway is not None and (section is None or section in listeners)
+            parents.append(
+                {
+                    "parentRef": {k: v for k, v in ref.items() if k != "port"},
+                    "controllerName": ENVOY_GATEWAY,
+                    "conditions": [
+                        condition(
+                            "Accepted",
+                            accepted,
+                            "Accepted" if accepted else "NoMatchingParent",
+                            "Route is accepted" if accepted else f"no listener {section}",
+                        ),
+                        condition(
+                            "ResolvedRefs",
+                            not missing,
+                            "ResolvedRefs" if not missing else "BackendNotFound",
+                            "Resolved all the Object references for the Route"
+                            if not missing
+                            else f"Service {', '.join(missing)} not found",
+                        ),
+                    ],
+                }
+            )
+        self.cluster.patch_status(
+            GATEWAY, "HTTPRoute", meta["name"], meta["namespace"], {"parents": parents}
+        )
 
     def finalize(self, app: dict[str, Any]) -> None:
         """ArgoCD's resources-finalizer: delete what the Application deployed, then let it go."""
@@ -225,8 +293,9 @@ class RealWorld:
 
 
 def real_settings(keys: dict[str, str], kc: FakeKeycloak, namespace: str, **kw: Any) -> Settings:
-    """Settings as on a real thinkube (DESIGN.md section 6): Gateway API exposure through
-    gateway-system/thinkube-gateway's https listener, the wildcard Secret default/<domain>-tls."""
+    """Settings as on a real thinkube (DESIGN.md section 6): the defaults (Gateway API exposure
+    through gateway-system/thinkube-gateway's https listener, Envoy Gateway's proxies in
+    envoy-gateway-system) with the stand-ins' addresses."""
     pki = shared_pki()
     values: dict[str, Any] = {
         "domain": "example.com",
@@ -240,13 +309,7 @@ def real_settings(keys: dict[str, str], kc: FakeKeycloak, namespace: str, **kw: 
         "ssh_known_hosts_file": keys["known_hosts"],
         "registry_user": "robot-builder",
         "registry_token_file": keys["registry_token"],
-        "exposure": "gateway",
-        "gateway_name": "thinkube-gateway",
-        "gateway_namespace": "gateway-system",
-        "gateway_section": "https",
-        "ingress_peer_namespace": "envoy-gateway-system",
-        "tls_secret_name": "example-com-tls",
-        "tls_secret_namespace": "default",
+        # exposure, gateway, peer and certificate: the defaults, which are thinkube's
     }
     values.update(kw)
     return Settings(**values).validate()
@@ -267,45 +330,48 @@ def real_world(
     extra = getattr(request, "param", {}) or {}
     pki = shared_pki()
     devpi = DevpiDeployment(tmp_path / "devpi")
-    with FakeKeycloak(tls=pki) as kc:
-        behaviour = Behaviour(issuer=f"{kc.url}/realms/thinkube")
-        dashboard = dashboard_stand_in(behaviour)
-        with platform_hosts({DASHBOARD: dashboard.server_address[1], API: devpi.port}) as hosts:
-            hosts.servers.append(dashboard)
-            monkeypatch.setenv("HTTPS_PROXY", hosts.proxy.url)
-            monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-            monkeypatch.setenv("KEYCLOAK_ADMIN_PASSWORD", kc.admin_password)
-            monkeypatch.setenv("DEVPI_ADMIN_PASSWORD", ADMIN_PASSWORD)
-            monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
-            settings = real_settings(keys, kc, namespace, **extra)
-            cluster.apply(
-                {
-                    "apiVersion": "v1",
-                    "kind": "ConfigMap",
-                    "metadata": {"name": "argocd-ssh-known-hosts-cm", "namespace": "argocd"},
-                    "data": {"ssh_known_hosts": Path(keys["known_hosts"]).read_text()},
-                },
-                "argocd-install",
-            )
-            kube = Kube.connect(cluster.kubeconfig, cache_dir=tmp_path / "cache")
-            controllers = RealPlatformControllers(cluster, remote, devpi, namespace)
-            try:
+    try:
+        with FakeKeycloak(tls=pki) as kc:
+            behaviour = Behaviour(issuer=f"{kc.url}/realms/thinkube")
+            dashboard = dashboard_stand_in(behaviour)
+            with platform_hosts({DASHBOARD: dashboard.server_address[1], API: devpi.port}) as hosts:
+                hosts.servers.append(dashboard)
+                monkeypatch.setenv("HTTPS_PROXY", hosts.proxy.url)
+                monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+                monkeypatch.setenv("KEYCLOAK_ADMIN_PASSWORD", kc.admin_password)
+                monkeypatch.setenv("DEVPI_ADMIN_PASSWORD", ADMIN_PASSWORD)
+                monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+                settings = real_settings(keys, kc, namespace, **extra)
+                cluster.apply(
+                    {
+                        "apiVersion": "v1",
+                        "kind": "ConfigMap",
+                        "metadata": {"name": "argocd-ssh-known-hosts-cm", "namespace": "argocd"},
+                        "data": {"ssh_known_hosts": Path(keys["known_hosts"]).read_text()},
+                    },
+                    "argocd-install",
+                )
+                kube = Kube.connect(cluster.kubeconfig, cache_dir=tmp_path / "cache")
+                controllers = RealPlatformControllers(cluster, remote, devpi, namespace)
                 with controllers:
-                    yield RealWorld(
-                        cluster,
-                        kube,
-                        kc,
-                        remote,
-                        devpi,
-                        hosts,
-                        controllers,
-                        settings,
-                        isolated_home,
-                    )
-            finally:
-                # leave the shared control plane as it was found: the install and its data gone
-                Runner(
-                    Context(settings, kube, wait_timeout=60, delete_package_data=namespace)
-                ).rollback()
-                cluster.delete("v1", "Namespace", namespace)
-    devpi.stop()
+                    try:
+                        yield RealWorld(
+                            cluster,
+                            kube,
+                            kc,
+                            remote,
+                            devpi,
+                            hosts,
+                            controllers,
+                            settings,
+                            isolated_home,
+                        )
+                    finally:
+                        # leave the shared control plane as it was found, the install and its data
+                        # gone, while the stand-ins still run (ArgoCD's finalizer is theirs to clear)
+                        Runner(
+                            Context(settings, kube, wait_timeout=60, delete_package_data=namespace)
+                        ).rollback()
+                        cluster.delete("v1", "Namespace", namespace)
+    finally:
+        devpi.stop()  # also when a stand-in or the rollback failed

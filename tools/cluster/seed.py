@@ -8,6 +8,8 @@
 - the wildcard TLS Secret default/<domain with dots as dashes>-tls
 - GatewayClass `envoy-gateway` and Gateway gateway-system/thinkube-gateway with listeners http (80)
   and https (443, the wildcard certificate), both allowedRoutes All, as thinkube's playbooks make it
+- the Gateway's proxy pods in envoy-gateway-system, labelled as Envoy Gateway labels them (a
+  Deployment whose pods kwok runs: a stand-in, no proxy listens), so the installer finds its peer
 
 It waits until the CRDs are Established, the Nodes Ready and the controller-manager has made the
 `default` ServiceAccount, so a test may start right after.
@@ -89,6 +91,38 @@ def node(name: str) -> dict[str, Any]:
             },
         },
         "status": {"capacity": resources, "allocatable": resources},
+    }
+
+
+def envoy_proxy() -> dict[str, Any]:
+    """The Deployment Envoy Gateway makes for gateway-system/thinkube-gateway, with its labels."""
+    labels = {
+        "app.kubernetes.io/name": "envoy",
+        "app.kubernetes.io/component": "proxy",
+        "app.kubernetes.io/managed-by": "envoy-gateway",
+        "gateway.envoyproxy.io/owning-gateway-name": "thinkube-gateway",
+        "gateway.envoyproxy.io/owning-gateway-namespace": "gateway-system",
+    }
+    return {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {
+            "name": "envoy-gateway-system-thinkube-gateway",
+            "namespace": "envoy-gateway-system",
+            "labels": labels,
+        },
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": labels},
+            "template": {
+                "metadata": {"labels": labels},
+                "spec": {
+                    "containers": [
+                        {"name": "envoy", "image": "docker.io/envoyproxy/envoy:distroless-v1.36.2"}
+                    ]
+                },
+            },
+        },
     }
 
 
@@ -213,6 +247,25 @@ def main() -> int:
 
     for name in NODES:
         wait(f"kwok Node {name}", lambda name=name: node_ready(api, name))
+    proxy = envoy_proxy()
+    api.request(
+        "PATCH",
+        "/apis/apps/v1/namespaces/envoy-gateway-system/deployments/"
+        f"{proxy['metadata']['name']}?fieldManager={MANAGER}&force=true",
+        proxy,
+        "application/apply-patch+yaml",
+    )
+    wait(
+        "the gateway's proxy pod (kwok gives it an address)",
+        lambda: any(
+            (p.get("status") or {}).get("podIP")
+            for p in api.request(
+                "GET",
+                "/api/v1/namespaces/envoy-gateway-system/pods?labelSelector="
+                "gateway.envoyproxy.io%2Fowning-gateway-name%3Dthinkube-gateway",
+            )["items"]
+        ),
+    )
     wait(
         "the controller-manager (ServiceAccount default/default)",
         lambda: api.request("GET", "/api/v1/namespaces/default/serviceaccounts")["items"] != [],
