@@ -33,6 +33,16 @@ SRC = Path(__file__).resolve().parents[1] / "src"
 Run = Callable[..., Result]
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Stop the real control plane if this pytest run started it (tests/real_cluster); in the
+    controller process only, after every pytest-xdist worker is done with it."""
+    if hasattr(session.config, "workerinput"):
+        return
+    from real_cluster.harness import down_if_started_by_pytest
+
+    down_if_started_by_pytest()
+
+
 @pytest.fixture(autouse=True)
 def isolated_home(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch

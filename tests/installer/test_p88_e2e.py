@@ -35,7 +35,7 @@ def restricted_devpi(
     tmp_path_factory: pytest.TempPathFactory, devpi_template: DevpiServer
 ) -> Iterator[DevpiServer]:
     """devpi-server as the product runs it: only root may create users and indexes."""
-    flags = ("--restrict-modify", "root", "--outside-url", f"https://{API}")
+    flags = ("--restrict-modify", "root")
     yield from running_copy(tmp_path_factory, devpi_template, "devpi-e2e", flags)
 
 
