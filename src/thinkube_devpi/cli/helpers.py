@@ -20,6 +20,7 @@ from thinkube_devpi.shell import settings as settings_mod
 
 if TYPE_CHECKING:
     from thinkube_devpi.secrets import Secret
+    from thinkube_devpi.shell.api import DevpiAPI
     from thinkube_devpi.shell.upload import Distribution, FileResult
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -36,7 +37,24 @@ def _where(func: F) -> F:
     func = click.option(
         "--url", metavar="URL", help="devpi API root URL, e.g. https://devpi-api.example.com/."
     )(func)
+    func = click.option(
+        "--insecure-http",
+        is_flag=True,
+        envvar="THINKUBE_DEVPI_INSECURE_HTTP",
+        expose_value=False,
+        callback=lambda ctx, _p, value: ctx.meta.__setitem__("insecure_http", bool(value)),
+        help="Send the password or token over plain http to a host that is not this machine "
+        "(refused otherwise; only on a network you trust).",
+    )(func)
     return func
+
+
+def _api(root: str) -> DevpiAPI:
+    from thinkube_devpi.shell.api import DevpiAPI
+
+    ctx = click.get_current_context(silent=True)
+    insecure = bool(ctx and ctx.meta.get("insecure_http"))
+    return DevpiAPI(root, insecure_http=insecure)
 
 
 def _plaintext_flag(func: F) -> F:
@@ -95,11 +113,11 @@ def login(
     """
     from thinkube_devpi import secrets
     from thinkube_devpi.shell import session as sessions
-    from thinkube_devpi.shell.api import DevpiAPI
 
     cfg = settings_mod.resolve(url, user, index)
     root = cfg.require_url()
     key = sessions.password_key(root, cfg.user)
+    sessions.check()  # a corrupt sessions.json stops here, before a password is sent anywhere
 
     backend_note = None
     keyring_ok = False
@@ -130,7 +148,7 @@ def login(
                 "to ask on; pipe it in with --password-stdin"
             )
 
-    with DevpiAPI(root) as api:
+    with _api(root) as api:
         new = api.login(cfg.user, password)
     sessions.save(new)
     click.echo(f"logged in as {cfg.user} at {root}")
@@ -337,10 +355,9 @@ def _select(
     print_simple_url: bool,
 ) -> None:
     from thinkube_devpi.shell import client
-    from thinkube_devpi.shell.api import DevpiAPI
 
     root = cfg.require_url()
-    with DevpiAPI(root) as api:
+    with _api(root) as api:
         config = api.index_config(target)
         if config is None:
             owner = target.split("/")[0]
@@ -501,7 +518,6 @@ def _send_all(
 ) -> Iterator[FileResult]:
     """Send with the helpers' login (keyring password, token kept), a progress line on a tty."""
     from thinkube_devpi.shell import session as sessions
-    from thinkube_devpi.shell.api import DevpiAPI
     from thinkube_devpi.shell.upload import Uploader
 
     root = cfg.require_url()
@@ -514,7 +530,7 @@ def _send_all(
             sys.stderr.flush()
 
     login = sessions.Login(root, cfg.user, allow_plaintext=allow_plaintext)
-    with DevpiAPI(root) as api:
+    with _api(root) as api:
         uploader = Uploader(api, cfg.index, login, on_progress=progress)
         for result in uploader.send_all(dists):
             if tty:

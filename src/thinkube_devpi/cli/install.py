@@ -65,6 +65,26 @@ OUTCOME_STYLE = {
 }
 
 
+class _Seconds(click.ParamType):
+    """A finite number of seconds from 1 to a day (click's FloatRange lets nan through)."""
+
+    name = "seconds"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        import math
+
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = math.nan
+        if not math.isfinite(number) or not 1 <= number <= 86400:
+            self.fail(f"{value!r} is not a number of seconds from 1 to 86400", param, ctx)
+        return number
+
+
+WAIT_SECONDS = _Seconds()
+
+
 class Options:
     def __init__(
         self, config: Path | None, kubeconfig: Path | None, context: str | None, output: str
@@ -229,7 +249,7 @@ def _print_plan(console: Any, plan: Plan) -> None:
 )
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=1),
+    type=WAIT_SECONDS,
     default=300,
     show_default=True,
     help="Seconds to wait for each phase to become healthy.",
@@ -258,7 +278,7 @@ def apply(
     _validate_phases(runner, phases)
     if session.plan_mode:
         renderer.note(f"Plan mode: no cluster ({session.why}); showing what apply would do.")
-    _run_and_exit(renderer, lambda: runner.apply(phases, dry_run=dry_run, force=force))
+    _run_and_exit(renderer, lambda: runner.apply(phases, dry_run=dry_run, force=force), runner)
 
 
 @install.command()
@@ -418,7 +438,7 @@ def rollback(
         names = ", ".join(p.label for p in runner.selection(phases))
         where = session.kube.context if session.kube else "?"
         click.confirm(f"Roll back {names} on {where}?", abort=True)
-    _run_and_exit(renderer, lambda: runner.rollback(phases), summary=True)
+    _run_and_exit(renderer, lambda: runner.rollback(phases), runner, summary=True)
 
 
 @install.command()
@@ -472,7 +492,7 @@ def _resolver(pins: tuple[str, ...]) -> Callable[[str], set[str]] | None:
 @install.command(name="test")
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=1),
+    type=WAIT_SECONDS,
     default=300,
     show_default=True,
     help="Seconds for the whole test.",
@@ -500,7 +520,7 @@ def test_install(opts: Options, timeout: float, resolve: tuple[str, ...], output
     )
     renderer = EventPrinter(output)
     runner = session.runner(emit=renderer, journal=Journal())
-    _run_and_exit(renderer, lambda: runner.apply(["test"], force=True))
+    _run_and_exit(renderer, lambda: runner.apply(["test"], force=True), runner)
 
 
 @install.command()
@@ -544,11 +564,20 @@ def render(opts: Options, out_dir: Path, phases: tuple[str, ...]) -> None:
 
 
 def _run_and_exit(
-    renderer: EventPrinter, run: Callable[[], bool], *, summary: bool = False
+    renderer: EventPrinter, run: Callable[[], bool], runner: Runner, *, summary: bool = False
 ) -> NoReturn:
-    """Run, render, and exit 0 when it went well, 1 when anything failed."""
+    """Run, render, and exit 0 when it went well, 1 when anything failed, 130 on Ctrl-C
+    (saying which phase and step it stopped in; the journal records it too)."""
     try:
         ok = run()
+    except KeyboardInterrupt:
+        where = runner.interrupted()
+        renderer.close()
+        click.echo(
+            f"Interrupted in {where}. Nothing was rolled back: a re-run picks up from there.",
+            err=True,
+        )
+        sys.exit(130)
     finally:
         renderer.close()
     if summary:

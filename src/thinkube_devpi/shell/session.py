@@ -60,12 +60,37 @@ class Session:
         return f"Session(url={self.url!r}, user={self.user!r}, token=<hidden>)"
 
 
+class SessionFileError(Error, ValueError):
+    """sessions.json cannot be used as it is. Nothing is written over it."""
+
+
 def _read_all() -> dict[str, dict[str, dict[str, object]]]:
+    path = sessions_path()
     try:
-        data = json.loads(sessions_path().read_text(encoding="utf-8"))
-    except (FileNotFoundError, ValueError):
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
         return {}
-    return data if isinstance(data, dict) else {}
+    except (ValueError, OSError) as exc:
+        why = (exc.strerror or "unreadable") if isinstance(exc, OSError) else "not valid JSON"
+        raise _corrupt(path, why) from None
+    if not isinstance(data, dict) or not all(
+        isinstance(users, dict) and all(isinstance(e, dict) for e in users.values())
+        for users in data.values()
+    ):
+        raise _corrupt(path, "not a map of URL -> user -> token")
+    return data
+
+
+def check() -> None:
+    """Raise :class:`SessionFileError` when sessions.json exists but cannot be used."""
+    _read_all()
+
+
+def _corrupt(path: Path, why: str) -> SessionFileError:
+    return SessionFileError(
+        f"{path} cannot be used ({why}); it holds only login tokens, so remove it and run "
+        "tk-devpi login again (it was left as it is)"
+    )
 
 
 def _write_all(data: dict[str, dict[str, dict[str, object]]]) -> None:

@@ -307,10 +307,7 @@ class Uploader:
             break
         if resp.status_code == 200:
             return FileResult(dist.path, ok=True, sent=True, dist=dist, target=self.index_url)
-        try:
-            server_msg = str(resp.json().get("message", resp.reason_phrase))
-        except ValueError:
-            server_msg = resp.reason_phrase
+        server_msg = self.api.server_message(resp)  # a server may echo the request
         message = explain_status(
             resp.status_code, dist, self.index, self.api.url, self.login.user, server_msg
         )
