@@ -15,6 +15,7 @@ import click
 
 from thinkube_devpi.config import Settings, load
 from thinkube_devpi.installer.events import (
+    CheckDone,
     Event,
     LogLine,
     ObjectApplied,
@@ -26,6 +27,7 @@ from thinkube_devpi.installer.events import (
     WaitingFor,
 )
 from thinkube_devpi.installer.phases.base import Plan
+from thinkube_devpi.installer.preflight import Check
 from thinkube_devpi.installer.runner import Journal, Runner, event_to_dict
 from thinkube_devpi.installer.session import Session
 
@@ -36,6 +38,16 @@ STATE_STYLE = {
     State.FAILED: "red",
     State.UNKNOWN: "cyan",
 }
+CHECK_MARK = {True: "[green]ok[/]  ", False: "[red]FAIL[/]", None: "[cyan]--[/]  "}
+
+
+def check_markup(check: Check) -> str:
+    """One check as a row, the same for preflight's and phase 88's: mark, name, finding."""
+    from rich.markup import escape
+
+    return f"{CHECK_MARK[check.ok]} {escape(check.text)}"
+
+
 OUTCOME_STYLE = {
     "created": "green",
     "changed": "yellow",
@@ -451,8 +463,7 @@ def preflight(opts: Options, output: str) -> None:
         if session.plan_mode:
             console.print(f"[cyan]No cluster[/]: {session.why}")
         for c in checks:
-            mark = {True: "[green]ok[/]  ", False: "[red]FAIL[/]", None: "[cyan]--[/]  "}[c.ok]
-            console.print(f"{mark} {c.name}: {c.detail}")
+            console.print(check_markup(c))
     sys.exit(0 if all(c.ok for c in checks) else 1)
 
 
@@ -635,6 +646,8 @@ class EventPrinter:
                     else ""
                 )
                 c.print(f"   [{OUTCOME_STYLE.get(outcome, '')}]{outcome:>12}[/]  {ref}{extra}")
+            case CheckDone(check=check):
+                c.print("   " + check_markup(check))
             case LogLine(text=text, level=level):
                 style = {"warning": "yellow", "error": "red", "debug": "dim"}.get(level, "")
                 c.print(f"   [{style}]{text}[/]" if style else f"   {text}")
