@@ -41,6 +41,24 @@ class Team:
     def url(self) -> str:
         return self.server.url
 
+    def fill_small(self, files: Path) -> Team:
+        """One user, one index, one release (for tests about storage, not about devpi)."""
+        url = self.url
+        root = login(url, "root", self.server.root_password)
+        self.passwords["alice"] = "pw-alice-" + base64.b32encode(os.urandom(10)).decode()
+        httpx.put(f"{url}alice", json={"password": self.passwords["alice"]}, headers=root, timeout=10).raise_for_status()
+        httpx.put(f"{url}alice/dev", json={"type": "stage", "bases": [], "acl_upload": ["root"]}, headers=root, timeout=10).raise_for_status()
+        for path in (make_wheel(files, "tkfoo", "1.0"), make_sdist(files, "tkfoo", "1.0")):
+            r = httpx.post(
+                f"{url}alice/dev/",
+                data={":action": "file_upload", "name": "tkfoo", "version": "1.0"},
+                files={"content": (path.name, path.read_bytes())},
+                headers=root,
+                timeout=30,
+            )
+            assert r.status_code == 200, r.text
+        return self
+
     def fill(self, files: Path) -> Team:
         url = self.url
         root = login(url, "root", self.server.root_password)
@@ -126,3 +144,10 @@ def team(fresh_devpi_server: DevpiServer, tmp_path: Path) -> Team:
     files = tmp_path / "dists"
     files.mkdir()
     return Team(fresh_devpi_server).fill(files)
+
+
+@pytest.fixture
+def small_team(fresh_devpi_server: DevpiServer, tmp_path: Path) -> Team:
+    files = tmp_path / "dists"
+    files.mkdir()
+    return Team(fresh_devpi_server).fill_small(files)

@@ -288,6 +288,9 @@ class Credentials:
         return cls(access, secret)
 
 
+CHECK_BUCKET = "Checking the bucket"
+
+
 def s3_error(exc: BaseException, what: str, cfg: S3Config) -> BackupError:
     """A boto3/botocore failure as a BackupError that names no credential."""
     from botocore import exceptions as bex
@@ -297,7 +300,7 @@ def s3_error(exc: BaseException, what: str, cfg: S3Config) -> BackupError:
         err = exc.response.get("Error", {})
         code = str(err.get("Code", "?"))
         message = str(err.get("Message", "")).strip()
-        if code in ("NoSuchBucket",):
+        if code == "NoSuchBucket" or (code == "404" and what == CHECK_BUCKET):
             return BackupError(
                 f"{what}: bucket {cfg.bucket} does not exist at {cfg.endpoint}.",
                 "Create it (weed shell: s3.bucket.create -name BUCKET) or set backup_s3_bucket.",
@@ -422,7 +425,7 @@ class S3Target:
             raise s3_error(exc, what, self.cfg) from None
 
     def check(self) -> None:
-        self._call("Checking the bucket", self.client.head_bucket, Bucket=self.cfg.bucket)
+        self._call(CHECK_BUCKET, self.client.head_bucket, Bucket=self.cfg.bucket)
 
     @contextlib.contextmanager
     def upload(self, key: str) -> Iterator[IO[bytes]]:
@@ -868,6 +871,7 @@ def restore(
     check_id(backup_id)
     unpacked = work / f"restore-{backup_id}"
     fresh = serverdir.with_name(f"{serverdir.name}.restoring-{backup_id}")
+    serverdir.parent.mkdir(parents=True, exist_ok=True)
     for path in (unpacked, fresh):
         if path.exists():
             shutil.rmtree(path)
