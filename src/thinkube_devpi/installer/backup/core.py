@@ -930,33 +930,46 @@ def target_from_env(env: dict[str, str] | None = None) -> Target:
     return S3Target(cfg, Credentials.from_env(env))
 
 
-def main(argv: list[str] | None = None) -> int:
-    """``devpi_backup.py backup|verify ID`` in the backup pod (settings from the environment)."""
+def main(argv: list[str] | None = None, env: dict[str, str] | None = None) -> int:
+    """``devpi_backup.py backup|verify ID|restore ID`` in a pod (target from the environment)."""
     parser = argparse.ArgumentParser(prog="devpi_backup.py", description=main.__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("backup", help="export devpi and stream it to the target")
-    b.add_argument("--serverdir", type=Path, default=Path("/data/server"))
-    b.add_argument("--work", type=Path, default=Path("/data/.backup-work"))
+    v = sub.add_parser("verify", help="check a backup against its manifest")
+    r = sub.add_parser(
+        "restore", help="back up the current data, then restore a backup (devpi stopped)"
+    )
+    for p in (b, r):
+        p.add_argument("--serverdir", type=Path, default=Path("/data/server"))
+        p.add_argument("--work", type=Path, default=Path("/data/.backup-work"))
     b.add_argument("--keep-daily", type=int, default=7)
     b.add_argument("--keep-weekly", type=int, default=4)
-    v = sub.add_parser("verify", help="check a backup against its manifest")
-    v.add_argument("id")
+    for p in (v, r):
+        p.add_argument("id")
     args = parser.parse_args(argv)
 
     def log(text: str) -> None:
         print(f"devpi-backup: {text}", flush=True)
 
     try:
-        target = target_from_env()
+        target = target_from_env(env)
         if args.command == "backup":
             manifest = backup(args.serverdir, target, args.work, log=log)
             prune(target, args.keep_daily, args.keep_weekly, log=log)
             print(json.dumps({"id": manifest.id, "size": manifest.archive_size}), flush=True)
-        else:
+        elif args.command == "verify":
             manifest = verify(target, args.id)
             log(f"backup {manifest.id} matches its manifest")
+        else:
+            check_id(args.id)
+            read_manifest(target, args.id)  # refuse an unknown or incomplete backup first
+            if has_data(args.serverdir):
+                before = backup(args.serverdir, target, args.work, log=log)
+                log(f"the current data is saved first as backup {before.id}")
+            done = restore(target, args.id, args.serverdir, args.work, log=log)
+            print(json.dumps({"restored": done.id, "previous": str(done.previous or "")}), flush=True)
     except BackupError as exc:
-        print(f"devpi-backup: error: {exc.message} {exc.hint}".rstrip(), file=sys.stderr)
+        print(f"devpi-backup: error: {exc.message} {exc.hint}".rstrip(), file=sys.stderr, flush=True)
         return 1
     return 0
 

@@ -20,6 +20,7 @@ TABLE: list[tuple[int, str, str]] = [
     (50, "oauth2-proxy", "OAuth2 Proxy in front of the dashboard"),
     (60, "build", "Deployment repository and image build"),
     (70, "deploy", "GitOps deployment with ArgoCD"),
+    (75, "backup", "Nightly backup to object storage"),
     (80, "exposure", "Dashboard and API hosts"),
     (85, "cli", "Helper configuration"),
     (86, "shell", "fish functions and pip/uv configuration"),
