@@ -16,6 +16,7 @@ from fakes.keycloak import fake_keycloak  # noqa: F401
 from fakes.keyring_env import *  # noqa: F403
 from fakes.kube_api import FakeKubeAPI
 from fakes.platform import world  # noqa: F401
+from fakes.s3 import bucket, s3_server  # noqa: F401
 
 
 @pytest.fixture(autouse=True)

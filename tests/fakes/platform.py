@@ -25,11 +25,13 @@ from typing import Any
 import httpx
 import pytest
 
+from fakes.backup_kubelet import BackupKubelet
 from fakes.controllers import Controllers
 from fakes.gitremote import REPO_URL, BareRemote, key_files
 from fakes.hosts import Behaviour, Hosts, dashboard_stand_in, platform_hosts
 from fakes.keycloak import FakeKeycloak
 from fakes.kube_api import FakeKubeAPI
+from fakes.s3 import S3Server
 from fakes.tls import shared_pki
 from thinkube_devpi.config import Settings
 from thinkube_devpi.installer import devpi_init
@@ -319,6 +321,8 @@ def world(
     remote: BareRemote,
     isolated_home: Path,
     monkeypatch: pytest.MonkeyPatch,
+    s3_server: S3Server,
+    bucket: str,
 ) -> Iterator[World]:
     keys = key_files(tmp_path)
     seed_cluster(fake_kube)
@@ -335,7 +339,18 @@ def world(
             monkeypatch.setenv("KEYCLOAK_ADMIN_PASSWORD", kc.admin_password)
             monkeypatch.setenv("DEVPI_ADMIN_PASSWORD", ADMIN_PASSWORD)
             monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+            # thinkube's object storage for phase 75 (an S3 server on 127.0.0.1)
+            backup = {
+                "backup_s3_endpoint": s3_server.endpoint,
+                "backup_s3_bucket": bucket,
+                "backup_s3_prefix": s3_server.prefix,
+            }
+            for name, value in backup.items():
+                monkeypatch.setenv(f"THINKUBE_DEVPI_{name.upper()}", value)
+            monkeypatch.setenv("THINKUBE_DEVPI_S3_ACCESS_KEY", s3_server.access_key)
+            monkeypatch.setenv("THINKUBE_DEVPI_S3_SECRET_KEY", s3_server.secret_key)
             settings = Settings(
+                **backup,
                 domain="example.com",
                 keycloak_url=kc.url,
                 keycloak_ca_file=pki.ca_file,
@@ -356,7 +371,9 @@ def world(
                 }
             )
             kube = Kube.connect(kubeconfig, cache_dir=tmp_path / "cache")
-            with PlatformControllers(fake_kube, remote, devpi) as controllers:
+            with PlatformControllers(fake_kube, remote, devpi) as controllers, BackupKubelet(
+                fake_kube, devpi.base / "data"
+            ):
                 yield World(
                     fake_kube, kube, kc, remote, devpi, hosts, controllers, settings, isolated_home
                 )

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from fakes.devpi_server import DevpiServer
-from fakes.s3 import S3Server, bucket, s3_server  # noqa: F401
+from fakes.s3 import S3Server
 from shell.dists import make_sdist, make_wheel
 from thinkube_devpi.installer.backup import core
 
@@ -134,8 +134,8 @@ def pip_install(index_url: str, target: Path, *requirements: str) -> subprocess.
 
 
 @pytest.fixture
-def s3_target(s3_server: S3Server, bucket: str) -> core.S3Target:  # noqa: F811
-    cfg = core.S3Config(endpoint=s3_server.endpoint, bucket=bucket, prefix="devpi-")
+def s3_target(s3_server: S3Server, bucket: str) -> core.S3Target:
+    cfg = core.S3Config(endpoint=s3_server.endpoint, bucket=bucket, prefix=s3_server.prefix)
     return core.S3Target(cfg, core.Credentials(s3_server.access_key, s3_server.secret_key))
 
 

@@ -18,7 +18,7 @@ from thinkube_devpi.installer.backup import core
 
 
 def target_for(s3: S3Server, bucket: str, *, secret: str | None = None, endpoint: str = "") -> core.S3Target:
-    cfg = core.S3Config(endpoint=endpoint or s3.endpoint, bucket=bucket, prefix="devpi-")
+    cfg = core.S3Config(endpoint=endpoint or s3.endpoint, bucket=bucket, prefix=s3.prefix)
     return core.S3Target(cfg, core.Credentials(s3.access_key, secret or s3.secret_key))
 
 
@@ -45,7 +45,7 @@ def test_wrong_credentials(server: DevpiServer, s3_server: S3Server, bucket: str
     assert "refused the credentials" in err.value.message
     assert "THINKUBE_DEVPI_S3_SECRET_KEY" in err.value.hint
     for where, text in (("the error", str(err.value)), ("the log", caplog.text), ("argv", "\n".join(argv))):
-        assert_absent(where, text, [wrong, s3_server.secret_key])
+        assert_absent(where, text, [wrong, s3_server.secret_key, s3_server.access_key])
 
 
 def test_bucket_that_does_not_exist(server: DevpiServer, s3_server: S3Server) -> None:
@@ -123,7 +123,7 @@ def test_corrupt_backup_is_refused_by_verify_and_restore(
 ) -> None:
     target = target_for(s3_server, bucket)
     good = core.backup(server.serverdir, target, server.base / "work")
-    key = f"devpi-{good.id}/{core.ARCHIVE}"
+    key = f"{s3_server.prefix}{good.id}/{core.ARCHIVE}"
     client = s3_server.client()
     data = bytearray(client.get_object(Bucket=bucket, Key=key)["Body"].read())
     if damage == "flip a byte":
@@ -134,10 +134,10 @@ def test_corrupt_backup_is_refused_by_verify_and_restore(
         client.put_object(Bucket=bucket, Key=key, Body=bytes(data[: len(data) // 2]))
     else:
         other = core.Manifest.from_json(
-            client.get_object(Bucket=bucket, Key=f"devpi-{good.id}/{core.MANIFEST}")["Body"].read(), "x"
+            client.get_object(Bucket=bucket, Key=f"{s3_server.prefix}{good.id}/{core.MANIFEST}")["Body"].read(), "x"
         )
         other.members[1].sha256 = "0" * 64
-        client.put_object(Bucket=bucket, Key=f"devpi-{good.id}/{core.MANIFEST}", Body=other.to_json())
+        client.put_object(Bucket=bucket, Key=f"{s3_server.prefix}{good.id}/{core.MANIFEST}", Body=other.to_json())
 
     with pytest.raises(core.BackupCorrupt) as err:
         core.verify(target, good.id)
@@ -174,7 +174,7 @@ def test_no_secret_in_the_backup_or_its_processes(
         core.verify(target, m.id)
         shutil.rmtree(tmp_path / "r", ignore_errors=True)
         core.restore(target, m.id, tmp_path / "r" / "server", tmp_path / "work")
-    secrets = [s3_server.secret_key]
+    secrets = [s3_server.secret_key, s3_server.access_key]
     assert_absent("argv and environment of devpi-export/devpi-import", "\n".join(argv), secrets)
     assert_absent("the log", caplog.text + "\n".join(lines), secrets)
     assert_absent("the manifest", m.to_json(), secrets)

@@ -31,7 +31,7 @@ def s3_settings(s3_server: S3Server, bucket: str) -> Settings:
         domain="example.com",
         backup_s3_endpoint=s3_server.endpoint,
         backup_s3_bucket=bucket,
-        backup_s3_prefix="devpi-",
+        backup_s3_prefix=s3_server.prefix,
     ).validate()
 
 
@@ -56,7 +56,7 @@ def kubelet(fake_kube: FakeKubeAPI, fresh_devpi_server: DevpiServer) -> Iterator
 
 
 def target(s3: S3Server, bucket: str) -> core.S3Target:
-    cfg = core.S3Config(endpoint=s3.endpoint, bucket=bucket, prefix="devpi-")
+    cfg = core.S3Config(endpoint=s3.endpoint, bucket=bucket, prefix=s3.prefix)
     return core.S3Target(cfg, core.Credentials(s3.access_key, s3.secret_key))
 
 
@@ -144,7 +144,7 @@ def test_rollback_removes_the_schedule_never_the_backups(
     events: list[Event] = []
     assert Runner(phase_ctx, emit=events.append).rollback(["backup"])
     deleted = {e.ref.kind for e in events if isinstance(e, ObjectDeleted) and e.outcome == "deleted"}
-    assert deleted == {"CronJob", "Secret"}
+    assert deleted == {"CronJob", "Secret", "Job"}  # the first backup's Job too
     assert fake_kube.get("batch/v1", "CronJob", "devpi-backup", NS) is None
     assert [b.id for b in core.complete_backups(target(keys, bucket))] == [made.id]
 

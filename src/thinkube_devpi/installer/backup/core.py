@@ -391,6 +391,12 @@ class S3Target:
     @property
     def client(self) -> Any:
         if self._client is None:
+            import logging
+
+            # botocore logs every request's headers at DEBUG, the access key id among them: keep
+            # it quiet whatever the root logger's level is
+            for name in ("boto3", "botocore", "s3transfer", "urllib3"):
+                logging.getLogger(name).setLevel(logging.WARNING)
             import boto3
             from botocore.config import Config
 

@@ -276,6 +276,24 @@ class BackupPhase(Phase):
         self.log(emit, "running the first backup now (a Job from the CronJob's template)")
         backup_now(self, emit)
 
+    # -- rollback
+
+    def rollback(self, emit: Emit) -> None:
+        """The schedule, its runs and the credentials go; the backups in the bucket stay."""
+        kube = self.ctx.require_kube()
+        labels = ",".join(f"{k}={v}" for k, v in selector(CRONJOB).items())
+        jobs, _ = kube.list("batch/v1", "Job", self.settings.namespace, label_selector=labels)
+        runs: list[Desired] = [
+            {"apiVersion": "batch/v1", "kind": "Job", "metadata": dict(j["metadata"])} for j in jobs
+        ]
+        self.delete_objects(runs, emit)
+        super().rollback(emit)
+        self.log(
+            emit,
+            f"the backups in {self.settings.s3_endpoint} bucket {self.settings.backup_s3_bucket} "
+            "are kept",
+        )
+
     # -- status
 
     def health(self) -> PhaseStatus:
