@@ -13,6 +13,7 @@ import click
 
 # name -> "module:attribute" of a click command or group, imported on first use
 LAZY_COMMANDS: dict[str, str] = {
+    "backup": "thinkube_devpi.backup_cli:backup",
     "config": "thinkube_devpi.config_cli:config",
     "install": "thinkube_devpi.installer.cli:install",
     "login": "thinkube_devpi.shell.cli:login",
@@ -27,6 +28,7 @@ LAZY_COMMANDS: dict[str, str] = {
 }
 
 SHORT_HELP: dict[str, str] = {
+    "backup": "Back up the package data now, list and verify backups, restore one.",
     "config": "Write, show and check the installer's settings.",
     "install": "Plan, apply, check and roll back the DevPi install on the cluster.",
     "login": "Log in to the devpi index (password from the keyring, a prompt or stdin).",

@@ -149,7 +149,8 @@ class S3Server:
                 f"-master.port.grpc={grpc['master']}",
                 f"-volume.port={ports['volume']}",
                 f"-volume.port.grpc={grpc['volume']}",
-                "-volume.max=8",
+                # every bucket is a collection with volumes of its own: room for many small ones
+                "-volume.max=200",
                 "-master.volumeSizeLimitMB=64",
                 "-filer",
                 f"-filer.port={ports['filer']}",
@@ -158,6 +159,8 @@ class S3Server:
                 f"-s3.port={self.port}",
                 f"-s3.port.grpc={grpc['s3']}",
                 f"-s3.config={config}",
+                "-s3.port.iceberg=0",  # the catalogs' fixed ports would collide between workers
+                "-s3.port.lance=0",
             ]
         )
         # an unsigned request is refused (403) once the gateway is up with its identities

@@ -851,6 +851,23 @@ def verify(target: Target, backup_id: str) -> Manifest:
     return check_archive(target, backup_id)
 
 
+def copy_backup(source: Target, dest: Target, backup_id: str) -> Manifest:
+    """Copy one backup (streamed) to another target, checking the archive's sha256 on the way;
+    the manifest is written last, so an interrupted copy is never complete."""
+    manifest = read_manifest(source, backup_id)
+    with source.read(f"{backup_id}/{ARCHIVE}") as raw, dest.upload(f"{backup_id}/{ARCHIVE}") as out:
+        sink = _HashingWriter(out)
+        shutil.copyfileobj(raw, sink, 1024 * 1024)
+        if (sink.size, sink.sha.hexdigest()) != (manifest.archive_size, manifest.archive_sha256):
+            raise BackupCorrupt(
+                f"Backup {backup_id} in {source.describe()} does not match its manifest "
+                f"({sink.size} bytes read, {manifest.archive_size} expected).",
+                "It cannot be trusted; use another backup.",
+            )
+    dest.put(f"{backup_id}/{MANIFEST}", manifest.to_json())
+    return manifest
+
+
 # ---------------------------------------------------------------- restore
 
 
