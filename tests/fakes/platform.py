@@ -134,6 +134,7 @@ class PlatformControllers(Controllers):
         self.handled: set[str] = set()
         self.errors: list[BaseException] = []
         self.builds = 0
+        self.devpi_source: tuple[str, str, str, str] | None = None
 
     def _run(self) -> None:
         while not self._stop.wait(0.03):
@@ -145,6 +146,13 @@ class PlatformControllers(Controllers):
                 self.errors.append(exc)
 
     def tick(self) -> None:
+        # devpi's process first: its Deployment counts as available only once it serves
+        app = self.fake.get(WF, "Application", "devpi", "argocd")
+        if app is not None:
+            self.sync(app)
+            self.follow_replicas()
+        else:
+            self.app_deleted()
         super().tick()
         for ing in self.fake.list("networking.k8s.io/v1", "Ingress", self.namespace):
             if not ((ing.get("status") or {}).get("loadBalancer") or {}).get("ingress"):
@@ -159,9 +167,6 @@ class PlatformControllers(Controllers):
             if wf["metadata"]["uid"] not in self.handled:
                 self.handled.add(wf["metadata"]["uid"])
                 self.run_build(wf)
-        app = self.fake.get(WF, "Application", "devpi", "argocd")
-        if app is not None:
-            self.sync(app)
         job = self.fake.get("batch/v1", "Job", "devpi-init", self.namespace)
         if job is not None and job["metadata"]["uid"] not in self.handled:
             self.handled.add(job["metadata"]["uid"])
@@ -191,12 +196,32 @@ class PlatformControllers(Controllers):
         server_secret = secret_values(self.fake, "devpi-server-secret", self.namespace).get(
             "secret", ""
         )
-        self.devpi.start(
+        self.devpi_source = (
             self.remote.show("entrypoint.sh"),
             self.remote.show("devpi_server_launch.py"),
             root,
             server_secret,
         )
+        self.devpi.start(*self.devpi_source)
+        if self.fake.get("apps/v1", "Deployment", "devpi", self.namespace) is None:
+            # what ArgoCD deploys from k8s/ (the process above plays its pod)
+            labels = {"app.kubernetes.io/name": "devpi", "app.kubernetes.io/instance": "devpi"}
+            self.fake.create(
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "Deployment",
+                    "metadata": {"name": "devpi", "namespace": self.namespace, "labels": labels},
+                    "spec": {
+                        "replicas": 1,
+                        "selector": {"matchLabels": labels},
+                        "template": {
+                            "metadata": {"labels": labels},
+                            "spec": {"containers": [{"name": "devpi", "image": "registry.example.com/thinkube/devpi:built"}]},
+                        },
+                    },
+                },
+                manager="argocd-controller",
+            )
         self.fake.patch_status(
             WF,
             "Application",
@@ -208,6 +233,27 @@ class PlatformControllers(Controllers):
                 "health": {"status": "Healthy"},
             },
         )
+
+    def follow_replicas(self) -> None:
+        """devpi's process follows the Deployment's replicas (a restore scales it to 0 and back)."""
+        dep = self.fake.get("apps/v1", "Deployment", "devpi", self.namespace)
+        if dep is None or self.devpi_source is None:
+            return
+        if dep["spec"].get("replicas", 1) == 0:
+            self.devpi.stop()
+        elif self.devpi.process is None:
+            self.devpi.start(*self.devpi_source)
+
+    def app_deleted(self) -> None:
+        """ArgoCD's cascade: the Application gone, devpi stops and its Deployment goes; the data
+        goes only with the PVC (rollback --delete-package-data)."""
+        self.devpi.stop()
+        if self.fake.get("apps/v1", "Deployment", "devpi", self.namespace) is not None:
+            self.fake.delete("apps/v1", "Deployment", "devpi", self.namespace)
+        if self.fake.get("v1", "PersistentVolumeClaim", "devpi-data-pvc", self.namespace) is None:
+            import shutil
+
+            shutil.rmtree(self.devpi.base / "data", ignore_errors=True)
 
     def run_init(self, job: dict[str, Any]) -> None:
         env: dict[str, str] = {}

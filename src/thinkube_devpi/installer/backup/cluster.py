@@ -20,7 +20,7 @@ from thinkube_devpi.installer import deployrepo
 from thinkube_devpi.installer.backup import core
 from thinkube_devpi.installer.events import Emit, LogLine, ObjectApplied, ObjectRef
 from thinkube_devpi.installer.kube import KubeError
-from thinkube_devpi.installer.manifests import meta, selector
+from thinkube_devpi.installer.manifests import meta, secret_env, selector
 from thinkube_devpi.installer.phases.base import PhaseError
 from thinkube_devpi.installer.phases.p75_backup import (
     CRONJOB,
@@ -69,6 +69,11 @@ def run_job(
     spec = phase.job_spec(command)
     if not beside_devpi:  # devpi is stopped: the volume is free on any node
         del spec["template"]["spec"]["affinity"]
+    if kind == "restore":
+        # root's password follows Secret devpi-root (a fresh install after a loss made a new one)
+        spec["template"]["spec"]["containers"][0]["env"].append(
+            secret_env(core.ROOT_PASSWORD_ENV, deployrepo.ROOT_SECRET, "password")
+        )
     job = {
         "apiVersion": "batch/v1",
         "kind": "Job",

@@ -52,6 +52,7 @@ MANIFEST = "manifest.json"
 MARKER = ".thinkube-devpi"  # the entrypoint's mark on a server directory it created
 PART_SIZE = 8 * 1024 * 1024  # S3 multipart part (5 MiB is the minimum)
 ID_RE = re.compile(r"^\d{8}T\d{6}Z$")
+ROOT_PASSWORD_ENV = "DEVPISERVER_ROOT_PASSWD"  # devpi's own variable, from Secret devpi-root
 ACCESS_KEY_ENV = "THINKUBE_DEVPI_S3_ACCESS_KEY"
 SECRET_KEY_ENV = "THINKUBE_DEVPI_S3_SECRET_KEY"
 # every variable a child process must not inherit (it would show in /proc/<pid>/environ)
@@ -727,11 +728,16 @@ def newest(target: Target) -> BackupInfo | None:
     return done[-1] if done else None
 
 
-def to_keep(ids: Iterable[str], keep_daily: int, keep_weekly: int) -> set[str]:
-    """The newest backup of each of the last ``keep_daily`` days that have one, and of each of the
-    last ``keep_weekly`` ISO weeks that have one. The newest backup is always kept."""
+def to_keep(
+    ids: Iterable[str], keep_daily: int, keep_weekly: int, now: dt.datetime | None = None
+) -> set[str]:
+    """The newest backup of each of the last ``keep_daily`` days that have one, of each of the
+    last ``keep_weekly`` ISO weeks that have one, and every backup of the last 24 hours (a fresh
+    install after a loss backs up its empty devpi: the backups from before stay)."""
+    now = now or dt.datetime.now(dt.UTC)
     ordered = sorted(ids, reverse=True)
-    keep: set[str] = set(ordered[:1])
+    keep: set[str] = {i for i in ordered if now - id_time(i) < dt.timedelta(hours=24)}
+    keep.update(ordered[:1])
     days: dict[dt.date, str] = {}
     weeks: dict[tuple[int, int], str] = {}
     for backup_id in ordered:
@@ -885,12 +891,15 @@ def restore(
     serverdir: Path,
     work: Path,
     *,
+    root_password: str | None = None,
     log: Log = _quiet,
 ) -> Restored:
     """Verify while unpacking, import into a new server directory beside ``serverdir``, then swap.
 
     devpi must not be running on ``serverdir`` during the swap (the caller stops it). The directory
-    that was live is renamed ``<name>.before-<id>``, never deleted."""
+    that was live is renamed ``<name>.before-<id>``, never deleted. With ``root_password`` root
+    gets that password (the install's Secret ``devpi-root``, which a fresh install after a loss
+    generated anew); every other user keeps the password the backup holds."""
     check_id(backup_id)
     unpacked = work / f"restore-{backup_id}"
     fresh = serverdir.with_name(f"{serverdir.name}.restoring-{backup_id}")
@@ -906,6 +915,8 @@ def restore(
             f"backup {backup_id} matches its manifest ({manifest.archive_size} bytes); "
             "importing into a new server directory"
         )
+        if root_password:
+            set_root_password(unpacked / "dataindex.json", root_password)
         argv = [_program("devpi-import"), "--serverdir", str(fresh), "--no-root-pypi"]
         if os.stat(unpacked).st_dev == os.stat(fresh.parent).st_dev:
             argv.append("--hard-links")
@@ -926,6 +937,19 @@ def restore(
         shutil.rmtree(unpacked, ignore_errors=True)
     log(f"restored backup {backup_id} into {serverdir}")
     return Restored(backup_id, serverdir, previous, manifest)
+
+
+def set_root_password(dataindex: Path, password: str) -> None:
+    """Give root ``password`` in an unpacked export, hashed as devpi-server hashes it."""
+    from devpi_server.auth import hash_password  # the image's devpi-server (a test dependency here)
+
+    data = json.loads(dataindex.read_text())
+    root = data.get("users", {}).get("root")
+    if root is None:
+        return
+    root["pwhash"] = hash_password(password)
+    root.pop("pwsalt", None)
+    dataindex.write_text(json.dumps(data))
 
 
 def has_data(serverdir: Path) -> bool:
@@ -989,7 +1013,10 @@ def main(argv: list[str] | None = None, env: dict[str, str] | None = None) -> in
             if has_data(args.serverdir):
                 before = backup(args.serverdir, target, args.work, log=log)
                 log(f"the current data is saved first as backup {before.id}")
-            done = restore(target, args.id, args.serverdir, args.work, log=log)
+            root_password = (env if env is not None else os.environ).get(ROOT_PASSWORD_ENV)
+            done = restore(
+                target, args.id, args.serverdir, args.work, root_password=root_password, log=log
+            )
             print(json.dumps({"restored": done.id, "previous": str(done.previous or "")}), flush=True)
     except BackupError as exc:
         print(f"devpi-backup: error: {exc.message} {exc.hint}".rstrip(), file=sys.stderr, flush=True)
