@@ -158,7 +158,7 @@ async def _next_refresh(app: Any) -> None:
 
 async def bench_render(rounds: int) -> dict[str, float]:
     from thinkube_devpi.config import Settings
-    from thinkube_devpi.installer.status import build_snapshot, sources
+    from thinkube_devpi.installer.live.sources import build_snapshot, sources
     from thinkube_devpi.tui.app import DevpiApp
     from thinkube_devpi.tui.widgets.cluster import StatusTable
 

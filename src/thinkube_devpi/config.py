@@ -19,12 +19,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from thinkube_devpi import paths
+from thinkube_devpi.errors import Error
+
 PLACEHOLDER_DOMAIN = "thinkube.local"
-ENV_PREFIX = "THINKUBE_DEVPI_"
-APP_NAME = "thinkube-devpi"
+ENV_PREFIX = paths.ENV_PREFIX
+APP_NAME = paths.APP_NAME
 
 
-class ConfigError(ValueError):
+class ConfigError(Error, ValueError):
     """A setting has a value that is not allowed."""
 
     def __init__(self, field_name: str, value: object, allowed: str) -> None:
@@ -35,12 +38,7 @@ class ConfigError(ValueError):
 
 
 def default_config_path() -> Path:
-    env = os.environ.get(f"{ENV_PREFIX}CONFIG")
-    if env:
-        return Path(env).expanduser()
-    from platformdirs import user_config_dir
-
-    return Path(user_config_dir(APP_NAME)) / "config.toml"
+    return paths.config_file()
 
 
 # ---------------------------------------------------------------- validators
@@ -557,8 +555,5 @@ def load(path: Path | None = None, env: Mapping[str, str] | None = None) -> Sett
 
 def save(settings: Settings, path: Path | None = None) -> Path:
     path = path or default_config_path()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".toml.tmp")
-    tmp.write_text(settings.to_toml())
-    tmp.replace(path)
+    paths.atomic_write(path, settings.to_toml())
     return path

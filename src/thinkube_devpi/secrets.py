@@ -21,12 +21,14 @@ import re
 import secrets as _stdlib_secrets
 from typing import Any, NoReturn
 
+from thinkube_devpi.errors import Error
+
 KEYRING_SERVICE = "thinkube-devpi"
 ALLOW_PLAINTEXT_ENV = "THINKUBE_DEVPI_ALLOW_PLAINTEXT_KEYRING"
 _ENV_NAME = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 
 
-class SecretError(Exception):
+class SecretError(Error):
     """A secret could not be read, stored or used. The message never contains a secret value."""
 
 

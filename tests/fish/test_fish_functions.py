@@ -42,7 +42,8 @@ def test_install_writes_one_function_per_file_and_completions(helpers_home, fish
     fish_dir = helpers_home / ".config" / "fish"
     tk("fish", "install")
     assert sorted(p.stem for p in (fish_dir / "functions").iterdir()) == FUNCTIONS
-    assert sorted(p.stem for p in (fish_dir / "completions").iterdir()) == [*FUNCTIONS, "tk-devpi"]
+    # one completion file: the devpi-* functions inherit it through `--wraps`
+    assert sorted(p.stem for p in (fish_dir / "completions").iterdir()) == ["tk-devpi"]
     assert not (fish_dir / "conf.d").exists()
     for path in [*fish_dir.glob("functions/*.fish"), *fish_dir.glob("completions/*.fish")]:
         text = path.read_text()
@@ -160,3 +161,37 @@ def test_functions_work_in_fish_against_a_real_server(
     assert f"uploaded {wheel.name}" in proc.stdout
     assert "login:   valid" in proc.stdout
     assert dev.password not in proc.stdout + proc.stderr
+
+
+def fish_complete(fish_bin: str, fish_dir: Path, line: str) -> dict[str, str]:
+    """What fish offers on TAB after ``line``, with the installed files autoloaded."""
+    script = (
+        f"set -p fish_function_path {fish_dir}/functions; "
+        f"set -p fish_complete_path {fish_dir}/completions; "
+        f"complete -C {json.dumps(line)}"
+    )
+    done = subprocess.run(
+        [fish_bin, "--no-config", "-c", script], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    offers = {}
+    for ln in done.stdout.splitlines():
+        value, _, help_ = ln.partition("\t")
+        offers[value] = help_
+    return offers
+
+
+def test_tab_completes_subcommands_and_options_from_the_click_commands(
+    helpers_home, fish_bin, tk_devpi_on_path
+):
+    fish_dir = helpers_home / ".config" / "fish"
+    tk("fish", "install")
+    top = fish_complete(fish_bin, fish_dir, "tk-devpi ")
+    assert {"install", "config", "login", "upload", "use-prod"} <= set(top)
+    assert top["install"].startswith("Plan, apply")
+    apply = fish_complete(fish_bin, fish_dir, "tk-devpi install apply --")
+    assert {"--dry-run", "--phase", "--adopt", "--timeout", "--output"} <= set(apply)
+    assert {"text", "json"} <= set(fish_complete(fish_bin, fish_dir, "tk-devpi install apply -o "))
+    assert {"init", "show", "check"} <= set(fish_complete(fish_bin, fish_dir, "tk-devpi config "))
+    # a wrapper completes as the command it wraps
+    assert {"--password-stdin", "--url"} <= set(fish_complete(fish_bin, fish_dir, "devpi-login --"))

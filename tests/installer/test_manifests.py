@@ -28,7 +28,7 @@ def planned_objects(settings: Settings) -> list[dict[str, Any]]:
     ctx = Context(settings)
     out = []
     for phase in build(ctx):
-        if not phase.implemented or not phase.needs_cluster:
+        if not phase.needs_cluster:
             continue
         for desired in phase.objects():
             obj = realize(desired)

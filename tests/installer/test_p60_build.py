@@ -16,10 +16,11 @@ from fakes.gitremote import BareRemote
 from fakes.kube_api import FakeKubeAPI
 from leakcheck import find
 from thinkube_devpi.config import Settings
+from thinkube_devpi.installer.argo_build import argo_version_from_image
 from thinkube_devpi.installer.events import Event, LogLine, ObjectApplied, PhaseFinished, State
 from thinkube_devpi.installer.kube import Kube
 from thinkube_devpi.installer.phases.base import Context, PhaseError
-from thinkube_devpi.installer.phases.p60_build import BuildPhase, argo_version_from_image
+from thinkube_devpi.installer.phases.p60_build import BuildPhase
 from thinkube_devpi.installer.runner import Runner
 
 WF = "argoproj.io/v1alpha1"

@@ -15,9 +15,8 @@ from hera.workflows.models import CronWorkflow, Workflow, WorkflowTemplate
 from pydantic import ValidationError
 
 from thinkube_devpi.config import Settings
+from thinkube_devpi.installer.argo_build import build_workflow, cron_workflow, workflow_template
 from thinkube_devpi.installer.kube import with_common_labels
-from thinkube_devpi.installer.phases.base import Context
-from thinkube_devpi.installer.phases.p60_build import BuildPhase, cron_workflow, workflow_template
 
 MODELS = {"WorkflowTemplate": WorkflowTemplate, "CronWorkflow": CronWorkflow, "Workflow": Workflow}
 
@@ -39,9 +38,8 @@ def _strip(obj: Any) -> Any:
 
 @pytest.fixture
 def objs(build_settings: Settings) -> list[dict[str, Any]]:
-    phase = BuildPhase(Context(build_settings))
     return [with_common_labels(workflow_template(build_settings)), with_common_labels(cron_workflow(build_settings)),
-            with_common_labels(phase.workflow())]
+            with_common_labels(build_workflow(build_settings))]
 
 
 def test_argo_objects_match_the_published_models(objs: list[dict[str, Any]]) -> None:

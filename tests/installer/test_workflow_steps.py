@@ -18,8 +18,8 @@ import pytest
 
 from fakes.gitremote import BareRemote, git
 from thinkube_devpi.config import Settings
+from thinkube_devpi.installer.argo_build import cron_workflow, workflow_template
 from thinkube_devpi.installer.deployrepo import BUMP_TRAILER, DeployRepo, read_tag
-from thinkube_devpi.installer.phases.p60_build import cron_workflow, workflow_template
 
 TAG = re.compile(r"^registry\.example\.com/thinkube/devpi:(\d{8}T\d{6})-([0-9a-f]{7})$")
 

@@ -236,7 +236,7 @@ async def test_plan_mode_with_no_cluster_lists_every_phase(make_app, tmp_path):
         for phase in app.phase_list:
             plan = app.phases_view.plans[phase.name]
             assert plan is not None
-            if phase.implemented and phase.needs_cluster and phase.in_apply_all:
+            if phase.needs_cluster and phase.in_apply_all:
                 # every cluster phase lists its objects, none compared (no cluster)
                 assert plan.items and {i.action for i in plan.items} == {"unknown"}, phase.name
         # nothing can be written in plan mode
@@ -299,7 +299,9 @@ async def test_quit_during_a_phase_asks_first(cluster, kubeconfig, make_app, set
         assert app.is_running and app.running == "apply"
         start = time.monotonic()
         await pilot.press("q", "y")
-    assert time.monotonic() - start < 1.0
+    # the phase would wait 20 s for its PVC: quitting cancels it instead (5 s leaves room for a
+    # loaded machine; the figure itself is bench/bench_tui.py's)
+    assert time.monotonic() - start < 5.0
     assert app.ctx.cancel.is_set()
 
 

@@ -11,7 +11,7 @@ from typing import Any
 from textual.pilot import Pilot
 from textual.widgets import Input
 
-from thinkube_devpi.installer.status import build_snapshot, sources
+from thinkube_devpi.installer.live.sources import build_snapshot, sources
 from thinkube_devpi.tui.messages import ClusterStatus
 
 from .conftest import FIXED_NOW, SIZE, settle, until

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from thinkube_devpi._lazy import lazy_import
+from thinkube_devpi.errors import Error
 from thinkube_devpi.installer.manifests import (
     container_security,
     meta,
@@ -69,13 +70,8 @@ OWNED = (
 )
 
 
-class RepoError(Exception):
+class RepoError(Error):
     """A git operation on the deployment repository failed; the message says what to do."""
-
-    def __init__(self, message: str, hint: str = "") -> None:
-        self.message = message
-        self.hint = hint
-        super().__init__(message + (f" {hint}" if hint else ""))
 
 
 def template(name: str) -> str:
@@ -418,3 +414,26 @@ def _git_hint(detail: str) -> str:
     if "could not resolve" in low or "connection" in low or "does not appear" in low:
         return "Check deploy_repo and the network path to the repository host."
     return "Check deploy_repo, deploy_branch and the deploy key."
+
+
+def ssh_host(url: str) -> str:
+    """The host (``[host]:port`` for a non-default port) an SSH git URL connects to."""
+    if url.startswith("ssh://"):
+        rest = url[len("ssh://") :].split("/", 1)[0]
+        host = rest.rsplit("@", 1)[-1]
+        if ":" in host:
+            h, port = host.rsplit(":", 1)
+            return f"[{h}]:{port}"
+        return host
+    return url.split("@", 1)[-1].split(":", 1)[0]
+
+
+def known_host_matches(line: str, host: str) -> bool:
+    """Whether a known_hosts line may be for ``host`` (hashed lines: ssh decides)."""
+    line = line.strip()
+    if not line or line.startswith("#"):
+        return False
+    names = line.split()[0]
+    if names.startswith("|1|"):  # hashed entries: we cannot tell, accept ssh's judgement
+        return True
+    return host in names.split(",")

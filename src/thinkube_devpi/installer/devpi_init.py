@@ -20,10 +20,12 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from thinkube_devpi.errors import Error
+
 HEADERS = {"Accept": "application/json", "Content-Type": "application/json"}
 
 
-class InitError(Exception):
+class InitError(Error):
     """devpi answered something unexpected; the message never holds a password."""
 
 

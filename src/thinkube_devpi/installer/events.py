@@ -16,7 +16,6 @@ class State(StrEnum):
     PROGRESSING = "progressing"
     MISSING = "missing"
     FAILED = "failed"
-    NOT_IMPLEMENTED = "not implemented"
     UNKNOWN = "unknown"  # no cluster to ask (plan mode)
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from thinkube_devpi._lazy import lazy_import
+from thinkube_devpi.errors import Error
 from thinkube_devpi.secrets import Secret, child_environ
 
 API_VERSION = "2022-11-28"
@@ -26,11 +27,8 @@ else:
     httpx = lazy_import("httpx")
 
 
-class GitHubError(Exception):
-    def __init__(self, message: str, hint: str = "") -> None:
-        self.message = message
-        self.hint = hint
-        super().__init__(message + (f" {hint}" if hint else ""))
+class GitHubError(Error):
+    """A GitHub API call failed; the hint says what to do."""
 
 
 def github_repo(url: str) -> tuple[str, str] | None:

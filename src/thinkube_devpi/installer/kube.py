@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from thinkube_devpi import paths
+from thinkube_devpi.errors import Error
 from thinkube_devpi.installer.events import ObjectRef
 
 FIELD_MANAGER = "thinkube-devpi"
@@ -49,7 +51,7 @@ CRD_HINTS = {
 _RAISE = object()  # _call's default: a 404 is an error
 
 
-class KubeError(Exception):
+class KubeError(Error):
     """An API call failed. The message says what, on which object, why, and what to do."""
 
     def __init__(
@@ -65,7 +67,6 @@ class KubeError(Exception):
         self.ref = ref
         self.status = status
         self.reason = reason
-        self.hint = hint
         parts = [what]
         if ref is not None:
             parts.append(f"on {ref}")
@@ -74,7 +75,10 @@ class KubeError(Exception):
             head += f": HTTP {status}"
         if reason:
             head += f" ({reason})" if status is not None else f": {reason}"
-        super().__init__(head + (f". {hint}" if hint else ""))
+        super().__init__(head, hint)
+
+    def __str__(self) -> str:
+        return self.message + (f". {self.hint}" if self.hint else "")
 
 
 class NotOurs(KubeError):
@@ -196,9 +200,7 @@ class Kube:
         self.cluster = cluster
         self.server = api_client.configuration.host
         if cache_dir is None:
-            from platformdirs import user_cache_dir
-
-            cache_dir = Path(user_cache_dir("thinkube-devpi"))
+            cache_dir = paths.cache_dir()
         cache_dir.mkdir(parents=True, exist_ok=True)
         digest = hashlib.sha256(self.server.encode()).hexdigest()[:16]
         self._cache_file = cache_dir / f"discovery-{digest}.json"

@@ -15,7 +15,9 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
+from thinkube_devpi import paths
 from thinkube_devpi.config import ConfigError
+from thinkube_devpi.errors import Error
 from thinkube_devpi.installer.events import (
     Emit,
     Event,
@@ -39,10 +41,8 @@ class Journal:
 
     def __init__(self, path: Path | None = None) -> None:
         if path is None:
-            from platformdirs import user_state_dir
-
             stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
-            path = Path(user_state_dir("thinkube-devpi")) / "runs" / f"{stamp}.jsonl"
+            path = paths.runs_dir() / f"{stamp}.jsonl"
         self.path = path
 
     def record(self, event: Event) -> None:
@@ -74,15 +74,10 @@ def event_to_dict(event: Event) -> dict[str, Any]:
 
 def describe_error(exc: BaseException) -> tuple[str, str]:
     """(message, hint) for the UIs: what failed, and what to do."""
-    if isinstance(exc, PhaseError):
-        return exc.message, exc.hint
-    if isinstance(exc, KubeError):
-        head = str(exc)
-        if exc.hint and head.endswith(exc.hint):
-            head = head[: -len(exc.hint)].rstrip(". ")
-        return head, exc.hint
     if isinstance(exc, ConfigError):
         return str(exc), "Fix the setting (`tk-devpi config show`) and re-run."
+    if isinstance(exc, Error):
+        return exc.message, exc.hint
     return (
         f"{type(exc).__name__}: {exc}",
         "This is a bug in thinkube-devpi; please report it with the journal.",
@@ -137,7 +132,7 @@ class Runner:
         """Apply the selected phases in order; False at the first failure."""
         phases = self.selection(wanted)
         if not wanted:
-            phases = [p for p in phases if p.in_apply_all and p.implemented]
+            phases = [p for p in phases if p.in_apply_all]
         if not dry_run:
             self.ctx.settings.require_real_domain()
         return all(self._apply_one(phase, dry_run=dry_run, force=force) for phase in phases)
@@ -160,8 +155,6 @@ class Runner:
                     )
                 )
                 return True
-            if not phase.implemented:
-                raise PhaseError(f"Phase {phase.label} is not implemented yet.")
             if phase.needs_cluster:
                 self.ctx.require_kube()
             if not force:
@@ -213,7 +206,7 @@ class Runner:
         for phase in reversed(self.selection(wanted)):
             self.emit(PhaseStarted(phase.name, action="rollback", title=phase.title))
             try:
-                if phase.needs_cluster and phase.implemented:
+                if phase.needs_cluster:
                     self.ctx.require_kube()
                 phase.rollback(self.emit)
             except Exception as exc:

@@ -12,23 +12,22 @@ from typing import Any, BinaryIO
 
 import httpx
 
+from thinkube_devpi.errors import Error
 from thinkube_devpi.secrets import Secret
 from thinkube_devpi.shell.session import Session
 
 USER_AGENT = "tk-devpi"
 
 
-class DevpiError(Exception):
+class DevpiError(Error):
     """A devpi request failed. `str()` says what failed; `hint` what to do about it."""
 
     def __init__(self, message: str, hint: str = "", status: int | None = None) -> None:
-        super().__init__(message)
-        self.hint = hint
+        super().__init__(message, hint)
         self.status = status
 
     def __str__(self) -> str:
-        text = super().__str__()
-        return f"{text}\n  {self.hint}" if self.hint else text
+        return f"{self.message}\n  {self.hint}" if self.hint else self.message
 
 
 def _server_message(resp: httpx.Response) -> str:

@@ -21,9 +21,12 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from thinkube_devpi import paths
+from thinkube_devpi.errors import Error
 
-class PipConfigError(Exception):
-    pass
+
+class PipConfigError(Error):
+    """pip or uv configuration cannot be written; the message names the file."""
 
 
 @dataclass
@@ -52,8 +55,7 @@ class WrittenFile:
 
 
 def _config_home() -> Path:
-    xdg = os.environ.get("XDG_CONFIG_HOME")
-    return Path(xdg) if xdg else Path.home() / ".config"
+    return paths.xdg_config_home()
 
 
 def pip_conf_path(target: str) -> Path:
@@ -161,9 +163,7 @@ def write(planned: list[PlannedFile]) -> list[WrittenFile]:
         if item.path.exists():
             backup = item.path.with_name(f"{item.path.name}.bak-{stamp}")
             shutil.copy2(item.path, backup)
-        tmp = item.path.with_name(f".{item.path.name}.tk-devpi.tmp")
-        tmp.write_text(item.content, encoding="utf-8")
-        os.replace(tmp, item.path)
+        paths.atomic_write(item.path, item.content)
         written.append(WrittenFile(item.path, "replaced" if backup else "created", backup))
     return written
 

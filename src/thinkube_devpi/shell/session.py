@@ -10,14 +10,14 @@ has expired or that the server no longer accepts is renewed from the keyring pas
 from __future__ import annotations
 
 import base64
-import contextlib
 import json
-import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-STATE_ENV = "THINKUBE_DEVPI_STATE_DIR"
+from thinkube_devpi import paths
+
+STATE_ENV = paths.STATE_ENV
 # renew a little before devpi-server would refuse the token
 _EXPIRY_MARGIN_S = 60
 
@@ -28,12 +28,7 @@ def password_key(url: str, user: str) -> str:
 
 
 def state_dir() -> Path:
-    override = os.environ.get(STATE_ENV)
-    if override:
-        return Path(override).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_state_dir("thinkube-devpi"))
+    return paths.state_dir()
 
 
 def sessions_path() -> Path:
@@ -70,16 +65,7 @@ def _read_all() -> dict[str, dict[str, dict[str, object]]]:
 def _write_all(data: dict[str, dict[str, dict[str, object]]]) -> None:
     path = sessions_path()
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    tmp = path.with_name(f".sessions-{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-        raise
+    paths.atomic_write(path, json.dumps(data), mode=0o600)
 
 
 def load(url: str, user: str) -> Session | None:

@@ -12,12 +12,14 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-CONFIG_ENV = "THINKUBE_DEVPI_HELPERS_CONFIG"
+from thinkube_devpi import paths
+from thinkube_devpi.errors import Error
+
+CONFIG_ENV = paths.HELPERS_CONFIG_ENV
 DEFAULT_USER = "admin"
 DEFAULT_INDEX = "admin/prod"
 
@@ -26,7 +28,7 @@ _USER_RE = re.compile(rf"^{_NAME}$")
 _INDEX_RE = re.compile(rf"^{_NAME}/{_NAME}$")
 
 
-class SettingsError(ValueError):
+class SettingsError(Error, ValueError):
     """A setting the helpers cannot use. The message names the value and what is allowed."""
 
 
@@ -62,12 +64,7 @@ class HelperSettings:
 
 def config_path() -> Path:
     """The helpers' settings file."""
-    override = os.environ.get(CONFIG_ENV)
-    if override:
-        return Path(override).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_config_dir("thinkube-devpi")) / "helpers.toml"
+    return paths.helpers_file()
 
 
 def normalize_url(value: str) -> str:
@@ -165,16 +162,7 @@ def write_helper_config(
     """
     target = path or config_path()
     text = render_helper_config(url, user, index, selected_index)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".helpers-", dir=target.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    paths.atomic_write(target, text, mode=0o644)
     return target
 
 

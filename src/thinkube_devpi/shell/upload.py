@@ -15,12 +15,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from thinkube_devpi.errors import Error
 from thinkube_devpi.secrets import child_environ
 
 DIST_SUFFIXES = (".whl", ".tar.gz", ".zip", ".tar.bz2", ".tgz")
 
 
-class UploadInputError(Exception):
+class UploadInputError(Error):
     """A path given to upload cannot be uploaded (missing, not a distribution)."""
 
 

@@ -24,10 +24,12 @@ from textual.worker import Worker, WorkerState
 
 from thinkube_devpi import config
 from thinkube_devpi.config import ConfigError, Settings
+from thinkube_devpi.errors import Error
 from thinkube_devpi.installer.events import PhaseFinished
 from thinkube_devpi.installer.phases import build
-from thinkube_devpi.installer.phases.base import Context, Phase
+from thinkube_devpi.installer.phases.base import Phase
 from thinkube_devpi.installer.runner import Journal, Runner, describe_error
+from thinkube_devpi.installer.session import Session
 from thinkube_devpi.tui.commands import COMMANDS, bindings, devpi_commands, hints
 from thinkube_devpi.tui.messages import (
     ClusterStatus,
@@ -45,7 +47,7 @@ from thinkube_devpi.tui.widgets.header import VIEWS, KubeHeader
 from thinkube_devpi.tui.widgets.phases import PhasesView
 
 if TYPE_CHECKING:
-    from thinkube_devpi.installer.status import ClusterSnapshot
+    from thinkube_devpi.installer.live.rows import ClusterSnapshot
     from thinkube_devpi.tui.screens.confirm import RollbackChoice
     from thinkube_devpi.tui.widgets.cluster import ClusterView
     from thinkube_devpi.tui.widgets.config import ConfigView
@@ -87,8 +89,9 @@ class DevpiApp(App[None]):
         self.journal_dir = journal_dir
         self.clock = clock
         self.watch_cluster = watch_cluster
-        self.ctx = Context(settings)
-        self.phase_list: list[Phase] = build(self.ctx)
+        self.session = Session(settings, why="plan mode requested" if plan else "connecting")
+        self.ctx = self.session.context
+        self.phase_list: list[Phase] = self.session.phases
         self.connection = "plan mode" if plan else "connecting"
         self.running: str | None = None  # "apply" / "rollback" while the runner works
         self.running_phase: str | None = None
@@ -123,6 +126,11 @@ class DevpiApp(App[None]):
         return self.query_one(KubeHeader)
 
     @property
+    def closing(self) -> bool:
+        """True once the views are gone: a worker's late result then has nowhere to go."""
+        return not self.query(PhasesView)
+
+    @property
     def phases_view(self) -> PhasesView:
         return self.query_one(PhasesView)
 
@@ -152,7 +160,7 @@ class DevpiApp(App[None]):
 
     @property
     def plan_mode(self) -> bool:
-        return self.ctx.kube is None
+        return self.session.plan_mode
 
     def on_mount(self) -> None:
         header = self.header
@@ -182,21 +190,23 @@ class DevpiApp(App[None]):
         description="Connecting to the cluster",
     )
     def connect(self) -> None:
-        from thinkube_devpi.installer.kube import Kube, KubeError
-
         try:
-            kube = Kube.connect(self.kubeconfig, self.context_name, cache_dir=self.cache_dir)
-            version = kube.version()
-        except KubeError as exc:
+            session = Session.open(
+                self.settings, self.kubeconfig, self.context_name, cache_dir=self.cache_dir
+            )
+            version = session.version()
+        except Error as exc:
             message, hint = describe_error(exc)
             self.post_message(Unreachable(message, hint))
             return
-        self.post_message(Connected(kube, version))
+        self.post_message(Connected(session, version))
 
     @on(Connected)
     def _connected(self, message: Connected) -> None:
-        kube = message.kube
-        self.ctx.kube = kube
+        if self.closing:
+            return
+        self.session.attach(message.session)
+        kube = self.session.require_kube()
         self.connection = "connected"
         header = self.header
         header.context = kube.context or "-"
@@ -211,10 +221,12 @@ class DevpiApp(App[None]):
 
     @on(Unreachable)
     def _unreachable(self, message: Unreachable) -> None:
+        if self.closing:
+            return
         self._enter_plan_mode(message.reason, message.hint, connection="unreachable")
 
     def _enter_plan_mode(self, reason: str, hint: str = "", connection: str = "plan mode") -> None:
-        self.ctx.kube = None
+        self.session.detach(reason)
         self.connection = connection
         header = self.header
         header.connection = connection
@@ -230,17 +242,12 @@ class DevpiApp(App[None]):
         self.refresh_phases()
 
     def _start_watcher(self) -> None:
-        if not self.watch_cluster or self.ctx.kube is None:
+        if not self.watch_cluster or self.plan_mode:
             return
-        from thinkube_devpi.installer.status import StatusWatcher
-
         self._stop_watcher()
         self.watch_cancel = threading.Event()
-        self.watcher = StatusWatcher(
-            self.ctx.kube,
-            self.settings,
-            lambda snap: self.post_message(ClusterStatus(snap)),
-            cancel=self.watch_cancel,
+        self.watcher = self.session.watcher(
+            lambda snap: self.post_message(ClusterStatus(snap)), cancel=self.watch_cancel
         )
         self.watcher.start()
         if self._age_timer is None:
@@ -263,6 +270,8 @@ class DevpiApp(App[None]):
 
     @on(ClusterStatus)
     def _cluster_status(self, message: ClusterStatus) -> None:
+        if self.closing:
+            return
         self.snapshot = message.snapshot
         if self._cluster is not None:
             self._cluster.update_snapshot(message.snapshot)
@@ -311,6 +320,8 @@ class DevpiApp(App[None]):
 
     @on(PhaseStatusRead)
     def _phase_status(self, message: PhaseStatusRead) -> None:
+        if self.closing:
+            return
         if message.phase == self.running_phase or message.phase in self.failed:
             # the runner's events say more while it runs, and a failure stays on screen (with
             # the API's message) until the phase is retried
@@ -319,6 +330,8 @@ class DevpiApp(App[None]):
 
     @on(PlanRead)
     def _plan_read(self, message: PlanRead) -> None:
+        if self.closing:
+            return
         self.phases_view.set_plan(message.phase, message.plan, message.error)
 
     # ------------------------------------------------------------------ running phases
@@ -425,6 +438,8 @@ class DevpiApp(App[None]):
 
     @on(RunnerEvent)
     def _runner_event(self, message: RunnerEvent) -> None:
+        if self.closing:
+            return
         event = message.event
         self.phases_view.add_event(event)
         if isinstance(event, PhaseFinished):
@@ -444,6 +459,8 @@ class DevpiApp(App[None]):
 
     @on(RunFinished)
     def _run_finished(self, message: RunFinished) -> None:
+        if self.closing:
+            return
         self.running = None
         self.running_phase = None
         self.phases_view.set_running(None)
@@ -469,7 +486,7 @@ class DevpiApp(App[None]):
 
     def action_pod_log(self) -> None:
         pod = self.cluster_view.selected_pod()
-        if pod is None or self.ctx.kube is None:
+        if pod is None or self.plan_mode:
             self.notify("Select a pod in the pods table first.", severity="warning")
             return
         self.log_cancel.set()
@@ -486,14 +503,10 @@ class DevpiApp(App[None]):
         description="Following a pod's log",
     )
     def follow_log(self, namespace: str, name: str, cancel: threading.Event) -> None:
-        from thinkube_devpi.installer.kube import KubeError
-
         try:
-            for line in self.ctx.require_kube().pod_log(
-                namespace, name, follow=True, tail_lines=1000, cancel=cancel
-            ):
+            for line in self.session.pod_log(namespace, name, tail_lines=1000, cancel=cancel):
                 self.post_message(PodLogLines(name, [line]))
-        except KubeError as exc:
+        except Error as exc:
             message, _ = describe_error(exc)
             self.post_message(PodLogLines(name, [], ended=message))
             return
@@ -519,9 +532,7 @@ class DevpiApp(App[None]):
         description="Preflight checks",
     )
     def run_preflight(self) -> None:
-        from thinkube_devpi.installer.status import preflight
-
-        self.post_message(PreflightDone(preflight(self.ctx.kube, self.settings)))
+        self.post_message(PreflightDone(self.session.preflight()))
 
     @on(PreflightDone)
     def _preflight_done(self, message: PreflightDone) -> None:
@@ -574,16 +585,8 @@ class DevpiApp(App[None]):
     def store_secret(self, name: str, secret: Any) -> None:
         from thinkube_devpi import secrets
 
-        store = getattr(secrets, "store", None)
-        if store is None:
-            self.post_message(
-                SecretKept(
-                    name, "keyring support is not in this build: kept in memory for this run", False
-                )
-            )
-            return
         try:
-            backend = store(name, secret)
+            backend = secrets.store(name, secret)
         except Exception as exc:  # messages from secrets never hold the value
             self.post_message(
                 SecretKept(name, f"not stored: {exc}; kept in memory for this run", False)
@@ -637,7 +640,7 @@ class DevpiApp(App[None]):
         if action == "retry_failed":
             return True if (self.failed and not self.running and not self.plan_mode) else None
         if action == "pod_log":
-            return True if self.ctx.kube is not None else None
+            return True if not self.plan_mode else None
         return True
 
     def _update_hints(self) -> None:

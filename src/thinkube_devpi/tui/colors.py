@@ -12,11 +12,10 @@ STATE_STYLE: dict[State, str] = {
     State.PROGRESSING: "bold #ffaf00",
     State.MISSING: "#87afd7",
     State.FAILED: "bold #ff5f5f",
-    State.NOT_IMPLEMENTED: "#6c6c6c",
     State.UNKNOWN: "italic #8a8a8a",
 }
 
-# keyed by installer.status.Health's values (a StrEnum, so Health members look these up); plain
+# keyed by installer.live.rows.Health's values (a StrEnum, so Health members look these up); plain
 # strings keep the status module out of the first screen's imports
 HEALTH_STYLE: dict[str, str] = {
     "ok": "#87d7ff",

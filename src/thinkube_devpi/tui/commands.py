@@ -59,7 +59,7 @@ COMMANDS: tuple[Command, ...] = (
         "run_all",
         "Run all",
         "Run all remaining phases",
-        "Apply every implemented phase in order, skipping the healthy ones",
+        "Apply every phase in order, skipping the healthy ones",
         ("phases",),
     ),
     Command(

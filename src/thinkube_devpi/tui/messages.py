@@ -14,15 +14,16 @@ from textual.message import Message
 
 if TYPE_CHECKING:
     from thinkube_devpi.installer.events import Event
+    from thinkube_devpi.installer.live.rows import ClusterSnapshot
     from thinkube_devpi.installer.phases.base import PhaseStatus, Plan
-    from thinkube_devpi.installer.status import Check, ClusterSnapshot
+    from thinkube_devpi.installer.preflight import Check
 
 
 @dataclass
 class Connected(Message):
-    """The cluster answered; ``kube`` goes into the installer's Context, nowhere else."""
+    """The cluster answered; the app's session takes over this session's connection."""
 
-    kube: Any
+    session: Any
     version: str
 
 

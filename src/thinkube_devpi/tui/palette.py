@@ -32,17 +32,14 @@ class DevpiCommands(Provider):
             out.append((c.title, c.action, f"{c.help}  [{c.key}]"))
         if not app.plan_mode:
             for phase in app.phase_list:
-                if phase.implemented:
-                    out.append(
-                        (
-                            f"Run phase {phase.label}",
-                            f"run_phase_named('{phase.name}')",
-                            phase.title,
-                        )
+                out.append(
+                    (
+                        f"Run phase {phase.label}",
+                        f"run_phase_named('{phase.name}')",
+                        phase.title,
                     )
+                )
             for phase in app.phase_list:
-                if not phase.implemented:
-                    continue
                 out.append(
                     (
                         f"Roll back phase {phase.label}",

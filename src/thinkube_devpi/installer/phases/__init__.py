@@ -1,66 +1,46 @@
-"""The install phases, in DESIGN.md section 4's order.
+"""The install phases, in DESIGN.md section 4's order: :data:`PHASES` is the list.
 
-The table below names every phase. A module ``pNN_<name>.py`` in this package that defines a
-``Phase`` subclass with that number provides the real phase; until one exists the phase is a
-placeholder whose plan says "not implemented yet". New phases need no change here or in the UIs.
+A new phase is a module ``pNN_<name>.py`` here with one ``Phase`` subclass, and one line in
+:data:`PHASES`; the runner, the CLI and the TUI take their rows from this list.
 """
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
+from thinkube_devpi.installer.phases.base import Context, Phase
+from thinkube_devpi.installer.phases.p10_namespace import NamespacePhase
+from thinkube_devpi.installer.phases.p20_storage import StoragePhase
+from thinkube_devpi.installer.phases.p30_redis import RedisPhase
+from thinkube_devpi.installer.phases.p40_keycloak import KeycloakPhase
+from thinkube_devpi.installer.phases.p50_oauth2_proxy import OAuth2ProxyPhase
+from thinkube_devpi.installer.phases.p60_build import BuildPhase
+from thinkube_devpi.installer.phases.p70_deploy import DeployPhase
+from thinkube_devpi.installer.phases.p75_backup import BackupPhase
+from thinkube_devpi.installer.phases.p80_exposure import ExposurePhase
+from thinkube_devpi.installer.phases.p85_cli import CliPhase
+from thinkube_devpi.installer.phases.p86_shell import ShellPhase
+from thinkube_devpi.installer.phases.p88_test import TestPhase
+from thinkube_devpi.installer.phases.p89_rollback import RollbackPhase
 
-from thinkube_devpi.installer.phases.base import Context, Phase, Placeholder
-
-TABLE: list[tuple[int, str, str]] = [
-    (10, "namespace", "Namespace and RBAC"),
-    (20, "storage", "Package data volume"),
-    (30, "redis", "Redis for oauth2-proxy sessions"),
-    (40, "keycloak", "Keycloak client"),
-    (50, "oauth2-proxy", "OAuth2 Proxy in front of the dashboard"),
-    (60, "build", "Deployment repository and image build"),
-    (70, "deploy", "GitOps deployment with ArgoCD"),
-    (75, "backup", "Nightly backup to object storage"),
-    (80, "exposure", "Dashboard and API hosts"),
-    (85, "cli", "Helper configuration"),
-    (86, "shell", "fish functions and pip/uv configuration"),
-    (88, "test", "End-to-end test"),
-    (89, "rollback", "Whole-install rollback"),
+# in install order; 88 (verify) and 89 (roll back everything) run on demand, never in apply-all
+PHASES: list[type[Phase]] = [
+    NamespacePhase,
+    StoragePhase,
+    RedisPhase,
+    KeycloakPhase,
+    OAuth2ProxyPhase,
+    BuildPhase,
+    DeployPhase,
+    BackupPhase,
+    ExposurePhase,
+    CliPhase,
+    ShellPhase,
+    TestPhase,
+    RollbackPhase,
 ]
 
 
-def _discover() -> dict[int, type[Phase]]:
-    found: dict[int, type[Phase]] = {}
-    for info in pkgutil.iter_modules(__path__):
-        if not (info.name.startswith("p") and info.name[1:3].isdigit()):
-            continue
-        module = importlib.import_module(f"{__name__}.{info.name}")
-        for value in vars(module).values():
-            if (
-                isinstance(value, type)
-                and issubclass(value, Phase)
-                and value.__module__ == module.__name__
-                and getattr(value, "number", None) is not None
-            ):
-                found[value.number] = value
-    return found
-
-
 def phase_classes() -> list[type[Phase]]:
-    real = _discover()
-    out: list[type[Phase]] = []
-    for number, name, title in TABLE:
-        cls = real.get(number)
-        if cls is None:
-            cls = type(
-                f"Phase{number}",
-                (Placeholder,),
-                {"number": number, "name": name, "title": title, "__module__": __name__},
-            )
-            if number in (88, 89):
-                cls.in_apply_all = False
-        out.append(cls)
-    return out
+    return list(PHASES)
 
 
 def build(ctx: Context) -> list[Phase]:

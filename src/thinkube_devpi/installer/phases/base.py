@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
+from thinkube_devpi.errors import Error
 from thinkube_devpi.installer.events import (
     Emit,
     LogLine,
@@ -31,13 +32,8 @@ if TYPE_CHECKING:
     from thinkube_devpi.installer.kube import Kube
 
 
-class PhaseError(Exception):
+class PhaseError(Error):
     """A phase cannot go on. ``hint`` says what the admin can do."""
-
-    def __init__(self, message: str, hint: str = "") -> None:
-        self.message = message
-        self.hint = hint
-        super().__init__(message + (f" {hint}" if hint else ""))
 
 
 @dataclass
@@ -198,6 +194,19 @@ class PlanItem:
     changes: list[str] = field(default_factory=list)  # field paths, or per Secret key
     secret_keys: dict[str, str] | None = None  # key -> where its value comes from
 
+    def to_dict(self) -> dict[str, Any]:
+        """As ``install plan -o json`` shows it (a Secret's key sources, never its data)."""
+        return {
+            "ref": str(self.ref),
+            "apiVersion": self.ref.api_version,
+            "kind": self.ref.kind,
+            "name": self.ref.name,
+            "namespace": self.ref.namespace,
+            "action": self.action,
+            "changes": self.changes,
+            **({"secret_keys": self.secret_keys} if self.secret_keys is not None else {}),
+        }
+
 
 @dataclass
 class Plan:
@@ -206,7 +215,16 @@ class Plan:
     title: str
     items: list[PlanItem] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    implemented: bool = True
+
+    def to_dict(self) -> dict[str, Any]:
+        """As ``install plan -o json`` shows it."""
+        return {
+            "number": self.number,
+            "name": self.phase,
+            "title": self.title,
+            "notes": self.notes,
+            "objects": [item.to_dict() for item in self.items],
+        }
 
 
 @dataclass
@@ -214,6 +232,10 @@ class PhaseStatus:
     state: State
     reason: str = ""
     details: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """As ``install status -o json`` shows it."""
+        return {"state": self.state.value, "reason": self.reason}
 
     @property
     def healthy(self) -> bool:
@@ -263,7 +285,6 @@ class Phase:
     name: ClassVar[str]
     title: ClassVar[str]
     summary: ClassVar[str] = ""
-    implemented: ClassVar[bool] = True
     needs_cluster: ClassVar[bool] = True
     in_apply_all: ClassVar[bool] = True  # phases 88/89 run through their own commands
 
@@ -294,10 +315,7 @@ class Phase:
     # -- plan
 
     def plan(self) -> Plan:
-        plan = Plan(self.name, self.number, self.title, implemented=self.implemented)
-        if not self.implemented:
-            plan.notes.append("not implemented yet")
-            return plan
+        plan = Plan(self.name, self.number, self.title)
         kube = self.ctx.kube
         for desired in self.objects():
             obj = realize(desired)
@@ -364,8 +382,6 @@ class Phase:
     # -- status
 
     def status(self) -> PhaseStatus:
-        if not self.implemented:
-            return PhaseStatus(State.NOT_IMPLEMENTED, "not implemented yet")
         kube = self.ctx.kube
         if kube is None:
             return PhaseStatus(State.UNKNOWN, "no cluster (plan mode)")
@@ -446,18 +462,6 @@ class Phase:
         emit(LogLine(self.name, text, level))
 
 
-class Placeholder(Phase):
-    """A phase from DESIGN.md's table that is not built yet."""
-
-    implemented = False
-
-    def apply(self, emit: Emit) -> None:
-        raise PhaseError(f"Phase {self.label} is not implemented yet.")
-
-    def rollback(self, emit: Emit) -> None:
-        self.log(emit, "not implemented yet: nothing to roll back")
-
-
 __all__ = [
     "Context",
     "Deferred",
@@ -469,7 +473,6 @@ __all__ = [
     "Phase",
     "PhaseError",
     "PhaseStatus",
-    "Placeholder",
     "Plan",
     "PlanItem",
     "SecretObject",

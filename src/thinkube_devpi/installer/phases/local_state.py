@@ -11,11 +11,11 @@ import os
 from pathlib import Path
 from typing import Any
 
+from thinkube_devpi import paths
+
 
 def _path() -> Path:
-    from thinkube_devpi.shell.session import state_dir
-
-    return state_dir() / "installer-local.json"
+    return paths.state_dir() / "installer-local.json"
 
 
 def read(phase: str) -> dict[str, Any]:
@@ -37,10 +37,7 @@ def write(phase: str, entry: dict[str, Any] | None) -> None:
         data[phase] = entry
     else:
         data.pop(phase, None)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(".installer-local.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")
-    os.replace(tmp, path)
+    paths.atomic_write(path, json.dumps(data, indent=2, sort_keys=True))
 
 
 def flag(name: str, ctx: object) -> bool:

@@ -16,7 +16,13 @@ from pathlib import Path
 from typing import Any
 
 from thinkube_devpi.installer import deployrepo
-from thinkube_devpi.installer.deployrepo import DeployRepo, RepoError, RepoState
+from thinkube_devpi.installer.deployrepo import (
+    DeployRepo,
+    RepoError,
+    RepoState,
+    known_host_matches,
+    ssh_host,
+)
 from thinkube_devpi.installer.events import Emit, ObjectApplied, ObjectRef, State, WaitingFor
 from thinkube_devpi.installer.kube import KubeError
 from thinkube_devpi.installer.manifests import (
@@ -38,12 +44,7 @@ from thinkube_devpi.installer.phases.base import (
     PhaseStatus,
     SecretObject,
 )
-from thinkube_devpi.installer.phases.p60_build import (
-    BuildPhase,
-    FileKey,
-    _known_host_matches,
-    _ssh_host,
-)
+from thinkube_devpi.installer.phases.p60_build import BuildPhase, FileKey
 from thinkube_devpi.secrets import Secret, SecretError, lookup
 
 APP = "devpi"
@@ -277,14 +278,14 @@ class DeployPhase(Phase):
                 "The cluster does not serve argoproj.io/v1alpha1 Application.",
                 "Install ArgoCD (or check argocd_namespace).",
             )
-        host = _ssh_host(s.deploy_repo or "")
+        host = ssh_host(s.deploy_repo or "")
         cm = kube.get(ObjectRef("v1", "ConfigMap", KNOWN_HOSTS_CM, s.argocd_namespace))
         known = str(((cm or {}).get("data") or {}).get("ssh_known_hosts", ""))
-        if not any(_known_host_matches(line, host) for line in known.splitlines()):
+        if not any(known_host_matches(line, host) for line in known.splitlines()):
             lines = [
                 line
                 for line in Path(s.ssh_known_hosts_file or "").read_text().splitlines()
-                if _known_host_matches(line, host)
+                if known_host_matches(line, host)
             ]
             raise PhaseError(
                 f"ArgoCD does not know {host}'s host key (ConfigMap {s.argocd_namespace}/"

@@ -6,7 +6,7 @@ a namespace that still holds the PVC are kept (each phase says why).
 
 from __future__ import annotations
 
-from thinkube_devpi.installer.events import Emit, PhaseFinished, PhaseStarted, State
+from thinkube_devpi.installer.events import Emit, Event, PhaseFinished, State
 from thinkube_devpi.installer.phases.base import Phase, PhaseError, PhaseStatus
 
 
@@ -35,26 +35,19 @@ class RollbackPhase(Phase):
         return plan
 
     def apply(self, emit: Emit) -> None:
+        """The runner's rollback of every phase before this one (same events, same order)."""
         from thinkube_devpi.installer.phases import build
-        from thinkube_devpi.installer.runner import describe_error
+        from thinkube_devpi.installer.runner import Runner
 
-        failed = []
-        for phase in reversed(build(self.ctx)):
-            if phase.number >= self.number or not phase.implemented:
-                continue
-            emit(PhaseStarted(phase.name, action="rollback", title=phase.title))
-            try:
-                phase.rollback(emit)
-            except Exception as exc:
-                message, hint = describe_error(exc)
-                emit(
-                    PhaseFinished(
-                        phase.name, ok=False, state=State.FAILED, message=message, hint=hint
-                    )
-                )
-                failed.append(phase.label)
-                continue
-            emit(PhaseFinished(phase.name, ok=True, state=State.MISSING, message="rolled back"))
+        phases = [p for p in build(self.ctx) if p.number < self.number]
+        failed: list[str] = []
+
+        def relay(event: Event) -> None:
+            if isinstance(event, PhaseFinished) and not event.ok:
+                failed.append(next(p.label for p in phases if p.name == event.phase))
+            emit(event)
+
+        Runner(self.ctx, phases=phases, emit=relay).rollback()
         if failed:
             raise PhaseError(
                 f"Rollback of {', '.join(failed)} failed.", "Fix what each says and run it again."

@@ -15,7 +15,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widgets import ContentSwitcher, DataTable, RichLog
 
-from thinkube_devpi.installer.status import (
+from thinkube_devpi.installer.live.rows import (
     ClusterSnapshot,
     Health,
     Row,

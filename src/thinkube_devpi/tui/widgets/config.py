@@ -22,7 +22,7 @@ from textual.message import Message
 from textual.widgets import Button, Input, Label, Static
 
 from thinkube_devpi.config import ConfigError, Settings, _as_bool
-from thinkube_devpi.installer.status import Check
+from thinkube_devpi.installer.preflight import Check
 from thinkube_devpi.secrets import Secret
 from thinkube_devpi.tui.colors import check_text
 

@@ -197,8 +197,6 @@ class PhasesView(Horizontal):
             return state_text(State.PROGRESSING, "running…")
         status = self.statuses.get(phase.name)
         if status is None:
-            if not phase.implemented:
-                return state_text(State.NOT_IMPLEMENTED)
             return Text("…", style="#8a8a8a")
         return state_text(status.state)
 

@@ -7,7 +7,6 @@ commands that need them.
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 from collections.abc import Callable
@@ -24,32 +23,6 @@ if TYPE_CHECKING:
 
 F = TypeVar("F", bound=Callable[..., Any])
 CONTEXT = {"help_option_names": ["-h", "--help"]}
-
-
-def _friendly(func: F) -> F:
-    """Turn the helpers' own errors into a one-line `Error: ...` and exit status 1."""
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except Exception as exc:
-            if _is_known(exc):
-                raise click.ClickException(str(exc)) from None
-            raise
-
-    return wrapper  # type: ignore[return-value]
-
-
-_KNOWN_ERRORS = {"SettingsError", "SecretError", "DevpiError", "PipConfigError", "UploadInputError"}
-
-
-def _is_known(exc: Exception) -> bool:
-    # by name, so that checking does not import httpx or keyring on the fast paths
-    return any(
-        cls.__name__ in _KNOWN_ERRORS and cls.__module__.startswith("thinkube_devpi.")
-        for cls in type(exc).__mro__
-    )
 
 
 def _where(func: F) -> F:
@@ -142,7 +115,6 @@ def _valid_session(
 )
 @_plaintext_flag
 @click.option("--no-devpi-client", is_flag=True, help="Leave devpi-client's login alone.")
-@_friendly
 def login(
     url: str | None,
     user: str | None,
@@ -240,7 +212,6 @@ def _devpi_client_login(cfg: settings_mod.HelperSettings, password: Secret) -> N
 @click.command(context_settings=CONTEXT)
 @_where
 @click.option("--keep-password", is_flag=True, help="Keep the password in the keyring.")
-@_friendly
 def logout(url: str | None, user: str | None, index: str | None, keep_password: bool) -> None:
     """Forget the login: the token, the keyring password and devpi-client's login."""
     from thinkube_devpi import secrets
@@ -304,7 +275,6 @@ def _version(dist: str) -> str | None:
 @click.command(context_settings=CONTEXT)
 @_where
 @_output("text", "json")
-@_friendly
 def whoami(url: str | None, user: str | None, index: str | None, output: str) -> None:
     """Show URL, user, index, whether the login is valid and the server reachable, and versions.
 
@@ -371,7 +341,6 @@ def _fish_quote(value: str) -> str:
 @click.option(
     "--get", "get", metavar="NAME", help="Print only this variable's value, e.g. PIP_INDEX_URL."
 )
-@_friendly
 def env(url: str | None, user: str | None, index: str | None, output: str, get: str | None) -> None:
     """Print the helper settings as shell lines (`-o sh`, `-o fish`) or JSON.
 
@@ -470,7 +439,6 @@ def _select(
     "--print-simple-url", is_flag=True, help="Print only the index's simple URL (for scripts)."
 )
 @_output("text", "json")
-@_friendly
 def use(
     index_name: str,
     url: str | None,
@@ -494,7 +462,6 @@ def use(
     "--print-simple-url", is_flag=True, help="Print only the index's simple URL (for scripts)."
 )
 @_output("text", "json")
-@_friendly
 def use_prod(
     url: str | None,
     user: str | None,
@@ -518,7 +485,6 @@ def use_prod(
 @click.option("--dry-run", is_flag=True, help="List what would be sent; send nothing.")
 @_plaintext_flag
 @_output("text", "json")
-@_friendly
 def upload(
     paths: tuple[str, ...],
     url: str | None,
@@ -656,7 +622,6 @@ def _send_all(
 @click.option("--uv/--no-uv", "do_uv", default=True, help="Write uv.toml (user target only).")
 @click.option("--dry-run", is_flag=True, help="Show what would be written; write nothing.")
 @_output("text", "json")
-@_friendly
 def pip_config(
     url: str | None,
     user: str | None,

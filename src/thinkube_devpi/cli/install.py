@@ -10,7 +10,7 @@ from typing import Any, NoReturn
 
 import click
 
-from thinkube_devpi.config import ConfigError, Settings, load
+from thinkube_devpi.config import Settings, load
 from thinkube_devpi.installer.events import (
     Event,
     LogLine,
@@ -22,16 +22,15 @@ from thinkube_devpi.installer.events import (
     State,
     WaitingFor,
 )
-from thinkube_devpi.installer.kube import Kube, KubeError
-from thinkube_devpi.installer.phases.base import Context, Plan
+from thinkube_devpi.installer.phases.base import Plan
 from thinkube_devpi.installer.runner import Journal, Runner, event_to_dict
+from thinkube_devpi.installer.session import Session
 
 STATE_STYLE = {
     State.HEALTHY: "green",
     State.PROGRESSING: "yellow",
     State.MISSING: "dim",
     State.FAILED: "red",
-    State.NOT_IMPLEMENTED: "dim italic",
     State.UNKNOWN: "cyan",
 }
 OUTCOME_STYLE = {
@@ -61,19 +60,14 @@ class Options:
         self.output = output
 
     def settings(self) -> Settings:
-        try:
-            return load(self.config)
-        except ConfigError as exc:
-            raise click.ClickException(str(exc)) from None
+        return load(self.config)
 
-    def connect(self, *, required: bool) -> tuple[Kube | None, str]:
-        """The cluster, or (None, why) when plan mode is allowed."""
-        try:
-            return Kube.connect(self.kubeconfig, self.context), ""
-        except KubeError as exc:
-            if required:
-                raise click.ClickException(str(exc)) from None
-            return None, str(exc)
+    def session(self, *, required: bool, offline: bool = False) -> Session:
+        """The cluster's session; plan mode (``why`` says why) when that is allowed."""
+        settings = self.settings()
+        if offline:
+            return Session(settings, why="--offline")
+        return Session.open(settings, self.kubeconfig, self.context, required=required)
 
 
 def _console(stderr: bool = False) -> Any:
@@ -154,44 +148,34 @@ def plan(opts: Options, phases: tuple[str, ...], offline: bool, output: str) -> 
 
     Works without a cluster (plan mode): objects are listed without a diff.
     """
-    settings = opts.settings()
-    kube, why = (None, "--offline") if offline else opts.connect(required=False)
-    runner = Runner(Context(settings, kube))
+    session = opts.session(required=False, offline=offline)
+    settings = session.settings
+    runner = session.runner()
     _validate_phases(runner, phases)
     plans = runner.plan(phases)
     if output == "json":
         click.echo(
             json.dumps(
                 {
-                    "cluster": _cluster_info(kube, why),
+                    "cluster": session.cluster_info(),
                     "domain": settings.effective_domain,
                     "placeholder_domain": settings.is_placeholder,
-                    "phases": [_plan_to_dict(p) for p in plans],
+                    "phases": [p.to_dict() for p in plans],
                 },
                 indent=2,
             )
         )
         return
     console = _console()
-    _header(console, settings, kube, why)
+    _header(console, session)
     for p in plans:
         _print_plan(console, p)
 
 
-def _cluster_info(kube: Kube | None, why: str) -> dict[str, Any]:
+def _header(console: Any, session: Session) -> None:
+    settings, kube = session.settings, session.kube
     if kube is None:
-        return {"connected": False, "plan_mode": True, "why": why}
-    return {
-        "connected": True,
-        "context": kube.context,
-        "cluster": kube.cluster,
-        "server": kube.server,
-    }
-
-
-def _header(console: Any, settings: Settings, kube: Kube | None, why: str) -> None:
-    if kube is None:
-        console.print(f"[cyan]Plan mode[/]: no cluster ({why}). Nothing is written.")
+        console.print(f"[cyan]Plan mode[/]: no cluster ({session.why}). Nothing is written.")
     else:
         console.print(f"Cluster: [bold]{kube.context or kube.server}[/] ({kube.server})")
     if settings.is_placeholder:
@@ -199,29 +183,6 @@ def _header(console: Any, settings: Settings, kube: Kube | None, why: str) -> No
             f"[yellow]Domain is the placeholder {settings.effective_domain}[/]: "
             "set it with `tk-devpi config init` before apply."
         )
-
-
-def _plan_to_dict(plan: Plan) -> dict[str, Any]:
-    return {
-        "number": plan.number,
-        "name": plan.phase,
-        "title": plan.title,
-        "implemented": plan.implemented,
-        "notes": plan.notes,
-        "objects": [
-            {
-                "ref": str(i.ref),
-                "apiVersion": i.ref.api_version,
-                "kind": i.ref.kind,
-                "name": i.ref.name,
-                "namespace": i.ref.namespace,
-                "action": i.action,
-                "changes": i.changes,
-                **({"secret_keys": i.secret_keys} if i.secret_keys is not None else {}),
-            }
-            for i in plan.items
-        ],
-    }
 
 
 def _print_plan(console: Any, plan: Plan) -> None:
@@ -273,19 +234,15 @@ def apply(
     """Apply the phases in order. Healthy phases are verified and skipped (resume)."""
     settings = opts.settings()
     if not dry_run:
-        try:
-            settings.require_real_domain()
-        except ConfigError as exc:
-            raise click.ClickException(str(exc)) from None
-    kube, why = opts.connect(required=not dry_run)
-    context = Context(
-        settings, kube, adopt=adopt, force_conflicts=force_conflicts, wait_timeout=timeout
+        settings.require_real_domain()
+    session = opts.session(required=not dry_run).with_options(
+        adopt=adopt, force_conflicts=force_conflicts, wait_timeout=timeout
     )
     renderer = EventPrinter(output)
-    runner = Runner(context, emit=renderer, journal=None if dry_run else Journal())
+    runner = session.runner(emit=renderer, journal=None if dry_run else Journal())
     _validate_phases(runner, phases)
-    if kube is None:
-        renderer.note(f"Plan mode: no cluster ({why}); showing what apply would do.")
+    if session.plan_mode:
+        renderer.note(f"Plan mode: no cluster ({session.why}); showing what apply would do.")
     _run_and_exit(renderer, lambda: runner.apply(phases, dry_run=dry_run, force=force))
 
 
@@ -305,13 +262,11 @@ def status(
     With --watch, the live objects of the devpi namespace, the build's workflows and the ArgoCD
     application are watched too, and the view is redrawn whenever they change.
     """
-    settings = opts.settings()
-    kube, _ = opts.connect(required=True)
-    assert kube is not None
-    runner = Runner(Context(settings, kube))
+    session = opts.session(required=True)
+    runner = session.runner()
     _validate_phases(runner, phases)
     if watch:
-        _watch_status(runner, kube, settings, phases, output, duration)
+        _watch_status(runner, session, phases, output, duration)
         return
     rows = runner.status(phases)
     if output == "json":
@@ -323,10 +278,7 @@ def status(
 
 
 def _status_rows(rows: list[tuple[Any, Any]]) -> list[dict[str, Any]]:
-    return [
-        {"number": p.number, "name": p.name, "state": s.state.value, "reason": s.reason}
-        for p, s in rows
-    ]
+    return [{"number": p.number, "name": p.name, **s.to_dict()} for p, s in rows]
 
 
 def _status_table(rows: list[tuple[Any, Any]], snapshot: Any = None) -> Any:
@@ -355,8 +307,7 @@ def _status_table(rows: list[tuple[Any, Any]], snapshot: Any = None) -> Any:
 
 def _watch_status(
     runner: Runner,
-    kube: Kube,
-    settings: Settings,
+    session: Session,
     phases: tuple[str, ...],
     output: str,
     duration: float | None,
@@ -365,10 +316,8 @@ def _watch_status(
     import queue
     import time
 
-    from thinkube_devpi.installer.status import StatusWatcher
-
     snapshots: queue.Queue[Any] = queue.Queue()
-    watcher = StatusWatcher(kube, settings, snapshots.put)
+    watcher = session.watcher(snapshots.put)
     watcher.start()
     deadline = None if duration is None else time.monotonic() + duration
     rows, read_at = runner.status(phases), time.monotonic()
@@ -446,14 +395,14 @@ def rollback(
             f"--delete-package-data={settings.namespace}",
             param_hint="--delete-package-data",
         )
-    kube, _ = opts.connect(required=True)
-    context = Context(settings, kube, delete_package_data=delete_package_data)
+    session = opts.session(required=True).with_options(delete_package_data=delete_package_data)
     renderer = EventPrinter(output)
-    runner = Runner(context, emit=renderer, journal=Journal())
+    runner = session.runner(emit=renderer, journal=Journal())
     _validate_phases(runner, phases)
     if not yes and sys.stdin.isatty():
         names = ", ".join(p.label for p in runner.selection(phases))
-        click.confirm(f"Roll back {names} on {kube.context if kube else '?'}?", abort=True)
+        where = session.kube.context if session.kube else "?"
+        click.confirm(f"Roll back {names} on {where}?", abort=True)
     _run_and_exit(renderer, lambda: runner.rollback(phases), summary=True)
 
 
@@ -466,11 +415,8 @@ def preflight(opts: Options, output: str) -> None:
     Cluster reachable, Argo Workflows and ArgoCD CRDs, the IngressClass (or Gateway), the wildcard
     TLS Secret, Keycloak's issuer. Writes nothing.
     """
-    from thinkube_devpi.installer.status import preflight as run_preflight
-
-    settings = opts.settings()
-    kube, why = opts.connect(required=False)
-    checks = run_preflight(kube, settings)
+    session = opts.session(required=False)
+    checks = session.preflight()
     if output == "json":
         click.echo(
             json.dumps(
@@ -479,8 +425,8 @@ def preflight(opts: Options, output: str) -> None:
         )
     else:
         console = _console()
-        if kube is None:
-            console.print(f"[cyan]No cluster[/]: {why}")
+        if session.plan_mode:
+            console.print(f"[cyan]No cluster[/]: {session.why}")
         for c in checks:
             mark = {True: "[green]ok[/]  ", False: "[red]FAIL[/]", None: "[cyan]--[/]  "}[c.ok]
             console.print(f"{mark} {c.name}: {c.detail}")
@@ -535,11 +481,11 @@ def test_install(opts: Options, timeout: float, resolve: tuple[str, ...], output
     scratch index and pip installs it back from that index alone (the index is deleted afterwards);
     tk-devpi whoami (and fish's devpi-whoami where installed) reach the API host.
     """
-    settings = opts.settings()
-    kube, _ = opts.connect(required=True)
+    session = opts.session(required=True).with_options(
+        wait_timeout=timeout, resolve=_resolver(resolve)
+    )
     renderer = EventPrinter(output)
-    context = Context(settings, kube, wait_timeout=timeout, resolve=_resolver(resolve))
-    runner = Runner(context, emit=renderer, journal=Journal())
+    runner = session.runner(emit=renderer, journal=Journal())
     _run_and_exit(renderer, lambda: runner.apply(["test"], force=True))
 
 
@@ -564,7 +510,7 @@ def render(opts: Options, out_dir: Path, phases: tuple[str, ...]) -> None:
     from thinkube_devpi.installer.kube import with_common_labels
 
     settings = opts.settings()
-    runner = Runner(Context(settings, None))
+    runner = Session(settings, why="render needs no cluster").runner()
     _validate_phases(runner, phases)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = []
@@ -589,8 +535,6 @@ def _run_and_exit(
     """Run, render, and exit 0 when it went well, 1 when anything failed."""
     try:
         ok = run()
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
     finally:
         renderer.close()
     if summary:

@@ -12,22 +12,21 @@ from fakes.kube_api import FakeKubeAPI
 from fakes.kube_fixtures import fake_kube  # noqa: F401
 from thinkube_devpi.config import Settings
 from thinkube_devpi.installer.kube import Kube
-from thinkube_devpi.installer.status import (
+from thinkube_devpi.installer.live.rows import (
     ClusterSnapshot,
     Health,
-    StatusWatcher,
     application_row,
-    build_snapshot,
     deployment_row,
     event_row,
     job_row,
     pod_row,
     pod_status,
-    preflight,
     pvc_row,
-    sources,
     workflow_row,
 )
+from thinkube_devpi.installer.live.sources import build_snapshot, sources
+from thinkube_devpi.installer.live.watcher import StatusWatcher
+from thinkube_devpi.installer.preflight import preflight
 
 NS = "devpi"
 

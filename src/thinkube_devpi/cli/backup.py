@@ -1,7 +1,5 @@
 """`tk-devpi backup now|list|verify|restore`: backups of the package data, headless.
 
-(Kept in its own module so it moves to ``cli/backup.py`` with the other faces.)
-
 Backups live in thinkube's object storage (settings ``backup_s3_*``; the access key pair from
 THINKUBE_DEVPI_S3_ACCESS_KEY / THINKUBE_DEVPI_S3_SECRET_KEY, the keyring, or the cluster's Secret
 ``devpi-backup-s3``), or in a local directory given with ``--to`` / ``--from``.
@@ -18,7 +16,7 @@ import click
 
 from thinkube_devpi.installer.backup import core
 from thinkube_devpi.installer.backup.schedule import human, size
-from thinkube_devpi.installer.cli import EventPrinter, Options
+from thinkube_devpi.cli.install import EventPrinter, Options
 from thinkube_devpi.installer.phases.base import Context, PhaseError
 from thinkube_devpi.installer.phases.p75_backup import BackupPhase
 
@@ -33,9 +31,8 @@ def _fail(exc: core.BackupError | PhaseError) -> click.ClickException:
 
 
 def _phase(opts: Options, *, cluster: bool) -> BackupPhase:
-    settings = opts.settings()
-    kube, why = opts.connect(required=cluster)
-    return BackupPhase(Context(settings, kube, wait_timeout=3600))
+    session = opts.session(required=cluster)
+    return BackupPhase(Context(session.settings, session.kube, wait_timeout=3600))
 
 
 def _target(opts: Options, directory: Path | None) -> core.Target:

@@ -7,24 +7,30 @@ helpers' imports and not for the Kubernetes client's.
 from __future__ import annotations
 
 import importlib
-import sys
+from typing import TYPE_CHECKING
 
 import click
 
+from thinkube_devpi.cli import completion as _completion  # noqa: F401  (registers fish)
+from thinkube_devpi.errors import Error
+
+if TYPE_CHECKING:
+    from click.shell_completion import CompletionItem
+
 # name -> "module:attribute" of a click command or group, imported on first use
 LAZY_COMMANDS: dict[str, str] = {
-    "backup": "thinkube_devpi.backup_cli:backup",
-    "config": "thinkube_devpi.config_cli:config",
-    "install": "thinkube_devpi.installer.cli:install",
-    "login": "thinkube_devpi.shell.cli:login",
-    "logout": "thinkube_devpi.shell.cli:logout",
-    "whoami": "thinkube_devpi.shell.cli:whoami",
-    "env": "thinkube_devpi.shell.cli:env",
-    "use": "thinkube_devpi.shell.cli:use",
-    "use-prod": "thinkube_devpi.shell.cli:use_prod",
-    "upload": "thinkube_devpi.shell.cli:upload",
-    "pip-config": "thinkube_devpi.shell.cli:pip_config",
-    "fish": "thinkube_devpi.fish.cli:fish",
+    "backup": "thinkube_devpi.cli.backup:backup",
+    "config": "thinkube_devpi.cli.config:config",
+    "install": "thinkube_devpi.cli.install:install",
+    "login": "thinkube_devpi.cli.helpers:login",
+    "logout": "thinkube_devpi.cli.helpers:logout",
+    "whoami": "thinkube_devpi.cli.helpers:whoami",
+    "env": "thinkube_devpi.cli.helpers:env",
+    "use": "thinkube_devpi.cli.helpers:use",
+    "use-prod": "thinkube_devpi.cli.helpers:use_prod",
+    "upload": "thinkube_devpi.cli.helpers:upload",
+    "pip-config": "thinkube_devpi.cli.helpers:pip_config",
+    "fish": "thinkube_devpi.cli.fish:fish",
 }
 
 SHORT_HELP: dict[str, str] = {
@@ -54,28 +60,35 @@ class LazyGroup(click.Group):
         if target is None:
             return None
         module_name, _, attr = target.partition(":")
+        command = getattr(importlib.import_module(module_name), attr)
+        assert isinstance(command, click.Command), target
+        return command
+
+    def invoke(self, ctx: click.Context) -> object:
+        # the one place the headless face turns the product's errors into `Error: ...`, exit 1
         try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            return _not_built(cmd_name)
-        command = getattr(module, attr, None)
-        return command if isinstance(command, click.Command) else _not_built(cmd_name)
+            return super().invoke(ctx)
+        except Error as exc:
+            raise click.ClickException(str(exc)) from None
+
+    def shell_complete(self, ctx: click.Context, incomplete: str) -> list[CompletionItem]:
+        # TAB after `tk-devpi` answers from the names and SHORT_HELP: nothing is imported
+        from click.shell_completion import CompletionItem
+
+        items = [
+            CompletionItem(name, help=SHORT_HELP.get(name))
+            for name in self.list_commands(ctx)
+            if name.startswith(incomplete)
+        ]
+        if not items or incomplete.startswith("-"):
+            items += click.Command.shell_complete(self, ctx, incomplete)
+        return items
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # Listing must not import every subcommand: --help stays fast.
         rows = [(name, SHORT_HELP.get(name, "")) for name in self.list_commands(ctx)]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
-
-
-def _not_built(name: str) -> click.Command:
-    @click.command(name=name, help=SHORT_HELP.get(name, ""))
-    def _missing() -> None:
-        raise click.ClickException(f"'tk-devpi {name}' is not available in this build yet.")
-
-    return _missing
 
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -87,7 +100,3 @@ def main() -> None:
     (or the guided `thinkube-devpi-tui`). Developers: `tk-devpi login`, `tk-devpi use-prod`,
     `tk-devpi upload dist/*`.
     """
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())

@@ -76,10 +76,7 @@ def init(path: Path | None, force: bool, dry_run: bool, **values: object) -> Non
                 continue
             data[name] = answer
             break
-    try:
-        settings = from_mapping(data, source="flags")
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+    settings = from_mapping(data, source="flags")
     if dry_run:
         click.echo(settings.to_toml(), nl=False)
         return
@@ -91,10 +88,7 @@ def init(path: Path | None, force: bool, dry_run: bool, **values: object) -> Non
 @click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text")
 def show(path: Path | None, output: str) -> None:
     """Show the effective settings (file plus THINKUBE_DEVPI_* overrides) and derived hosts."""
-    try:
-        settings = load(path)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+    settings = load(path)
     derived = {
         "dashboard": settings.dashboard,
         "api": settings.api,
@@ -128,10 +122,7 @@ def show(path: Path | None, output: str) -> None:
 @click.option("--config", "path", type=click.Path(path_type=Path), default=None)
 def check(path: Path | None) -> None:
     """Validate the settings; exit 1 with the first problem."""
-    try:
-        settings = load(path)
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from None
+    settings = load(path)
     click.echo(
         "settings are valid"
         + (" (placeholder domain: plan only)" if settings.is_placeholder else "")
