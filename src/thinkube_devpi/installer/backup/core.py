@@ -410,9 +410,10 @@ class S3Target:
                 verify=self.cfg.ca_file or True,
                 config=Config(
                     s3={"addressing_style": "path"},  # SeaweedFS serves buckets as paths
-                    connect_timeout=10,
+                    connect_timeout=5,
                     read_timeout=120,
-                    retries={"max_attempts": 3, "mode": "standard"},
+                    # a status read of an unreachable endpoint gives up after ~10 s
+                    retries={"total_max_attempts": 2, "mode": "standard"},
                     # SeaweedFS and other S3 servers do not all know the newer CRC checksums
                     request_checksum_calculation="when_required",
                     response_checksum_validation="when_required",
