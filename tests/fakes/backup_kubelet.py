@@ -64,8 +64,12 @@ class BackupKubelet:
         if self.before_run:
             self.before_run(argv)
         out = io.StringIO()
-        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-            rc = core.main(argv, env=self._env(container))
+        try:
+            with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+                rc = core.main(argv, env=self._env(container))
+        except Exception as exc:  # a pod that crashed: the Job fails with its log
+            out.write(f"{type(exc).__name__}: {exc}\n")
+            rc = 1
         pod = f"{name}-x1"
         self.fake.create(
             {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import json
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from thinkube_devpi.installer.phases.p75_backup import BackupPhase
 from thinkube_devpi.installer.runner import Runner
 
 NS = "devpi"
+ROOT_PASSWORD = "root-pw-from-the-secret-" + "x" * 8
 
 
 @pytest.fixture
@@ -179,3 +181,71 @@ def test_no_secret_in_plans_events_or_the_cronjob(
     assert_absent("CronJob", json.dumps(cron), secrets)
     bodies = [w for w in fake_kube.writes() if "/secrets/" not in w.path]
     assert_absent("request bodies outside the Secret", [repr(w) for w in bodies], secrets)
+
+
+def _argo_app_and_devpi(fake: FakeKubeAPI, phase_ctx: Context) -> None:
+    """What phases 70 and ArgoCD leave: Application devpi (self-heal on) and devpi's Deployment."""
+    from thinkube_devpi.installer.phases.p70_deploy import DeployPhase
+
+    phase_ctx.require_kube().apply(DeployPhase(phase_ctx).application())
+    labels = {"app.kubernetes.io/name": "devpi", "app.kubernetes.io/instance": "devpi"}
+    fake.create({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "devpi", "namespace": NS, "labels": labels},
+        "spec": {"replicas": 1, "selector": {"matchLabels": labels},
+                 "template": {"metadata": {"labels": labels},
+                              "spec": {"containers": [{"name": "devpi", "image": "registry.example.com/thinkube/devpi:20261204T000000-abcdef0"}]}}},
+    }, manager="argocd-controller")  # fmt: skip
+    fake.make_deployment_ready(NS, "devpi")
+    fake.create({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "devpi-root", "namespace": NS},
+                 "data": {"password": base64.b64encode(ROOT_PASSWORD.encode()).decode()}})  # fmt: skip
+
+
+def self_heal(fake: FakeKubeAPI) -> bool:
+    app = fake.get("argoproj.io/v1alpha1", "Application", "devpi", "argocd") or {}
+    return bool(app["spec"]["syncPolicy"]["automated"]["selfHeal"])
+
+
+def test_restore_pauses_argo_cd_self_heal_stops_devpi_and_brings_both_back(
+    phase_ctx: Context, fake_kube: FakeKubeAPI, keys: S3Server, bucket: str,
+    fresh_devpi_server: DevpiServer, kubelet: BackupKubelet, controllers,  # type: ignore[no-untyped-def]
+) -> None:  # fmt: skip
+    from thinkube_devpi.installer.backup import cluster
+
+    _argo_app_and_devpi(fake_kube, phase_ctx)
+    phase_ctx.wait_timeout = 120  # a restore is a backup, then an import
+    assert Runner(phase_ctx).apply(["backup"])
+    [good] = core.complete_backups(target(keys, bucket))
+    assert kubelet.ran[-1][0] == "backup"
+    seen: dict[str, object] = {}
+
+    def during(argv: list[str]) -> None:
+        if argv[0] == "restore":
+            dep = fake_kube.get("apps/v1", "Deployment", "devpi", NS) or {}
+            seen.update(self_heal=self_heal(fake_kube), replicas=dep["spec"]["replicas"])
+            fresh_devpi_server.stop()  # the pod is gone: nothing writes the volume
+
+    kubelet.before_run = during
+    phase = BackupPhase(phase_ctx)
+    with pytest.raises(PhaseError, match="--confirm=devpi"):
+        cluster.restore(phase, lambda e: None, good.id, confirm=None)
+    with pytest.raises(PhaseError, match="There is no backup 20200101T000000Z"):
+        cluster.restore(phase, lambda e: None, "20200101T000000Z", confirm="devpi")
+    assert self_heal(fake_kube) and len(kubelet.ran) == 1  # refused before anything changed
+
+    events: list[Event] = []
+    cluster.restore(phase, events.append, good.id, confirm="devpi")
+    assert seen == {"self_heal": False, "replicas": 0}
+    assert self_heal(fake_kube)
+    assert (fake_kube.get("apps/v1", "Deployment", "devpi", NS) or {})["spec"]["replicas"] == 1
+    restore_job = [j for j in fake_kube.list("batch/v1", "Job", NS) if "restore" in j["metadata"]["name"]]
+    pod = restore_job[0]["spec"]["template"]["spec"]
+    assert "affinity" not in pod  # devpi is stopped: the volume is free on any node
+    assert {"name": "DEVPISERVER_ROOT_PASSWD", "valueFrom": {"secretKeyRef": {"name": "devpi-root", "key": "password"}}} in pod["containers"][0]["env"]
+    # the data before the restore was saved as a backup first, and kept aside on the volume
+    assert len(core.complete_backups(target(keys, bucket))) == 2
+    assert list(fresh_devpi_server.base.glob(f"server.before-{good.id}"))
+    fresh_devpi_server.start()
+    from installer.backup.conftest import login
+
+    login(fresh_devpi_server.url, "root", ROOT_PASSWORD)  # root follows Secret devpi-root
