@@ -180,7 +180,7 @@ class S3Server:
             endpoint_url=self.endpoint,
             region_name="us-east-1",
             aws_access_key_id="bootstrap",
-            aws_secret_access_key="bootstrap",  # noqa: S106 (moto's unauthenticated start)
+            aws_secret_access_key="bootstrap",
         )
         iam.create_user(UserName="backup")
         key = iam.create_access_key(UserName="backup")["AccessKey"]

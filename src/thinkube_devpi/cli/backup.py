@@ -14,9 +14,9 @@ from typing import Any
 
 import click
 
+from thinkube_devpi.cli.install import EventPrinter, Options
 from thinkube_devpi.installer.backup import core
 from thinkube_devpi.installer.backup.schedule import human, size
-from thinkube_devpi.cli.install import EventPrinter, Options
 from thinkube_devpi.installer.phases.base import Context, PhaseError
 from thinkube_devpi.installer.phases.p75_backup import BackupPhase
 

@@ -7,13 +7,15 @@ import logging
 import shutil
 from pathlib import Path
 
+import httpx
 import pytest
 from botocore import exceptions as bex
 
 from fakes.devpi_server import DevpiServer
 from fakes.s3 import S3Server, _free_port
-from installer.backup.conftest import Team
+from installer.backup.conftest import Team, login
 from leakcheck import assert_absent, files_under, process_argv
+from shell.dists import make_wheel
 from thinkube_devpi.installer.backup import core
 
 
@@ -61,13 +63,6 @@ def test_interrupted_upload_is_never_listed_as_complete(
     target = target_for(s3_server, bucket)
     target.part_size = 5 * 1024 * 1024
     # enough data for several parts, then the connection drops after the first part
-    auth_team_file = server.base / "big.bin"
-    auth_team_file.write_bytes(b"")
-    from installer.backup.conftest import login
-
-    import httpx
-    from shell.dists import make_wheel
-
     wheel = make_wheel(server.base, "tkbig", "1.0", padding=12 * 1024 * 1024)
     auth = login(server.url, "root", server.root_password)
     httpx.put(f"{server.url}root/big", json={"type": "stage", "bases": []}, headers=auth, timeout=10).raise_for_status()

@@ -188,7 +188,7 @@ def restore(phase: BackupPhase, emit: Emit, backup_id: str, *, confirm: str | No
     phase.wait_for(
         emit,
         _deployment_ref(phase),
-        lambda obj: bool(obj) and bool((obj.get("status") or {}).get("availableReplicas")),
+        lambda obj: bool(((obj or {}).get("status") or {}).get("availableReplicas")),
         "devpi to serve again",
     )
     emit(LogLine(phase.name, f"restored backup {backup_id}; check it with: tk-devpi install test"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import itertools
 
 from thinkube_devpi.config import parse_cron
 
@@ -36,7 +37,7 @@ def longest_gap(expr: str) -> dt.timedelta:
     fires = _fires(expr, dt.datetime(2025, 1, 1, tzinfo=dt.UTC), 400)
     if len(fires) < 2:
         return dt.timedelta(days=366)
-    return max(b - a for a, b in zip(fires, fires[1:], strict=False))
+    return max(b - a for a, b in itertools.pairwise(fires))
 
 
 def allowed_age(expr: str) -> dt.timedelta:
