@@ -185,11 +185,12 @@ def restore(phase: BackupPhase, emit: Emit, backup_id: str, *, confirm: str | No
         if healed is not None:
             kube.apply(healed, force=phase.ctx.force_conflicts)
             emit(LogLine(phase.name, "Argo CD self-heal on again for Application devpi"))
-    phase.wait_for(
-        emit,
-        _deployment_ref(phase),
-        lambda obj: bool(((obj or {}).get("status") or {}).get("availableReplicas")),
-        "devpi to serve again",
-    )
+    if kube.get(_deployment_ref(phase)) is not None:
+        phase.wait_for(
+            emit,
+            _deployment_ref(phase),
+            lambda obj: bool(((obj or {}).get("status") or {}).get("availableReplicas")),
+            "devpi to serve again",
+        )
     emit(LogLine(phase.name, f"restored backup {backup_id}; check it with: tk-devpi install test"))
     return log
