@@ -29,6 +29,8 @@ from thinkube_devpi.tui.colors import check_text
 SECRET_NAMES: tuple[tuple[str, str], ...] = (
     ("DEVPI_ADMIN_PASSWORD", "devpi admin password"),
     ("KEYCLOAK_ADMIN_PASSWORD", "Keycloak admin password"),
+    ("THINKUBE_DEVPI_S3_ACCESS_KEY", "object storage access key (backups)"),
+    ("THINKUBE_DEVPI_S3_SECRET_KEY", "object storage secret key (backups)"),
 )
 
 
@@ -124,7 +126,11 @@ class ConfigView(Horizontal):
 
     def focus_form(self) -> None:
         """Focus the form, not a field: 1/2/3 keep switching views until a field is entered."""
-        self.query_one("#settings-form", VerticalScroll).focus()
+        forms = self.query("#settings-form")
+        if not forms:  # not composed yet (a busy machine): try again after the next refresh
+            self.call_after_refresh(self.focus_form)
+            return
+        forms.first(VerticalScroll).focus()
 
     def action_leave_field(self) -> None:
         self.focus_form()
