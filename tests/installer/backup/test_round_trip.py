@@ -57,30 +57,30 @@ def test_back_up_wipe_restore_gives_the_same_devpi(
 
 
 def test_restore_over_live_data_keeps_the_previous_directory(
-    team: Team, tmp_path: Path
+    small_team: Team, tmp_path: Path
 ) -> None:
     """A restore into a running install: the current directory is kept aside, never deleted."""
-    server = team.server
+    server = small_team.server
     target = core.LocalTarget(tmp_path / "backups")
     first = core.backup(server.serverdir, target, server.base / "work")
-    # after the backup someone uploads a new release and deletes an index
+    # after the backup someone deletes an index
     auth = login(server.url, "root", server.root_password)
-    httpx.delete(f"{server.url}carol/empty", headers=auth, timeout=10).raise_for_status()
+    httpx.delete(f"{server.url}alice/dev", headers=auth, timeout=10).raise_for_status()
 
     server.stop()
     restored = core.restore(target, first.id, server.serverdir, server.base / "work")
     server.start()
     assert restored.previous is not None and (restored.previous / ".sqlite").exists()
-    assert httpx.get(f"{server.url}carol/empty", headers={"Accept": "application/json"}).status_code == 200
+    assert httpx.get(f"{server.url}alice/dev", headers={"Accept": "application/json"}).status_code == 200
 
 
 def test_a_backup_taken_during_uploads_is_one_consistent_state(
-    team: Team, tmp_path: Path
+    small_team: Team, tmp_path: Path
 ) -> None:
     """Uploads keep coming while devpi-export reads: the archive holds whole releases only, each
     listed in dataindex.json with the bytes devpi recorded."""
-    server = team.server
-    auth = login(server.url, "bob", team.passwords["bob"])
+    server = small_team.server
+    auth = login(server.url, "root", server.root_password)
     stop = threading.Event()
     sent: list[str] = []
 
@@ -92,7 +92,7 @@ def test_a_backup_taken_during_uploads_is_one_consistent_state(
             n += 1
             wheel = make_wheel(tmp_path, "tkbusy", f"1.{n}")
             r = httpx.post(
-                f"{server.url}bob/prod/",
+                f"{server.url}alice/dev/",
                 data={":action": "file_upload", "name": "tkbusy", "version": f"1.{n}"},
                 files={"content": (wheel.name, wheel.read_bytes())},
                 headers=auth,
@@ -112,7 +112,7 @@ def test_a_backup_taken_during_uploads_is_one_consistent_state(
     unpacked = tmp_path / "unpacked"
     core.check_archive(target, manifest.id, extract_to=unpacked)
     index = json.loads((unpacked / "dataindex.json").read_text())
-    files = index["indexes"]["bob/prod"]["files"]
+    files = index["indexes"]["alice/dev"]["files"]
     for entry in files:
         path = unpacked / entry["relpath"]
         assert path.exists(), entry["relpath"]
