@@ -28,6 +28,10 @@ NOT_RUN = {
     "bash scripts/install.sh --uninstall": "tests/test_install_script.py runs it",
     "bash scripts/test.sh": "the README's test command: it is what runs this test",
     "THINKUBE_DEVPI_E2E=1 KUBECONFIG=~/.kube/config python3 -m pytest tests/e2e -v": "needs a real cluster",
+    "bash scripts/cluster.sh build": "builds the control plane from Go modules (minutes): .ci/run runs it",
+    "bash scripts/cluster.sh up": "tests/real_cluster runs it (harness.ensure_up) and checks what it starts",
+    'eval "$(bash scripts/cluster.sh env)"': "tests/real_cluster checks the export line `up` prints",
+    "bash scripts/cluster.sh down": "tests/real_cluster runs it and checks that nothing is left",
 }
 
 
@@ -94,7 +98,7 @@ def test_each_command_the_docs_name_exists_with_those_options(command: str) -> N
 
 
 def test_the_tui_synopsis_matches_its_options() -> None:
-    from thinkube_devpi.tui import app
+    from thinkube_devpi.tui import __main__ as app
 
     synopsis = next(
         line

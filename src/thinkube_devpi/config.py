@@ -193,6 +193,9 @@ def registry_user(name: str, value: object) -> str:
     return text
 
 
+_registry_user = registry_user  # the Settings field of that name hides it in the class body
+
+
 def api_url(name: str, value: object) -> str:
     """An https:// URL, or plain http:// to a loopback address (test servers only)."""
     text = str(value)
@@ -218,6 +221,26 @@ def cidr_list(name: str, value: object) -> list[str]:
             ipaddress.ip_network(item, strict=False)
         except ValueError:
             raise ConfigError(name, item, "a CIDR range such as 10.0.0.0/8") from None
+    return items
+
+
+_LABEL_KEY = re.compile(
+    r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+
+
+def label_list(name: str, value: object) -> list[str]:
+    """``key=value`` pod labels, or ``["*"]`` (every pod)."""
+    items = _as_list(value)
+    if items == ["*"]:
+        return items
+    for item in items:
+        key, eq, val = item.partition("=")
+        if not eq or not _LABEL_KEY.match(key) or not _LABEL_VALUE.match(val):
+            raise ConfigError(
+                name, item, "key=value Kubernetes labels separated by commas, or '*' (every pod)"
+            )
     return items
 
 
@@ -390,18 +413,71 @@ class Settings:
     registry_token_file: str | None = _setting(
         None, _optional(private_file), "file holding the registry user's token or password"
     )
+    registry_pull_secret: str | None = _setting(
+        None,
+        _optional(secret_ref),
+        "existing dockerconfigjson Secret (namespace/name) with pull-only rights, copied into "
+        "devpi's namespace (empty, and no registry_pull_user: the image is pulled anonymously)",
+    )
+    registry_pull_user: str | None = _setting(
+        None, _optional(_registry_user), "registry user with pull-only rights (a robot account)"
+    )
+    registry_pull_token_file: str | None = _setting(
+        None, _optional(private_file), "file holding the pull-only user's token"
+    )
     argo_namespace: str = _setting("argo", dns_label, "Argo Workflows namespace")
     argocd_namespace: str = _setting("argocd", dns_label, "ArgoCD namespace")
-    exposure: str = _setting("ingress", one_of("ingress", "gateway"), "Ingress or Gateway API")
+    # exposure: thinkube's own Gateway (Envoy Gateway, listener https) unless told otherwise
+    exposure: str = _setting(
+        "gateway", one_of("gateway", "ingress"), "Gateway API HTTPRoutes, or Ingress"
+    )
     ingress_class: str = _setting("nginx", dns_name, "IngressClass for exposure=ingress")
     gateway_name: str = _setting("thinkube-gateway", dns_name, "parent Gateway (exposure=gateway)")
-    gateway_namespace: str = _setting("default", dns_label, "namespace of the parent Gateway")
-    gateway_section: str | None = _setting(None, _optional(dns_name), "Gateway listener name")
+    gateway_namespace: str = _setting(
+        "gateway-system", dns_label, "namespace of the parent Gateway"
+    )
+    gateway_section: str | None = _setting(
+        "https",
+        _optional(dns_name),
+        "the Gateway's TLS listener the routes attach to (empty: every listener, plain HTTP too)",
+    )
+    ingress_peer: str = _setting(
+        "namespace",
+        one_of("namespace", "cilium-ingress"),
+        "who may reach devpi and oauth2-proxy: the pods of ingress_peer_namespace (Envoy "
+        "Gateway, ingress-nginx), or cilium-ingress for Cilium's own gateway (its traffic has "
+        "Cilium's ingress identity: a CiliumNetworkPolicy admits it)",
+    )
     ingress_peer_namespace: str = _setting(
-        "ingress-nginx", dns_label, "namespace of the ingress controller or gateway pods"
+        "envoy-gateway-system",
+        dns_label,
+        "namespace of the gateway's proxy pods or the ingress controller (ingress_peer=namespace)",
+    )
+    ingress_peer_labels: list[str] | None = _setting(
+        None,
+        _optional(label_list),
+        "labels (key=value) of the peer's proxy pods in ingress_peer_namespace; '*' for every pod "
+        "there (empty: Envoy Gateway's gateway.envoyproxy.io/owning-gateway-name=<gateway_name> "
+        "for exposure=gateway, every pod for exposure=ingress)",
+    )
+    gateway_peer_cidrs: list[str] = _setting(
+        ["10.244.0.0/16"],
+        cidr_list,
+        "addresses the gateway's proxies connect from (thinkube's pod network): oauth2-proxy "
+        "trusts X-Forwarded-* only from these (--trusted-proxy-ip)",
+    )
+    allow_unverified_email: bool = _setting(
+        False,
+        None,
+        "let Keycloak users whose e-mail is not verified sign in (users made in Keycloak's "
+        "console are unverified unless marked; oauth2-proxy refuses them otherwise)",
     )
     api_source_ranges: list[str] = _setting([], cidr_list, "CIDRs allowed on the API host")
-    tls_secret_name: str = _setting("thinkube-wildcard-tls", dns_name, "wildcard TLS Secret")
+    tls_secret_name: str | None = _setting(
+        None,
+        _optional(dns_name),
+        "wildcard TLS Secret for exposure=ingress (empty: thinkube's <domain-with-dashes>-tls)",
+    )
     tls_secret_namespace: str = _setting("default", dns_label, "namespace of the TLS Secret")
     api_body_size_mb: int = _setting(
         200, int_range(1, 10240, "megabytes"), "largest upload on the API host (wheels)"
@@ -452,6 +528,22 @@ class Settings:
     @property
     def issuer(self) -> str:
         return f"{self.keycloak}/realms/{self.keycloak_realm}"
+
+    @property
+    def peer_pod_labels(self) -> dict[str, str]:
+        """The pod labels the NetworkPolicies admit in ingress_peer_namespace ({}: every pod)."""
+        if self.ingress_peer_labels is None:
+            if self.exposure == "gateway":
+                return {"gateway.envoyproxy.io/owning-gateway-name": self.gateway_name}
+            return {}
+        if self.ingress_peer_labels == ["*"]:
+            return {}
+        return dict(item.split("=", 1) for item in self.ingress_peer_labels)
+
+    @property
+    def tls_source_name(self) -> str:
+        """The wildcard certificate's Secret: thinkube names it after the domain."""
+        return self.tls_secret_name or f"{self.effective_domain.replace('.', '-')}-tls"
 
     @property
     def registry_host(self) -> str:
@@ -554,6 +646,32 @@ def load(path: Path | None = None, env: Mapping[str, str] | None = None) -> Sett
 
 
 def save(settings: Settings, path: Path | None = None) -> Path:
+    """Write the settings; an existing file is edited in place (tomlkit), so its comments and
+    layout stay and only the values that changed are rewritten."""
     path = path or default_config_path()
-    paths.atomic_write(path, settings.to_toml())
+    try:
+        old = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        old = None
+    paths.atomic_write(path, settings.to_toml() if old is None else _edit_toml(old, settings))
     return path
+
+
+def _edit_toml(old: str, settings: Settings) -> str:
+    import tomlkit
+    from tomlkit.exceptions import TOMLKitError
+
+    try:
+        doc = tomlkit.parse(old)
+    except TOMLKitError:
+        return settings.to_toml()  # load() refused this file already; start it afresh
+    for f in dataclasses.fields(settings):
+        value = getattr(settings, f.name)
+        if value is None:
+            if f.name in doc:
+                del doc[f.name]
+            continue
+        item = tomlkit.parse(f"v = {_toml_value(value)}")["v"]
+        if doc.get(f.name) != item:
+            doc[f.name] = item
+    return tomlkit.dumps(doc)

@@ -14,8 +14,8 @@ import base64
 import os
 import re
 import secrets
-import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -24,14 +24,17 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
 from fakes.backup_kubelet import BackupKubelet
 from fakes.controllers import Controllers
 from fakes.gitremote import REPO_URL, BareRemote, key_files
 from fakes.hosts import Behaviour, Hosts, dashboard_stand_in, platform_hosts
+from fakes.http import free_port
 from fakes.keycloak import FakeKeycloak
 from fakes.kube_api import FakeKubeAPI
 from fakes.s3 import S3Server
+from fakes.thinkube import play_gateway, seed_thinkube
 from fakes.tls import shared_pki
 from thinkube_devpi.config import Settings
 from thinkube_devpi.installer import devpi_init
@@ -45,12 +48,6 @@ WF = "argoproj.io/v1alpha1"
 FAST = ["--argon2-memory-cost", "8", "--argon2-time-cost", "1", "--argon2-parallelism", "1"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def secret_values(fake: FakeKubeAPI, name: str, namespace: str) -> dict[str, str]:
     obj = fake.get("v1", "Secret", name, namespace) or {}
     return {k: base64.b64decode(v).decode() for k, v in (obj.get("data") or {}).items()}
@@ -61,8 +58,9 @@ class DevpiDeployment:
     """devpi as the deployment repository's entrypoint runs it, started when ArgoCD syncs."""
 
     base: Path
-    port: int = field(default_factory=_free_port)
+    port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    outside_hosts: str = "devpi-api.example.com,devpi.example.com"
 
     @property
     def url(self) -> str:
@@ -78,14 +76,16 @@ class DevpiDeployment:
         secret_file = self.base / "secret-volume" / "secret"
         secret_file.write_text(server_secret)
         env = {
-            "PATH": os.environ["PATH"],
+            # the image has devpi-server's scripts on PATH; here they sit beside the interpreter,
+            # which need not be on PATH (`<venv>/bin/python -m pytest`)
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
             "HOME": str(self.base / "home"),
             "DEVPI_DATA": str(self.base / "data"),
             "DEVPI_SECRET_SOURCE": str(secret_file),
             "DEVPI_SECRET_DIR": str(self.base / "tmp" / "devpi-secret"),
             "DEVPI_HOST": "127.0.0.1",
             "DEVPI_PORT": str(self.port),
-            "DEVPI_OUTSIDE_URL": "https://devpi-api.example.com",
+            "DEVPI_OUTSIDE_HOSTS": self.outside_hosts,
             "DEVPISERVER_ROOT_PASSWD": root_password,
             "DEVPI_LAUNCHER": str(self.base / "devpi_server_launch.py"),
         }
@@ -163,6 +163,7 @@ class PlatformControllers(Controllers):
                     self.namespace,
                     {"loadBalancer": {"ingress": [{"ip": "127.0.0.1"}]}},
                 )
+        play_gateway(self.fake, self.namespace)  # Envoy Gateway reports the routes' status
         for wf in self.fake.list(WF, "Workflow", "argo"):
             if wf["metadata"]["uid"] not in self.handled:
                 self.handled.add(wf["metadata"]["uid"])
@@ -196,6 +197,10 @@ class PlatformControllers(Controllers):
         server_secret = secret_values(self.fake, "devpi-server-secret", self.namespace).get(
             "secret", ""
         )
+        # what Argo CD applies from git that others look at: the devpi Service
+        if self.fake.get("v1", "Service", "devpi", self.namespace) is None:
+            service = yaml.safe_load(self.remote.show("k8s/service.yaml"))
+            self.fake.create(service)
         self.devpi_source = (
             self.remote.show("entrypoint.sh"),
             self.remote.show("devpi_server_launch.py"),
@@ -287,32 +292,10 @@ class PlatformControllers(Controllers):
 
 
 def seed_cluster(fake: FakeKubeAPI) -> None:
-    """What a thinkube cluster has before the install: namespaces, an IngressClass, the wildcard
-    certificate, ArgoCD's known hosts for the repository's host."""
-    for ns in ("ingress-nginx", "default"):
-        if fake.get("v1", "Namespace", ns) is None:
-            fake.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
-    fake.create(
-        {
-            "apiVersion": "networking.k8s.io/v1",
-            "kind": "IngressClass",
-            "metadata": {"name": "nginx"},
-            "spec": {"controller": "k8s.io/ingress-nginx"},
-        }
-    )
-    cert, key = shared_pki().issue(["*.example.com", "example.com"])
-    fake.create(
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "type": "kubernetes.io/tls",
-            "metadata": {"name": "thinkube-wildcard-tls", "namespace": "default"},
-            "data": {
-                "tls.crt": base64.b64encode(cert).decode(),
-                "tls.key": base64.b64encode(key).decode(),
-            },
-        }
-    )
+    """What a thinkube cluster has before the install (DESIGN.md section 6, "Real thinkube"):
+    Envoy Gateway and thinkube-gateway, the wildcard certificate under its thinkube name, Argo
+    Workflows and Argo CD from their Helm charts; no IngressClass."""
+    seed_thinkube(fake)
 
 
 def keycloak_admin_password() -> str:

@@ -110,7 +110,7 @@ CASES: list[tuple[str, str, dict[str, str], list[str], list[str]]] = [
         GOOD + 'exposure = "loadbalancer"\n',
         {},
         ["install", "apply"],
-        ["exposure", "ingress, gateway"],
+        ["exposure", "gateway, ingress"],
     ),
     (
         "bad cidr",

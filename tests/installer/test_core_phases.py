@@ -63,7 +63,9 @@ def test_plan_lists_every_object_before_anything_exists(
     assert refs["PersistentVolumeClaim devpi/devpi-data-pvc"] == "create"
     assert refs["ServiceAccount argo/kaniko-builder"] == "create"
     assert refs["Deployment devpi/ephemeral-redis"] == "create"
-    redis_secret = next(i for p in plans for i in p.items if i.ref.kind == "Secret")
+    redis_secret = next(
+        i for p in plans for i in p.items if i.ref.kind == "Secret" and i.ref.namespace == "devpi"
+    )
     assert redis_secret.secret_keys == {
         "password": "generated",
         "redis.conf": "derived from password",
@@ -85,7 +87,7 @@ def test_apply_creates_objects_and_reports_healthy(
         "PersistentVolumeClaim devpi/devpi-data-pvc",
         "Deployment devpi/ephemeral-redis",
         "Secret devpi/ephemeral-redis-auth",
-        "Role argo/kaniko-builder",
+        "Role argo/devpi-build-executor",
     } <= created
     ns = fake_kube.get("v1", "Namespace", "devpi")
     assert ns["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "thinkube-devpi"

@@ -106,7 +106,11 @@ def deployment(settings: Settings) -> dict[str, Any]:
                 "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
                 "env": [
                     secret_env("DEVPISERVER_ROOT_PASSWD", ROOT_SECRET, "password"),
-                    {"name": "DEVPI_OUTSIDE_URL", "value": f"https://{settings.api}"},
+                    # devpi's links follow the request's host, one of these (the first otherwise)
+                    {
+                        "name": "DEVPI_OUTSIDE_HOSTS",
+                        "value": f"{settings.api},{settings.dashboard}",
+                    },
                     {
                         "name": "DEVPI_SECRET_SOURCE",
                         "value": "/run/secrets/devpi-server/secret",
@@ -148,7 +152,7 @@ def deployment(settings: Settings) -> dict[str, Any]:
         ],
     }
     # one writer on a ReadWriteOnce volume: never two pods at once
-    return manifest_deployment(NAME, ns, pod_spec, recreate=True)
+    return manifest_deployment(NAME, ns, pod_spec, recreate=True, labels=selector(NAME))
 
 
 def service(settings: Settings) -> dict[str, Any]:
@@ -334,6 +338,26 @@ class DeployRepo:
             return False
         self.git("clone", "--quiet", "--branch", self.branch, self.url, str(into), what="Cloning")
         return True
+
+    def descends_from(self, commit: str, ancestor: str) -> bool:
+        """Whether ``commit`` is ``ancestor`` or was made on top of it (on the branch)."""
+        if commit == ancestor:
+            return True
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="thinkube-devpi-") as tmp:
+            work = Path(tmp) / "repo"
+            if not self.checkout(work):
+                return False
+            proc = subprocess.run(
+                ["git", "merge-base", "--is-ancestor", ancestor, commit],
+                cwd=work,
+                env=self.env,
+                capture_output=True,
+                timeout=60,
+                check=False,
+            )
+            return proc.returncode == 0
 
     def sync(self, settings: Settings) -> RepoState:
         """Render, commit if anything changed, push. The image tag on the branch is kept."""

@@ -3,6 +3,8 @@
 Built on the official ``kubernetes`` client's DynamicClient. Writes are server-side apply with field
 manager ``thinkube-devpi``; every API error becomes a :class:`KubeError` that names the object, the
 HTTP status and the API's reason, and says what to do next.
+
+One thing, so one module past 500 lines: every call to the Kubernetes API, and nothing else.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ from thinkube_devpi.installer.events import ObjectRef
 
 FIELD_MANAGER = "thinkube-devpi"
 PART_OF = "app.kubernetes.io/part-of"
+# a watch answered with these starts over from a fresh list: 410 Gone (the history expired) and
+# 504 "Too large resource version" (an HA API server that lags behind the one that listed)
+RELIST = (410, 504)
 MANAGED_BY = "app.kubernetes.io/managed-by"
 ADOPTED = "thinkube-devpi/adopted"
 COMMON_LABELS = {PART_OF: "thinkube-devpi", MANAGED_BY: "thinkube-devpi"}
@@ -229,38 +234,42 @@ class Kube:
         from kubernetes.config.config_exception import ConfigException
 
         path = str(kubeconfig) if kubeconfig else os.environ.get("KUBECONFIG", "~/.kube/config")
-        first = os.path.expanduser(path.split(os.pathsep)[0])
-        if not os.path.exists(first):
+        # KUBECONFIG may list several files (":"-separated): kubectl merges them, first wins
+        paths = [os.path.expanduser(p) for p in path.split(os.pathsep) if p]
+        present = [p for p in paths if os.path.exists(p)]
+        if not present:
             raise KubeError(
                 "No kubeconfig",
-                reason=f"{first} does not exist",
+                reason=f"{' nor '.join(paths) or path} does not exist",
                 hint="Set KUBECONFIG or pass --kubeconfig; without a cluster, `plan` and `render` "
                 "still work.",
             )
-        if not os.access(first, os.R_OK):
-            raise KubeError("Cannot read kubeconfig", reason=f"{first}: permission denied")
+        for p in present:
+            if not os.access(p, os.R_OK):
+                raise KubeError("Cannot read kubeconfig", reason=f"{p}: permission denied")
+        merged = os.pathsep.join(present)
         try:
-            contexts, active = kconfig.list_kube_config_contexts(config_file=first)
+            contexts, active = kconfig.list_kube_config_contexts(config_file=merged)
         except (ConfigException, OSError, ValueError, TypeError, yaml.YAMLError) as exc:
             raise KubeError(
-                "Cannot load kubeconfig", reason=f"{first}: {_first_line(exc)}"
+                "Cannot load kubeconfig", reason=f"{merged}: {_first_line(exc)}"
             ) from None
         names = [c["name"] for c in contexts or []]
         if context and context not in names:
             raise KubeError(
                 "Unknown context",
-                reason=f"{context!r} is not in {first}",
+                reason=f"{context!r} is not in {merged}",
                 hint="Known contexts: " + (", ".join(names) or "none"),
             )
         chosen = next((c for c in contexts or [] if c["name"] == context), active) or {}
         configuration = Configuration()
         try:
             kconfig.load_kube_config(
-                config_file=first, context=context, client_configuration=configuration
+                config_file=merged, context=context, client_configuration=configuration
             )
         except (ConfigException, OSError, ValueError, TypeError, yaml.YAMLError) as exc:
             raise KubeError(
-                "Cannot load kubeconfig", reason=f"{first}: {_first_line(exc)}"
+                "Cannot load kubeconfig", reason=f"{merged}: {_first_line(exc)}"
             ) from None
         configuration.debug = False
         client = ApiClient(configuration)
@@ -607,7 +616,7 @@ class Kube:
                         if predicate(current):
                             return current
                 except KubeError as exc:
-                    if exc.status == 410:  # history expired: list again
+                    if exc.status in RELIST:  # history expired, or a lagging server: list again
                         break
                     raise
 

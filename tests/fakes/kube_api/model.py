@@ -195,6 +195,10 @@ CRD_SETS: dict[str, tuple[ResourceType, ...]] = {
         ),
         _cr("gateway.networking.k8s.io", "v1", "httproutes", "HTTPRoute", status=True),
     ),
+    # Cilium, thinkube's CNI
+    "cilium": (
+        _cr("cilium.io", "v2", "ciliumnetworkpolicies", "CiliumNetworkPolicy", short_names=("cnp",)),
+    ),
 }
 
 

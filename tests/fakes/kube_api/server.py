@@ -33,6 +33,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
+from fakes import http
 from fakes.controllers import ControllerBehaviour
 from fakes.kube_api.errors import (
     ApiError,
@@ -76,6 +77,7 @@ from fakes.kube_api.model import (
     _meta,
     _now,
 )
+from fakes.kube_api.quantity import canonicalize
 from fakes.kube_api.schema import schema_errors
 from fakes.kube_api.selectors import Selector, _Req, parse_field_selector, parse_label_selector
 
@@ -286,19 +288,14 @@ class FakeKubeAPI(ControllerBehaviour):
     # ---- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> FakeKubeAPI:
-        server = _HTTPServer(("127.0.0.1", self._port), _Handler)
-        server.fake = self
+        self._stopping.clear()
+        server = http.serve(
+            _Handler, port=self._port, server_class=_HTTPServer, name="fake-kube", fake=self
+        )
         self._server = server
+        self._thread = server.thread
         self.port = server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self._stopping.clear()
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            daemon=True,
-            name=f"fake-kube-{self.port}",
-        )
-        self._thread.start()
         return self
 
     def stop(self) -> None:
@@ -633,6 +630,10 @@ class FakeKubeAPI(ControllerBehaviour):
             obj.setdefault("status", {}).setdefault("phase", "Pending")
         elif rt.plural == "pods":
             obj.setdefault("status", {}).setdefault("phase", "Pending")
+        if rt.builtin:
+            # quantities come back canonical (5120Mi is stored as 5Gi)
+            canonicalize(obj.get("spec"))
+            canonicalize(obj.get("status"))
         if rt.status:
             obj.setdefault("status", {})
 
@@ -1046,7 +1047,7 @@ class FakeKubeAPI(ControllerBehaviour):
             self.requests.append(rec)
         try:
             self._authenticate(h)
-            self._inject(method, path)
+            self._inject(method, path, watch=rec.watch)
             self._route(h, rec)
         except ApiError as e:
             self._send_json(h, rec, e.code, e.status())
@@ -1063,7 +1064,8 @@ class FakeKubeAPI(ControllerBehaviour):
         if auth != f"Bearer {self.token}":
             raise ApiError(401, "Unauthorized", "Unauthorized")
 
-    def _inject(self, method: str, path: str) -> None:
+    def _inject(self, method: str, path: str, watch: bool = False) -> None:
+        """Delays and faults; a fault for method ``WATCH`` matches watch requests only."""
         delay = 0.0
         with self._lock:
             for d in self._delays:
@@ -1072,7 +1074,7 @@ class FakeKubeAPI(ControllerBehaviour):
             fault = None
             for f in self._faults:
                 if (
-                    f.method in (method, "*")
+                    (f.method in (method, "*") or (f.method == "WATCH" and watch))
                     and f.pattern.search(path)
                     and (f.times is None or f.times > 0)
                 ):

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from thinkube_devpi.installer.kube import KubeError
+from thinkube_devpi.installer.kube import RELIST, KubeError
 from thinkube_devpi.installer.live.rows import ClusterSnapshot, metadata, object_key
 from thinkube_devpi.installer.live.sources import Source, build_snapshot, sources
 
@@ -160,7 +160,7 @@ class StatusWatcher:
             except KubeError as exc:
                 if self.cancel.is_set():
                     return
-                if exc.status != 410:
+                if exc.status not in RELIST:
                     self._set(i, None, _short_error(exc))
                     self.cancel.wait(self.retry_after)
 

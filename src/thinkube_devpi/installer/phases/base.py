@@ -25,6 +25,7 @@ from thinkube_devpi.installer.events import (
     WaitingFor,
 )
 from thinkube_devpi.installer.kube import KubeError, is_adopted, is_ours
+from thinkube_devpi.installer.manifests import QUANTITY_KEYS, same_quantity
 from thinkube_devpi.secrets import Secret
 
 if TYPE_CHECKING:
@@ -260,7 +261,13 @@ def diff_paths(want: Any, live: Any, path: str = "") -> list[str]:
             match = next((x for x in live if isinstance(x, dict) and x.get("name") == name), None)
             out += diff_paths(value, match if name else live[i], f"{path}[{name or i}]")
         return out
-    return [] if want == live else [path or "."]
+    if want == live:
+        return []
+    # the server stores quantities canonically: 5120Mi comes back as 5Gi
+    parent = path.rsplit(".", 2)[-2] if path.count(".") >= 2 else ""
+    if parent in QUANTITY_KEYS and same_quantity(want, live):
+        return []
+    return [path or "."]
 
 
 def secret_changes(wanted: dict[str, Secret], live: dict[str, Any] | None) -> list[str]:

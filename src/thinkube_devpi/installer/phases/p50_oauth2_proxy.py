@@ -109,6 +109,11 @@ class OAuth2ProxyPhase(Phase):
             "--ping-path=/ping",
             "--ready-path=/ready",
         ]
+        # with --reverse-proxy it would trust X-Forwarded-* from anyone; the NetworkPolicy lets
+        # only the gateway in, and this says so to oauth2-proxy too
+        out += [f"--trusted-proxy-ip={cidr}" for cidr in s.gateway_peer_cidrs]
+        if s.allow_unverified_email:
+            out.append("--insecure-oidc-allow-unverified-email=true")
         if s.allowed_groups:
             # groups decide; the e-mail domain must still be given ("*" lets any through it)
             out.append("--email-domain=*")

@@ -24,6 +24,7 @@ from typing import Any
 
 from thinkube_devpi.installer.argo_build import (
     BUILD_LABEL,
+    CONTROLLER_LABEL,
     FINISHED,
     MONITOR,
     PULL_SECRET,
@@ -80,34 +81,53 @@ class FileKey(KeySource):
 
 
 class DockerConfig(KeySource):
-    """A registry's ``.dockerconfigjson``: from an existing Secret, or a user and a token file."""
+    """A registry's ``.dockerconfigjson``: from an existing Secret, or a user and a token file.
 
-    def __init__(self, settings: Any) -> None:
+    ``pull``: the pull-only credential the devpi namespace gets (``registry_pull_*``), never the
+    build's push credential."""
+
+    def __init__(self, settings: Any, *, pull: bool = False) -> None:
         self.settings = settings
+        prefix = "registry_pull" if pull else "registry"
+        self.secret_field, self.user_field, self.token_field = (
+            f"{prefix}_secret",
+            f"{prefix}_user",
+            f"{prefix}_token_file",
+        )
+        self.rights = "pull" if pull else "push"
         self.describe = (
-            f"from Secret {settings.registry_secret}"
-            if settings.registry_secret
-            else "from registry_user and registry_token_file"
+            f"from Secret {getattr(settings, self.secret_field)}"
+            if getattr(settings, self.secret_field)
+            else f"from {self.user_field} and {self.token_field}"
+        )
+
+    def configured(self) -> bool:
+        s = self.settings
+        return bool(
+            getattr(s, self.secret_field)
+            or (getattr(s, self.user_field) and getattr(s, self.token_field))
         )
 
     def resolve(self, existing: str | None, resolved: dict[str, Secret], ctx: Context) -> Secret:
         s = self.settings
-        if s.registry_secret:
-            ns, _, name = s.registry_secret.partition("/")
+        ref = getattr(s, self.secret_field)
+        if ref:
+            ns, _, name = ref.partition("/")
             live = ctx.require_kube().get(ObjectRef("v1", "Secret", name, ns))
             raw = ((live or {}).get("data") or {}).get(".dockerconfigjson")
             if not raw:
                 raise PhaseError(
-                    f"registry_secret: Secret {s.registry_secret} is missing or has no "
+                    f"{self.secret_field}: Secret {ref} is missing or has no "
                     ".dockerconfigjson key.",
-                    "Name a kubernetes.io/dockerconfigjson Secret with push rights.",
+                    f"Name a kubernetes.io/dockerconfigjson Secret with {self.rights} rights.",
                 )
             return Secret(base64.b64decode(raw).decode(), source=self.describe)
-        if not (s.registry_user and s.registry_token_file):
+        user, token_file = getattr(s, self.user_field), getattr(s, self.token_field)
+        if not (user and token_file):
             # preflight refuses to apply without credentials; no auths is no credential at all
             return Secret(json.dumps({"auths": {}}), source="registry credentials not set")
-        token = FileKey(s.registry_token_file, "registry_token_file").resolve(None, resolved, ctx)
-        auth = base64.b64encode(f"{s.registry_user}:{token.reveal().strip()}".encode()).decode()
+        token = FileKey(token_file, self.token_field).resolve(None, resolved, ctx)
+        auth = base64.b64encode(f"{user}:{token.reveal().strip()}".encode()).decode()
         return Secret(
             json.dumps({"auths": {s.registry_host: {"auth": auth}}}), source=self.describe
         )
@@ -156,12 +176,22 @@ class BuildPhase(Phase):
                 {".dockerconfigjson": docker},
                 type="kubernetes.io/dockerconfigjson",
             ),
+            *self.pull_secrets(),
+        ]
+
+    def pull_secrets(self) -> list[SecretObject]:
+        """devpi's namespace gets a pull-only credential, or none (an anonymous pull): the
+        push credential stays in the build namespace."""
+        pull = DockerConfig(self.settings, pull=True)
+        if not pull.configured():
+            return []
+        return [
             SecretObject(
                 PULL_SECRET,
-                s.namespace,
-                {".dockerconfigjson": docker},
+                self.settings.namespace,
+                {".dockerconfigjson": pull},
                 type="kubernetes.io/dockerconfigjson",
-            ),
+            )
         ]
 
     def uses_schedules(self) -> bool:
@@ -169,10 +199,7 @@ class BuildPhase(Phase):
         kube = self.ctx.kube
         if kube is None:
             return True
-        try:
-            dep = kube.get(ObjectRef("apps/v1", "Deployment", "workflow-controller", self.argo))
-        except KubeError:
-            return True
+        dep = self.controller()
         for c in ((((dep or {}).get("spec") or {}).get("template") or {}).get("spec") or {}).get(
             "containers"
         ) or []:
@@ -180,6 +207,27 @@ class BuildPhase(Phase):
             if version is not None:
                 return version >= (3, 6)
         return True
+
+    def controller(self) -> dict[str, Any] | None:
+        """Argo's workflow controller Deployment, found by its component label (the Helm chart
+        names it ``<release>-workflow-controller``, thinkube's ``argo-workflows-...``)."""
+        kube = self.ctx.kube
+        if kube is None:
+            return None
+        try:
+            found, _ = kube.list(
+                "apps/v1",
+                "Deployment",
+                self.argo,
+                label_selector=f"{CONTROLLER_LABEL}=workflow-controller",
+            )
+            if not found:  # manifests without the label: the plain install's name
+                ref = ObjectRef("apps/v1", "Deployment", "workflow-controller", self.argo)
+                live = kube.get(ref)
+                found = [live] if live else []
+        except KubeError:
+            return None
+        return found[0] if found else None
 
     def objects(self) -> list[Desired]:
         return [
@@ -234,6 +282,14 @@ class BuildPhase(Phase):
         self.ensure_github(emit)
         state = self.sync_repo(emit)
         super().apply(emit)  # Secrets, WorkflowTemplate, CronWorkflow
+        if not self.pull_secrets():
+            self.log(
+                emit,
+                f"no registry_pull_secret or registry_pull_user: namespace {self.settings.namespace} "
+                "gets no registry credential, so the image must be pullable anonymously (a "
+                "public project); the push credential never leaves the build namespace",
+                "warning",
+            )
         if not state.needs_build:
             self.log(
                 emit,
@@ -329,7 +385,9 @@ class BuildPhase(Phase):
             changed.put(None)
             if self.ctx.cancel.is_set():
                 stop_logs.set()
-            follower.join(timeout=5)  # a finished pod's log stream ends by itself
+            # the pods stay after the run (podGC waits), so what is left is read to the end; a
+            # finished pod's log stream ends by itself, the bound is for a stuck connection
+            follower.join(timeout=30)
             stop_logs.set()
             follower.join(timeout=2)
         phase = ((final or {}).get("status") or {}).get("phase")

@@ -126,11 +126,12 @@ class ConfigView(Horizontal):
 
     def focus_form(self) -> None:
         """Focus the form, not a field: 1/2/3 keep switching views until a field is entered."""
-        forms = self.query("#settings-form")
-        if not forms:  # not composed yet (a busy machine): try again after the next refresh
+        forms = self.query("#settings-form").results(VerticalScroll)
+        form = next(forms, None)
+        if form is None:  # mounted but not composed yet (a busy machine): after the next refresh
             self.call_after_refresh(self.focus_form)
             return
-        forms.first(VerticalScroll).focus()
+        form.focus()
 
     def action_leave_field(self) -> None:
         self.focus_form()
