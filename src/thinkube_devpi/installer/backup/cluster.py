@@ -20,7 +20,7 @@ from thinkube_devpi.installer import deployrepo
 from thinkube_devpi.installer.backup import core
 from thinkube_devpi.installer.events import Emit, LogLine, ObjectApplied, ObjectRef
 from thinkube_devpi.installer.kube import KubeError
-from thinkube_devpi.installer.manifests import meta, secret_env, selector
+from thinkube_devpi.installer.manifests import applied_labels, meta, secret_env, selector
 from thinkube_devpi.installer.phases.base import PhaseError
 from thinkube_devpi.installer.phases.p75_backup import (
     CRONJOB,
@@ -78,7 +78,7 @@ def run_job(
         "apiVersion": "batch/v1",
         "kind": "Job",
         "metadata": {
-            **meta(name, s.namespace, **selector(CRONJOB)),
+            **meta(name, s.namespace, **applied_labels(CRONJOB)),
             "annotations": {MANUAL: kind},
         },
         "spec": spec,

@@ -28,6 +28,7 @@ from thinkube_devpi.installer.backup import core
 from thinkube_devpi.installer.backup.schedule import allowed_age, human, size
 from thinkube_devpi.installer.events import Emit, ObjectRef, State
 from thinkube_devpi.installer.manifests import (
+    applied_labels,
     container_security,
     meta,
     pod_security,
@@ -48,6 +49,7 @@ from thinkube_devpi.installer.phases.base import (
 from thinkube_devpi.secrets import Secret, SecretError, lookup
 
 CRONJOB = "devpi-backup"
+NAME_LABEL = "app.kubernetes.io/name"
 S3_SECRET = "devpi-backup-s3"
 ACCESS_KEY, SECRET_KEY = "access-key", "secret-key"
 KEY_ENV = {ACCESS_KEY: core.ACCESS_KEY_ENV, SECRET_KEY: core.SECRET_KEY_ENV}
@@ -214,7 +216,8 @@ class BackupPhase(Phase):
         return {
             "apiVersion": "batch/v1",
             "kind": "CronJob",
-            "metadata": meta(CRONJOB, s.namespace, **selector(CRONJOB)),
+            # not Argo CD's instance label: under label tracking it would prune what git lacks
+            "metadata": meta(CRONJOB, s.namespace, **applied_labels(CRONJOB)),
             "spec": {
                 "schedule": s.backup_schedule,
                 "timeZone": "Etc/UTC",
@@ -223,7 +226,7 @@ class BackupPhase(Phase):
                 "successfulJobsHistoryLimit": 3,
                 "failedJobsHistoryLimit": 3,
                 "jobTemplate": {
-                    "metadata": {"labels": selector(CRONJOB)},
+                    "metadata": {"labels": applied_labels(CRONJOB)},
                     "spec": self.job_spec(self.backup_command()),
                 },
             },
@@ -281,8 +284,9 @@ class BackupPhase(Phase):
     def rollback(self, emit: Emit) -> None:
         """The schedule, its runs and the credentials go; the backups in the bucket stay."""
         kube = self.ctx.require_kube()
-        labels = ",".join(f"{k}={v}" for k, v in selector(CRONJOB).items())
-        jobs, _ = kube.list("batch/v1", "Job", self.settings.namespace, label_selector=labels)
+        jobs, _ = kube.list(
+            "batch/v1", "Job", self.settings.namespace, label_selector=f"{NAME_LABEL}={CRONJOB}"
+        )
         runs: list[Desired] = [
             {"apiVersion": "batch/v1", "kind": "Job", "metadata": dict(j["metadata"])} for j in jobs
         ]
