@@ -39,6 +39,22 @@ echo "==> installing thinkube-devpi with its test dependencies"
 "$PY" -m pip install -q --disable-pip-version-check --upgrade pip
 "$PY" -m pip install -q --disable-pip-version-check -e '.[test]'
 
+# SeaweedFS (thinkube's object storage) for the backup tests, built from its Go module at a pinned
+# version: its go.mod has replace directives, so `go install pkg@version` refuses it and it is
+# built inside the module's own directory. About 7 CPU-minutes; without Go the backup tests use
+# moto's server mode, a stand-in they name.
+WEED_VERSION=v0.0.0-20261109003541-7506e5f91cd6
+if [ ! -x .cache/bin/weed ] && command -v go >/dev/null 2>&1; then
+    echo "==> building SeaweedFS weed $WEED_VERSION for the backup tests (a few minutes, once)"
+    src=$(go mod download -json "github.com/seaweedfs/seaweedfs@$WEED_VERSION" | python3 -c 'import json,sys; print(json.load(sys.stdin)["Dir"])')
+    work=$(mktemp -d)
+    cp -r "$src" "$work/seaweedfs" && chmod -R u+w "$work/seaweedfs"
+    mkdir -p .cache/bin
+    (cd "$work/seaweedfs" && go build -trimpath -ldflags "-s -w" -o "$OLDPWD/.cache/bin/weed.partial" ./weed)
+    mv .cache/bin/weed.partial .cache/bin/weed
+    rm -rf "$work"
+fi
+
 if [ -f tests/validators/package.json ] && command -v npm >/dev/null 2>&1; then
     echo "==> installing the npm schema validators (ArgoCD Application, Gateway API HTTPRoute)"
     (cd tests/validators && npm ci --silent --no-audit --no-fund)

@@ -27,6 +27,7 @@ from fakes.keycloak import fake_keycloak  # noqa: F401
 from fakes.keyring_env import *  # noqa: F403
 from fakes.kube_api import FakeKubeAPI
 from fakes.platform import world  # noqa: F401
+from fakes.s3 import bucket, s3_server  # noqa: F401
 from thinkube_devpi.config import Settings
 
 SRC = Path(__file__).resolve().parents[1] / "src"

@@ -315,6 +315,73 @@ def int_range(low: int, high: int, unit: str) -> Callable[[str, object], int]:
     return check
 
 
+_CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 6))
+
+
+def parse_cron(text: str) -> list[set[int]]:
+    """The five fields of a cron schedule as sets of values (``*``, lists, ranges, ``/step``).
+
+    Raises ValueError naming the field that is wrong."""
+    parts = text.split()
+    if len(parts) != 5:
+        raise ValueError(f"{len(parts)} fields; a schedule has 5 (minute hour day month weekday)")
+    out = []
+    for part, (what, low, high) in zip(parts, _CRON_FIELDS, strict=True):
+        values: set[int] = set()
+        for item in part.split(","):
+            rng, _, step_text = item.partition("/")
+            step = int(step_text) if step_text.isdigit() and int(step_text) > 0 else None
+            if step_text and step is None:
+                raise ValueError(f"{what}: bad step in {item!r}")
+            if rng == "*":
+                start, end = low, high
+            elif re.fullmatch(r"\d+-\d+", rng):
+                start, end = (int(x) for x in rng.split("-"))
+            elif rng.isdigit():
+                start = end = int(rng)
+                if step:
+                    end = high
+            else:
+                raise ValueError(f"{what}: {item!r} is not a number, range, list or *")
+            if what == "day of week" and end == 7:  # 7 is Sunday too
+                values.add(0)
+                end = 6 if start <= 6 else 0
+            if not (low <= start <= high and low <= end <= high and start <= end):
+                raise ValueError(f"{what}: {item!r} is outside {low}-{high}")
+            values.update(range(start, end + 1, step or 1))
+        out.append(values)
+    return out
+
+
+def cron_schedule(name: str, value: object) -> str:
+    text = " ".join(str(value).split())
+    try:
+        parse_cron(text)
+    except ValueError as exc:
+        raise ConfigError(
+            name, value, f"a cron schedule such as '17 3 * * *' (nightly at 03:17 UTC): {exc}"
+        ) from None
+    return text
+
+
+def bucket_name(name: str, value: object) -> str:
+    text = str(value)
+    if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", text) or ".." in text:
+        raise ConfigError(
+            name, value, "an S3 bucket name: 3-63 lower-case letters, digits, '.' and '-'"
+        )
+    return text
+
+
+def key_prefix(name: str, value: object) -> str:
+    text = str(value)
+    if text.startswith("/") or ".." in text or any(c.isspace() or ord(c) < 32 for c in text):
+        raise ConfigError(
+            name, value, "an object key prefix such as devpi/ (no leading '/', spaces or '..')"
+        )
+    return text
+
+
 def _as_list(name: str, value: object, what: str) -> list[str]:
     if isinstance(value, str):
         return [v.strip() for v in value.split(",") if v.strip()]
@@ -463,6 +530,21 @@ class Settings:
     )
     tls_cert_file: str | None = _setting(None, _optional(existing_file), "TLS certificate file")
     tls_key_file: str | None = _setting(None, _optional(existing_file), "TLS key file")
+    backup_schedule: str = _setting(
+        "17 3 * * *", cron_schedule, "when the backup runs (cron, UTC; default nightly 03:17)"
+    )
+    backup_keep_daily: int = _setting(
+        7, int_range(1, 366, "daily backups"), "daily backups kept (the newest of each day)"
+    )
+    backup_keep_weekly: int = _setting(
+        4, int_range(0, 520, "weekly backups"), "weekly backups kept (the newest of each week)"
+    )
+    backup_s3_endpoint: str | None = _setting(
+        None, _optional(api_url), "object storage S3 URL (default https://s3.<domain>)"
+    )
+    backup_s3_bucket: str = _setting("devpi-backups", bucket_name, "bucket the backups go to")
+    backup_s3_prefix: str = _setting("devpi/", key_prefix, "key prefix of the backups")
+    backup_s3_region: str = _setting("us-east-1", devpi_name, "S3 region name (SeaweedFS: any)")
 
     # ------------------------------------------------------------ derived values
 
@@ -509,6 +591,10 @@ class Settings:
     @property
     def registry_host(self) -> str:
         return self.registry or f"registry.{self.effective_domain}"
+
+    @property
+    def s3_endpoint(self) -> str:
+        return self.backup_s3_endpoint or f"https://s3.{self.effective_domain}"
 
     @property
     def prod_index(self) -> str:

@@ -104,7 +104,7 @@ class Secret:
 
 
 # environment variables with names like these hold secrets (DEVPI_ADMIN_PASSWORD, ...)
-_SECRET_VARIABLE = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN)$")
+_SECRET_VARIABLE = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|SECRET_KEY|ACCESS_KEY)$")
 
 
 def forms(value: str) -> set[str]:

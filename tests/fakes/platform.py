@@ -26,12 +26,14 @@ import httpx
 import pytest
 import yaml
 
+from fakes.backup_kubelet import BackupKubelet
 from fakes.controllers import Controllers
 from fakes.gitremote import REPO_URL, BareRemote, key_files
 from fakes.hosts import Behaviour, Hosts, dashboard_stand_in, platform_hosts
 from fakes.http import free_port
 from fakes.keycloak import FakeKeycloak
 from fakes.kube_api import FakeKubeAPI
+from fakes.s3 import S3Server
 from fakes.thinkube import play_gateway, seed_thinkube
 from fakes.tls import shared_pki
 from thinkube_devpi.config import Settings
@@ -132,6 +134,7 @@ class PlatformControllers(Controllers):
         self.handled: set[str] = set()
         self.errors: list[BaseException] = []
         self.builds = 0
+        self.devpi_source: tuple[str, str, str, str] | None = None
 
     def _run(self) -> None:
         while not self._stop.wait(0.03):
@@ -143,6 +146,13 @@ class PlatformControllers(Controllers):
                 self.errors.append(exc)
 
     def tick(self) -> None:
+        # devpi's process first: its Deployment counts as available only once it serves
+        app = self.fake.get(WF, "Application", "devpi", "argocd")
+        if app is not None:
+            self.sync(app)
+            self.follow_replicas()
+        else:
+            self.app_deleted()
         super().tick()
         for ing in self.fake.list("networking.k8s.io/v1", "Ingress", self.namespace):
             if not ((ing.get("status") or {}).get("loadBalancer") or {}).get("ingress"):
@@ -158,9 +168,6 @@ class PlatformControllers(Controllers):
             if wf["metadata"]["uid"] not in self.handled:
                 self.handled.add(wf["metadata"]["uid"])
                 self.run_build(wf)
-        app = self.fake.get(WF, "Application", "devpi", "argocd")
-        if app is not None:
-            self.sync(app)
         job = self.fake.get("batch/v1", "Job", "devpi-init", self.namespace)
         if job is not None and job["metadata"]["uid"] not in self.handled:
             self.handled.add(job["metadata"]["uid"])
@@ -194,12 +201,32 @@ class PlatformControllers(Controllers):
         if self.fake.get("v1", "Service", "devpi", self.namespace) is None:
             service = yaml.safe_load(self.remote.show("k8s/service.yaml"))
             self.fake.create(service)
-        self.devpi.start(
+        self.devpi_source = (
             self.remote.show("entrypoint.sh"),
             self.remote.show("devpi_server_launch.py"),
             root,
             server_secret,
         )
+        self.devpi.start(*self.devpi_source)
+        if self.fake.get("apps/v1", "Deployment", "devpi", self.namespace) is None:
+            # what ArgoCD deploys from k8s/ (the process above plays its pod)
+            labels = {"app.kubernetes.io/name": "devpi", "app.kubernetes.io/instance": "devpi"}
+            self.fake.create(
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "Deployment",
+                    "metadata": {"name": "devpi", "namespace": self.namespace, "labels": labels},
+                    "spec": {
+                        "replicas": 1,
+                        "selector": {"matchLabels": labels},
+                        "template": {
+                            "metadata": {"labels": labels},
+                            "spec": {"containers": [{"name": "devpi", "image": "registry.example.com/thinkube/devpi:built"}]},
+                        },
+                    },
+                },
+                manager="argocd-controller",
+            )
         self.fake.patch_status(
             WF,
             "Application",
@@ -211,6 +238,27 @@ class PlatformControllers(Controllers):
                 "health": {"status": "Healthy"},
             },
         )
+
+    def follow_replicas(self) -> None:
+        """devpi's process follows the Deployment's replicas (a restore scales it to 0 and back)."""
+        dep = self.fake.get("apps/v1", "Deployment", "devpi", self.namespace)
+        if dep is None or self.devpi_source is None:
+            return
+        if dep["spec"].get("replicas", 1) == 0:
+            self.devpi.stop()
+        elif self.devpi.process is None:
+            self.devpi.start(*self.devpi_source)
+
+    def app_deleted(self) -> None:
+        """ArgoCD's cascade: the Application gone, devpi stops and its Deployment goes; the data
+        goes only with the PVC (rollback --delete-package-data)."""
+        self.devpi.stop()
+        if self.fake.get("apps/v1", "Deployment", "devpi", self.namespace) is not None:
+            self.fake.delete("apps/v1", "Deployment", "devpi", self.namespace)
+        if self.fake.get("v1", "PersistentVolumeClaim", "devpi-data-pvc", self.namespace) is None:
+            import shutil
+
+            shutil.rmtree(self.devpi.base / "data", ignore_errors=True)
 
     def run_init(self, job: dict[str, Any]) -> None:
         env: dict[str, str] = {}
@@ -302,6 +350,8 @@ def world(
     remote: BareRemote,
     isolated_home: Path,
     monkeypatch: pytest.MonkeyPatch,
+    s3_server: S3Server,
+    bucket: str,
 ) -> Iterator[World]:
     keys = key_files(tmp_path)
     seed_cluster(fake_kube)
@@ -318,7 +368,18 @@ def world(
             monkeypatch.setenv("KEYCLOAK_ADMIN_PASSWORD", kc.admin_password)
             monkeypatch.setenv("DEVPI_ADMIN_PASSWORD", ADMIN_PASSWORD)
             monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+            # thinkube's object storage for phase 75 (an S3 server on 127.0.0.1)
+            backup = {
+                "backup_s3_endpoint": s3_server.endpoint,
+                "backup_s3_bucket": bucket,
+                "backup_s3_prefix": s3_server.prefix,
+            }
+            for name, value in backup.items():
+                monkeypatch.setenv(f"THINKUBE_DEVPI_{name.upper()}", value)
+            monkeypatch.setenv("THINKUBE_DEVPI_S3_ACCESS_KEY", s3_server.access_key)
+            monkeypatch.setenv("THINKUBE_DEVPI_S3_SECRET_KEY", s3_server.secret_key)
             settings = Settings(
+                **backup,
                 domain="example.com",
                 keycloak_url=kc.url,
                 keycloak_ca_file=pki.ca_file,
@@ -339,7 +400,9 @@ def world(
                 }
             )
             kube = Kube.connect(kubeconfig, cache_dir=tmp_path / "cache")
-            with PlatformControllers(fake_kube, remote, devpi) as controllers:
+            with PlatformControllers(fake_kube, remote, devpi) as controllers, BackupKubelet(
+                fake_kube, devpi.base / "data"
+            ):
                 yield World(
                     fake_kube, kube, kc, remote, devpi, hosts, controllers, settings, isolated_home
                 )

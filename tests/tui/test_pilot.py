@@ -262,7 +262,7 @@ async def test_plan_mode_with_no_cluster_lists_every_phase(make_app, tmp_path):
         assert "plan mode" in app.header.reason
         table = app.phases_view.query_one("#phase-table")
         assert [str(k.value) for k in table.rows] == [p.name for p in app.phase_list]
-        assert len(app.phase_list) == 12
+        assert len(app.phase_list) == 13
         for phase in app.phase_list:
             plan = app.phases_view.plans[phase.name]
             assert plan is not None

@@ -44,6 +44,7 @@ PYTHON_VERSION = "3.12.11"
 DEVPI_SERVER = "6.20.3"
 DEVPI_WEB = "5.1.1"
 DEVPI_CLIENT = "7.3.0"
+BOTO3 = "1.43.11"  # the backup program's S3 client (phase 75)
 UID = 10001
 PORT = 3141
 
@@ -62,6 +63,7 @@ OWNED = (
     "entrypoint.sh",
     "devpi_init.py",
     "devpi_server_launch.py",
+    "devpi_backup.py",
     "k8s/kustomization.yaml",
     "k8s/deployment.yaml",
     "k8s/service.yaml",
@@ -204,6 +206,10 @@ def devpi_init_source() -> str:
     return resources.files("thinkube_devpi.installer").joinpath("devpi_init.py").read_text()
 
 
+def backup_program_source() -> str:
+    return resources.files("thinkube_devpi.installer").joinpath("backup", "core.py").read_text()
+
+
 def render_files(settings: Settings, tag: str = UNBUILT) -> dict[str, str]:
     """Every file the installer owns, by path, for the given image tag."""
     dockerfile = template("Dockerfile").format(
@@ -211,6 +217,7 @@ def render_files(settings: Settings, tag: str = UNBUILT) -> dict[str, str]:
         devpi_server=DEVPI_SERVER,
         devpi_web=DEVPI_WEB,
         devpi_client=DEVPI_CLIENT,
+        boto3=BOTO3,
         uid=UID,
         port=PORT,
     )
@@ -220,6 +227,8 @@ def render_files(settings: Settings, tag: str = UNBUILT) -> dict[str, str]:
         "entrypoint.sh": template("entrypoint.sh"),
         "devpi_init.py": devpi_init_source(),
         "devpi_server_launch.py": template("devpi_server_launch.py"),
+        # the backup program runs beside the live server, so it ships in the server's own image
+        "devpi_backup.py": backup_program_source(),
         "k8s/kustomization.yaml": _dump(kustomization(settings, tag)),
         "k8s/deployment.yaml": _dump(deployment(settings)),
         "k8s/service.yaml": _dump(service(settings)),

@@ -106,6 +106,10 @@ BUILTIN_RESOURCES: tuple[ResourceType, ...] = (
         categories=("all",),
     ),
     _rt("batch", "v1", "jobs", "Job", status=True, generation=True, categories=("all",)),
+    _rt(
+        "batch", "v1", "cronjobs", "CronJob", short_names=("cj",), status=True, generation=True,
+        categories=("all",),
+    ),
     _rt("rbac.authorization.k8s.io", "v1", "roles", "Role"),
     _rt("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding"),
     _rt("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", False),

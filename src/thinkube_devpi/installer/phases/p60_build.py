@@ -483,6 +483,16 @@ class BuildPhase(Phase):
         )
         by_name = {w["metadata"]["name"]: w for w in [*runs, *mine]}
         if not by_name:
+            # after a rollback (which deletes the runs) a re-install needs no build when the
+            # branch already deploys an image of its current source
+            try:
+                state = self.repo().read_state()
+            except RepoError:
+                state = None
+            if state is not None and not state.needs_build:
+                return PhaseStatus(
+                    State.HEALTHY, f"image {state.tag} is built from the current source"
+                )
             return PhaseStatus(State.PROGRESSING, "no build has run yet")
         last = max(by_name.values(), key=lambda w: w["metadata"].get("creationTimestamp", ""))
         phase = (last.get("status") or {}).get("phase") or "Pending"
