@@ -66,6 +66,8 @@ def isolated_home(
             "KEYCLOAK_ADMIN_PASSWORD",
         ):
             monkeypatch.delenv(var, raising=False)
+    # retries keep their count and their Retry-After handling, without seconds of backoff
+    monkeypatch.setenv("THINKUBE_DEVPI_RETRY_BACKOFF", "0.01")
     return home
 
 

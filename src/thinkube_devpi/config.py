@@ -30,11 +30,15 @@ APP_NAME = paths.APP_NAME
 class ConfigError(Error, ValueError):
     """A setting has a value that is not allowed."""
 
-    def __init__(self, field_name: str, value: object, allowed: str) -> None:
+    def __init__(
+        self, field_name: str, value: object, allowed: str, *, shown: str | None = None
+    ) -> None:
+        """``shown`` replaces the value in the message when the value must not be echoed."""
         self.field = field_name
-        self.value = value
+        self.value = value if shown is None else shown
         self.allowed = allowed
-        super().__init__(f"{field_name}: {value!r} is not allowed: {allowed}")
+        what = repr(value) if shown is None else shown
+        super().__init__(f"{field_name}: {what} is not allowed: {allowed}")
 
 
 def default_config_path() -> Path:
@@ -44,10 +48,13 @@ def default_config_path() -> Path:
 # ---------------------------------------------------------------- validators
 
 _LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
-_DNS_NAME = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")
-_DNS_LABEL = re.compile(rf"^{_LABEL}$")
-_DEVPI_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$")
-_QUANTITY = re.compile(r"^([0-9]+(\.[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
+# Every pattern is used with fullmatch: with re.match, "$" also matches before a trailing newline,
+# so "example.com\n" would pass.
+_DNS_NAME = re.compile(rf"{_LABEL}(\.{_LABEL})*")
+_DNS_LABEL = re.compile(_LABEL)
+_DEVPI_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}")
+_QUANTITY = re.compile(r"([0-9]{1,30}(\.[0-9]{1,30})?)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?")
+_QUANTITY_MAX = 2**63 - 1  # Kubernetes keeps a quantity's value in an int64
 _QUANTITY_FACTORS = {
     "": 1,
     "k": 10**3,
@@ -63,13 +70,22 @@ _QUANTITY_FACTORS = {
     "Pi": 2**50,
     "Ei": 2**60,
 }
-_BRANCH = re.compile(r"^(?!/)(?!.*//)(?!.*\.\.)(?!.*@\{)[^\s~^:?*\[\\\x00-\x1f\x7f]+(?<![/.])$")
-_SSH_URL = re.compile(r"^(ssh://[^\s@]+@[^\s/:]+(:\d+)?/\S+|[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:\S+)$")
+# git's check-ref-format, narrowed: no leading "-" (it would read as an option) and none of the
+# shell's metacharacters (the name reaches shell steps of the build)
+_BRANCH = re.compile(
+    r"(?![-/])(?!.*//)(?!.*\.\.)(?!.*@\{)(?!.*\.lock$)[A-Za-z0-9._/+=,@-]{1,200}(?<![/.])"
+)
+_SSH_PATH = r"[A-Za-z0-9._~/][A-Za-z0-9._~/-]{0,200}"
+_SSH_HOST = r"[A-Za-z0-9]([A-Za-z0-9.-]{0,252})"
+_SSH_URL = re.compile(
+    rf"(ssh://[A-Za-z0-9._][A-Za-z0-9._-]{{0,63}}@{_SSH_HOST}(:\d{{1,5}})?/{_SSH_PATH}"
+    rf"|[A-Za-z0-9._][A-Za-z0-9._-]{{0,63}}@{_SSH_HOST}:{_SSH_PATH})"
+)
 
 
 def dns_name(name: str, value: object, *, what: str = "a DNS name") -> str:
     text = str(value)
-    if len(text) > 253 or not _DNS_NAME.match(text):
+    if len(text) > 253 or not _DNS_NAME.fullmatch(text):
         raise ConfigError(
             name,
             value,
@@ -81,7 +97,7 @@ def dns_name(name: str, value: object, *, what: str = "a DNS name") -> str:
 
 def dns_label(name: str, value: object) -> str:
     text = str(value)
-    if not _DNS_LABEL.match(text):
+    if not _DNS_LABEL.fullmatch(text):
         raise ConfigError(
             name,
             value,
@@ -93,15 +109,33 @@ def dns_label(name: str, value: object) -> str:
 
 def devpi_name(name: str, value: object) -> str:
     text = str(value)
-    if not _DEVPI_NAME.match(text):
+    if not _DEVPI_NAME.fullmatch(text):
         raise ConfigError(
             name, value, "a devpi name: letters, digits, '.', '_' and '-', up to 64 characters"
         )
     return text
 
 
+def no_credentials(name: str, text: str) -> None:
+    """Refuse a URL carrying ``user:password@`` without repeating what it carries."""
+    try:
+        netloc = urlsplit(text).netloc
+    except ValueError:
+        netloc = text
+    if "@" in netloc:
+        host = netloc.rpartition("@")[2]
+        raise ConfigError(
+            name,
+            None,
+            "a URL without a user name or password in it (credentials come from the environment "
+            "or the keyring, never from a URL)",
+            shown=f"a URL with credentials for {host or 'a host'} (not shown)",
+        )
+
+
 def https_url(name: str, value: object) -> str:
     text = str(value)
+    no_credentials(name, text)
     parts = urlsplit(text)
     if parts.scheme != "https" or not parts.hostname:
         raise ConfigError(name, value, "an https:// URL with a host name")
@@ -111,7 +145,7 @@ def https_url(name: str, value: object) -> str:
 
 def quantity_bytes(text: str) -> int:
     """The number of bytes a Kubernetes storage quantity (``5Gi``, ``500M``) stands for."""
-    m = _QUANTITY.match(text)
+    m = _QUANTITY.fullmatch(text)
     if not m:
         raise ValueError(text)
     return int(float(m.group(1)) * _QUANTITY_FACTORS[m.group(3) or ""])
@@ -129,23 +163,31 @@ def storage_size(name: str, value: object) -> str:
         ) from None
     if size < 2**20:
         raise ConfigError(name, value, "at least 1Mi (devpi needs room for packages)")
+    if size > _QUANTITY_MAX:
+        raise ConfigError(name, value, "at most 8Ei (the largest quantity Kubernetes holds)")
     return text
 
 
 def branch_name(name: str, value: object) -> str:
     text = str(value)
-    if not _BRANCH.match(text):
+    if not _BRANCH.fullmatch(text):
         raise ConfigError(
-            name, value, "a git branch name without spaces, '..', '~', '^', ':' or '?'"
+            name,
+            value,
+            "a git branch name: letters, digits and . _ / + = , @ -, not starting with '-' or "
+            "'/', without '..' or '//' (no spaces or shell characters such as ; $ ` | &)",
         )
     return text
 
 
 def ssh_repo_url(name: str, value: object) -> str:
     text = str(value)
-    if not _SSH_URL.match(text):
+    if not _SSH_URL.fullmatch(text):
         raise ConfigError(
-            name, value, "an SSH repository URL such as git@github.com:org/devpi-deployment.git"
+            name,
+            value,
+            "an SSH repository URL such as git@github.com:org/devpi-deployment.git (not starting "
+            "with '-'; no spaces or shell characters such as ; $ ` | &)",
         )
     return text
 
@@ -179,7 +221,7 @@ def secret_ref(name: str, value: object) -> str:
     """``namespace/name`` of an existing Secret."""
     text = str(value)
     ns, _, secret = text.partition("/")
-    if not (_DNS_LABEL.match(ns) and secret and _DNS_NAME.match(secret)):
+    if not (_DNS_LABEL.fullmatch(ns) and secret and _DNS_NAME.fullmatch(secret)):
         raise ConfigError(
             name, value, "namespace/name of an existing Secret, such as argo/registry"
         )
@@ -199,6 +241,7 @@ _registry_user = registry_user  # the Settings field of that name hides it in th
 def api_url(name: str, value: object) -> str:
     """An https:// URL, or plain http:// to a loopback address (test servers only)."""
     text = str(value)
+    no_credentials(name, text)
     parts = urlsplit(text)
     if parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1"):
         return text.rstrip("/")
@@ -215,7 +258,7 @@ def one_of(*choices: str) -> Callable[[str, object], str]:
 
 
 def cidr_list(name: str, value: object) -> list[str]:
-    items = _as_list(value)
+    items = _as_list(name, value, "CIDR ranges")
     for item in items:
         try:
             ipaddress.ip_network(item, strict=False)
@@ -232,12 +275,12 @@ _LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
 
 def label_list(name: str, value: object) -> list[str]:
     """``key=value`` pod labels, or ``["*"]`` (every pod)."""
-    items = _as_list(value)
+    items = _as_list(name, value, "key=value labels")
     if items == ["*"]:
         return items
     for item in items:
         key, eq, val = item.partition("=")
-        if not eq or not _LABEL_KEY.match(key) or not _LABEL_VALUE.match(val):
+        if not eq or not _LABEL_KEY.fullmatch(key) or not _LABEL_VALUE.fullmatch(val):
             raise ConfigError(
                 name, item, "key=value Kubernetes labels separated by commas, or '*' (every pod)"
             )
@@ -245,9 +288,9 @@ def label_list(name: str, value: object) -> list[str]:
 
 
 def group_list(name: str, value: object) -> list[str]:
-    items = _as_list(value)
+    items = _as_list(name, value, "Keycloak group names")
     for item in items:
-        if not item or any(c.isspace() for c in item):
+        if not item or any(c.isspace() or ord(c) < 32 for c in item) or item.startswith("-"):
             raise ConfigError(name, item, "a Keycloak group name without spaces")
     return items
 
@@ -272,12 +315,12 @@ def int_range(low: int, high: int, unit: str) -> Callable[[str, object], int]:
     return check
 
 
-def _as_list(value: object) -> list[str]:
+def _as_list(name: str, value: object, what: str) -> list[str]:
     if isinstance(value, str):
         return [v.strip() for v in value.split(",") if v.strip()]
-    if isinstance(value, list | tuple):
-        return [str(v) for v in value]
-    raise TypeError(value)
+    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise ConfigError(name, value, f"a list of {what} as strings, or one comma-separated string")
 
 
 def _optional(check: Callable[[str, object], Any]) -> Callable[[str, object], Any]:

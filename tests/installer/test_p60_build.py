@@ -6,6 +6,7 @@ import base64
 import dataclasses
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -264,3 +265,54 @@ def test_devpi_namespace_gets_the_pull_only_credential(bctx: Context, fake_kube:
     assert base64.b64decode(cfg["auths"]["registry.example.com"]["auth"]).decode() == f"robot-puller:{pull_token.read_text()}"
     push = Path(keys["registry_token"]).read_text()
     assert not find(push, base64.b64decode(secret["data"][".dockerconfigjson"]).decode())
+
+
+def test_a_rerun_follows_the_build_still_running_instead_of_submitting_another(
+    bctx: Context, fake_kube: FakeKubeAPI, keys: dict[str, str]
+) -> None:
+    """An interrupted run leaves its build Workflow running: the re-run finds the build of the
+    same source commit and follows it (two builds would race to bump the same tag)."""
+    release = threading.Event()
+
+    def slow(argo: FakeArgo, wf: str) -> None:
+        argo.step(wf, "resolve", "Succeeded", "source commit abc1234: building\n")
+        release.wait(30)
+        argo.step(wf, "build", "Succeeded", "INFO Pushed image\n")
+        argo.step(wf, "bump", "Succeeded", "pushed image tag\n")
+        argo.finish(wf, "Succeeded")
+
+    with FakeArgo(fake_kube, slow) as argo:
+        argo.token_file = keys["registry_token"]  # type: ignore[attr-defined]
+        bctx.wait_timeout = 1.5
+        ok, events = run(bctx)
+        assert not ok
+        (failed,) = [e for e in events if isinstance(e, PhaseFinished) and not e.ok]
+        assert "Timed out after 1.5s waiting for Workflow" in failed.message
+        (first,) = fake_kube.list(WF, "Workflow", "argo")
+        assert first["metadata"]["labels"]["thinkube-devpi/source-commit"]
+        looked = len(_build_lookups(fake_kube))
+
+        def release_once_looked_up() -> None:
+            # the re-run found the running build (its lookup by commit), then the build ends
+            deadline = time.monotonic() + 30
+            while len(_build_lookups(fake_kube)) == looked and time.monotonic() < deadline:
+                time.sleep(0.02)
+            release.set()
+
+        threading.Thread(target=release_once_looked_up, daemon=True).start()
+        bctx.wait_timeout = 20
+        ok, events = run(bctx)
+        assert ok, [e for e in events if isinstance(e, PhaseFinished)]
+    assert [w["metadata"]["name"] for w in fake_kube.list(WF, "Workflow", "argo")] == [
+        first["metadata"]["name"]
+    ]
+    lines = [e.text for e in events if isinstance(e, LogLine)]
+    assert any(f"following Workflow argo/{first['metadata']['name']}" in line for line in lines)
+    assert not any(line.startswith("submitted Workflow") for line in lines)
+
+
+def _build_lookups(fake: FakeKubeAPI) -> list[object]:
+    return [
+        r for r in list(fake.requests)
+        if r.method == "GET" and "source-commit" in r.query.get("labelSelector", "")
+    ]

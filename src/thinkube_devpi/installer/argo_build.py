@@ -37,6 +37,7 @@ GIT_UID = 1000
 POD_TMP = "/tmp"  # noqa: S108
 MONITOR_SCHEDULE = "*/5 * * * *"
 BUILD_LABEL = "thinkube-devpi/build"
+SOURCE_LABEL = "thinkube-devpi/source-commit"  # the commit an installer build builds
 FINISHED = ("Succeeded", "Failed", "Error")
 
 
@@ -314,15 +315,20 @@ def failing_step(wf: dict[str, Any]) -> str:
     return str(status.get("message") or f"the workflow ended {status.get('phase')}")
 
 
-def build_workflow(settings: Any) -> dict[str, Any]:
-    """A one-off run of the template, labelled as the installer's, building unconditionally."""
+def build_workflow(settings: Any, source: str = "") -> dict[str, Any]:
+    """A one-off run of the template, labelled as the installer's, building unconditionally.
+
+    ``source`` (the source commit it builds) goes into a label, so that a re-run finds a build
+    of the same commit still running and follows it instead of submitting a second one.
+    """
     stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime())
+    labels = {BUILD_LABEL: "installer"}
+    if source:
+        labels[SOURCE_LABEL] = source[:40]
     return {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Workflow",
-        "metadata": meta(
-            f"{TEMPLATE}-{stamp}", settings.argo_namespace, **{BUILD_LABEL: "installer"}
-        ),
+        "metadata": meta(f"{TEMPLATE}-{stamp}", settings.argo_namespace, **labels),
         "spec": {
             **accounts(),
             "workflowTemplateRef": {"name": TEMPLATE},

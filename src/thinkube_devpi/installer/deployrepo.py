@@ -241,7 +241,7 @@ def read_tag(text: str | None) -> str:
 
 def built_commit(tag: str) -> str | None:
     """The short commit a tag was built from (``<UTC time>-<sha7>``), or None."""
-    return tag.rsplit("-", 1)[1] if TAG_RE.match(tag) else None
+    return tag.rsplit("-", 1)[1] if TAG_RE.fullmatch(tag) else None
 
 
 # ---------------------------------------------------------------- git

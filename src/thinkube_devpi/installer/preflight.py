@@ -1,4 +1,8 @@
-"""Read-only checks of the cluster and services before any write, as :class:`Check` rows."""
+"""Read-only checks of the cluster and services before any write, as :class:`Check` rows.
+
+:class:`Check` is the product's one check result: preflight's rows and phase 88's end-to-end checks
+are both made of it, and the faces show both the same way.
+"""
 
 from __future__ import annotations
 
@@ -14,13 +18,38 @@ if TYPE_CHECKING:
     from thinkube_devpi.installer.kube import Kube
 
 
+MARKS = {True: "ok", False: "FAIL", None: "--"}
+
+
 @dataclass(frozen=True)
 class Check:
-    """One preflight result."""
+    """One check's result: what was looked at, whether it held, what was found.
+
+    ``expected`` is set when the check compares what it found with a known answer (phase 88's);
+    ``hint`` says what to do when it failed.
+    """
 
     name: str
     ok: bool | None  # None: could not be checked (plan mode)
-    detail: str
+    detail: str  # what was found
+    expected: str = ""
+    hint: str = ""
+
+    @property
+    def mark(self) -> str:
+        return MARKS[self.ok]
+
+    @property
+    def text(self) -> str:
+        """The check and its finding, e.g. ``API host answers /+api: expected 200, got 302``."""
+        if self.expected:
+            return f"{self.name}: expected {self.expected}, got {self.detail}"
+        return f"{self.name}: {self.detail}"
+
+    @property
+    def line(self) -> str:
+        """The plain-text row: ``ok   name: ...``, ``FAIL name: ...`` or ``--   name: ...``."""
+        return f"{self.mark:<4} {self.text}"
 
 
 def preflight(kube: Kube | None, settings: Settings, *, timeout: float = 3.0) -> list[Check]:

@@ -160,9 +160,13 @@ class StatusWatcher:
             except KubeError as exc:
                 if self.cancel.is_set():
                     return
-                if exc.status not in RELIST:
+                # history expired (410), a lagging server's 504, a dropped stream: list again
+                # at once (the list says so if the server is really gone)
+                if exc.status not in RELIST and not exc.transient:
                     self._set(i, None, _short_error(exc))
                     self.cancel.wait(self.retry_after)
+                elif exc.status not in RELIST:
+                    self.cancel.wait(min(self.retry_after, 0.5))  # no tight loop on a bad link
 
     def _list(self, src: Source, field_selector: str | None) -> tuple[list[dict[str, Any]], str]:
         return self.kube.list(

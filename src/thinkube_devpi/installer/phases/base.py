@@ -160,6 +160,24 @@ def decode_secret_data(live: dict[str, Any] | None) -> dict[str, str]:
     return out
 
 
+def secret_data_version(live: dict[str, Any] | None) -> str:
+    """What a pod-template annotation follows so pods roll when a Secret's *data* changes.
+
+    Not its resourceVersion: a label, an annotation or a managed-fields change moves that too,
+    and restarting Redis drops every dashboard session. A digest of the data salted with the
+    Secret's uid (every value it covers is generated at random, never typed by a person), cut
+    to 16 hex digits: it tells versions apart and says nothing about the values.
+    """
+    if live is None:
+        return "-"
+    import hashlib
+    import json
+
+    uid = str((live.get("metadata") or {}).get("uid", ""))
+    data = json.dumps(live.get("data") or {}, sort_keys=True)
+    return hashlib.sha256(f"{uid}\n{data}".encode()).hexdigest()[:16]
+
+
 @dataclass
 class Deferred:
     """An object built only when it is needed, after the objects before it were applied.
@@ -311,6 +329,12 @@ class Phase:
 
     def preflight(self) -> None:
         """Checks that must pass before anything is written (raise PhaseError)."""
+
+    def precheck(self) -> None:
+        """The checks that need nothing an earlier phase makes. The runner runs every selected
+        phase's precheck before the first write of a run, so a bad setting for a late phase
+        fails before an early phase writes anything. Most phases' preflight is such a check."""
+        self.preflight()
 
     def wait_ready(self, emit: Emit) -> None:
         """After the objects are applied: wait until they work (watches with timeouts)."""

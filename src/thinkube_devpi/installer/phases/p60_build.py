@@ -29,6 +29,7 @@ from thinkube_devpi.installer.argo_build import (
     MONITOR,
     PULL_SECRET,
     REGISTRY_SECRET,
+    SOURCE_LABEL,
     SSH_SECRET,
     TEMPLATE,
     argo_version_from_image,
@@ -296,7 +297,7 @@ class BuildPhase(Phase):
                 f"image {state.tag} is built from source commit {state.source[:7]}: no build needed",
             )
             return
-        self.build(emit)
+        self.build(emit, state.source)
 
     def ensure_github(self, emit: Emit) -> None:
         s = self.settings
@@ -343,12 +344,41 @@ class BuildPhase(Phase):
             self.log(emit, f"repository unchanged at {state.head[:7]}")
         return state
 
-    def build(self, emit: Emit) -> dict[str, Any]:
+    def running_build(self, source: str) -> dict[str, Any] | None:
+        """An installer build of ``source`` that has not finished (an interrupted run's)."""
+        if not source:
+            return None
+        runs, _ = self.ctx.require_kube().list(
+            "argoproj.io/v1alpha1",
+            "Workflow",
+            self.argo,
+            label_selector=f"{BUILD_LABEL}=installer,{SOURCE_LABEL}={source[:40]}",
+        )
+        running = [w for w in runs if ((w.get("status") or {}).get("phase")) not in FINISHED]
+        return max(running, key=lambda w: w["metadata"].get("creationTimestamp", ""), default=None)
+
+    def build(self, emit: Emit, source: str = "") -> dict[str, Any]:
         kube = self.ctx.require_kube()
-        wf = kube.create(build_workflow(self.settings))
+        wf = self.running_build(source)
+        if wf is not None:
+            self.log(
+                emit,
+                f"following Workflow {self.argo}/{wf['metadata']['name']}: it is already "
+                f"building {source[:7]} (not submitting a second build)",
+            )
+        else:
+            body = build_workflow(self.settings, source)
+            try:
+                wf = kube.create(body)  # sent once: a create is never retried
+            except KubeError as exc:
+                # the answer was lost (reset, timeout): the Workflow may exist all the same
+                landed = kube.get(ObjectRef.of(body)) if exc.transient else None
+                if landed is None:
+                    raise
+                wf = landed
+            self.log(emit, f"submitted Workflow {self.argo}/{wf['metadata']['name']}")
         name = wf["metadata"]["name"]
         ref = ObjectRef("argoproj.io/v1alpha1", "Workflow", name, self.argo)
-        self.log(emit, f"submitted Workflow {self.argo}/{name}")
         changed: queue.SimpleQueue[None] = queue.SimpleQueue()  # a step started or ended
         done = threading.Event()  # the workflow finished: stream what is left, then stop
         stop_logs = threading.Event()  # stop a log stream too (cancel, or it outlived the run)
