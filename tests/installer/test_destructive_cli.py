@@ -17,9 +17,9 @@ from pathlib import Path
 
 from click.testing import CliRunner
 
+import thinkube_devpi
 from fakes.controllers import Controllers
 from fakes.kube_api import FakeKubeAPI
-import thinkube_devpi
 from thinkube_devpi.cli import main
 
 SRC = str(Path(thinkube_devpi.__file__).resolve().parents[1])  # this checkout, not another
@@ -87,7 +87,7 @@ def test_rollback_on_a_terminal_lists_deletes_and_keeps_and_no_deletes_nothing(
     )
     assert code == 1, out  # click's Abort
     assert asked, out
-    deletes_part, _, keeps_part = asked.partition("keeps:")
+    deletes_part, _, _ = asked.partition("keeps:")
     assert "Deployment devpi/ephemeral-redis" in deletes_part
     # the PVC is kept (package data), so it is listed under keeps and never under deletes
     assert "PersistentVolumeClaim devpi/devpi-data-pvc" not in deletes_part

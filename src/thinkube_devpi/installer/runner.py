@@ -229,12 +229,8 @@ class Runner:
         skipped). Read from the cluster and this machine; nothing is written."""
         out: list[tuple[Phase, RollbackPreview | None]] = []
         for phase in reversed(self.rollback_selection(wanted)):
-            if phase.needs_cluster and self.ctx.kube is None:
-                out.append((phase, phase.rollback_preview()))
-            elif phase.was_applied():
-                out.append((phase, phase.rollback_preview()))
-            else:
-                out.append((phase, None))
+            blind = phase.needs_cluster and self.ctx.kube is None  # plan mode: cannot tell
+            out.append((phase, phase.rollback_preview() if blind or phase.was_applied() else None))
         return out
 
     def rollback(self, wanted: Iterable[str] | None = None) -> bool:
