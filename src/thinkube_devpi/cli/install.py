@@ -478,7 +478,11 @@ def preflight(opts: Options, output: str) -> None:
     if output == "json":
         click.echo(
             json.dumps(
-                [{"check": c.name, "ok": c.ok, "detail": c.detail} for c in checks], indent=2
+                [
+                    {"check": c.name, "ok": c.ok, "detail": c.detail, "hint": c.hint}
+                    for c in checks
+                ],
+                indent=2,
             )
         )
     else:
@@ -488,6 +492,8 @@ def preflight(opts: Options, output: str) -> None:
         for c in checks:
             mark = {True: "[green]ok[/]  ", False: "[red]FAIL[/]", None: "[cyan]--[/]  "}[c.ok]
             console.print(f"{mark} {c.name}: {c.detail}")
+            if c.ok is False and c.hint:
+                console.print(f"      [yellow]hint[/]  {c.hint}")
     sys.exit(0 if all(c.ok for c in checks) else 1)
 
 

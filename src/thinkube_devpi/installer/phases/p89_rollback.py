@@ -20,7 +20,8 @@ class RollbackPhase(Phase):
 
     def status(self) -> PhaseStatus:
         return PhaseStatus(
-            State.UNKNOWN, "run it to undo the install: tk-devpi install rollback --all"
+            State.UNKNOWN,
+            "on demand: undoes every phase, after listing what goes and what stays and asking",
         )
 
     def plan(self):  # type: ignore[no-untyped-def]

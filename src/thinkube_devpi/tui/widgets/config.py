@@ -231,5 +231,8 @@ class ConfigView(Horizontal):
         table.add_column(no_wrap=True)
         table.add_column(overflow="fold")
         for check in checks:
-            table.add_row(check_text(check.ok), check.name, Text(check.detail, style="#d0d0d0"))
+            detail = Text(check.detail, style="#d0d0d0")
+            if check.ok is False and check.hint:
+                detail.append(f"\n→ {check.hint}", style="#ffaf00")
+            table.add_row(check_text(check.ok), check.name, detail)
         widget.update(table)
