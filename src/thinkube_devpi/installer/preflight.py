@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import re
 import ssl
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -34,7 +35,7 @@ def http_failure(exc: Exception, url: str) -> tuple[str, str]:
 
     if isinstance(exc, httpx.TimeoutException):
         return f"{url}: no answer in time", "Is Keycloak up and reachable from this machine?"
-    text = str(exc)
+    text = re.sub(r"\[Errno -?\d+\] ", "", str(exc))
     if "CERTIFICATE_VERIFY_FAILED" in text or isinstance(exc, ssl.SSLError):
         return (
             f"{url}: its TLS certificate is not trusted here",
