@@ -219,7 +219,10 @@ async def test_rollback_on_yes_deletes_what_the_phase_made(
         await settle(app, pilot)
         assert cluster.get("v1", "PersistentVolumeClaim", "devpi-data-pvc", NS) is not None
         log = "\n".join(t.plain for t in app.phases_view.logs["storage"])
-        assert "kept" in log and "--delete-package-data=devpi" in log
+        # the TUI names no CLI flag, and the row says what the log says (the data is kept)
+        assert "kept" in log and "package data is kept" in log and "--" not in log
+        assert state_of(app, "storage") is State.HEALTHY
+        assert "✔ healthy: rolled back; kept PersistentVolumeClaim" in log
 
 
 async def test_plan_mode_with_no_cluster_lists_every_phase(make_app, tmp_path):

@@ -31,6 +31,7 @@ from thinkube_devpi.installer.phases.base import Phase
 from thinkube_devpi.installer.runner import Journal, Runner, describe_error
 from thinkube_devpi.installer.session import Session
 from thinkube_devpi.tui.commands import COMMANDS, bindings, devpi_commands, hints
+from thinkube_devpi.tui.keys import SerialKeysApp
 from thinkube_devpi.tui.messages import (
     ClusterStatus,
     Connected,
@@ -56,7 +57,7 @@ AGE_SECONDS = 5.0  # how often the cluster view's ages are re-rendered without a
 PHASE_REFRESH_DELAY = 1.0  # after a cluster change, re-read phase states at most this often
 
 
-class DevpiApp(App[None]):
+class DevpiApp(SerialKeysApp):
     """The guided setup. ``plan=True`` (or no reachable cluster) is plan mode: nothing written."""
 
     CSS_PATH = "app.tcss"
@@ -106,6 +107,7 @@ class DevpiApp(App[None]):
         # screen paints sooner without their ~60 widgets
         self._cluster: ClusterView | None = None
         self._config: ConfigView | None = None
+        self._mounting: list[Any] = []  # views being mounted; showing one waits for it
         self.snapshot: ClusterSnapshot | None = None
         self.cluster_message = "waiting for the cluster…"
 
@@ -145,7 +147,7 @@ class DevpiApp(App[None]):
             view.message = self.cluster_message
             view.snapshot = self.snapshot
             self._cluster = view
-            self.query_one("#cluster", Container).mount(view)
+            self._mounting.append(self.query_one("#cluster", Container).mount(view))
         return self._cluster
 
     @property
@@ -155,7 +157,7 @@ class DevpiApp(App[None]):
             from thinkube_devpi.tui.widgets.config import ConfigView
 
             self._config = ConfigView(self.settings, self.config_note, id="config-view")
-            self.query_one("#config", Container).mount(self._config)
+            self._mounting.append(self.query_one("#config", Container).mount(self._config))
         return self._config
 
     @property
@@ -553,6 +555,8 @@ class DevpiApp(App[None]):
             return
         path = config.save(settings, self.config_path)
         self.notify(f"Saved to {path}", title="Settings")
+        view.saved(path)
+        self.config_note = ""
         self._use_settings(settings)
 
     def _use_settings(self, settings: Settings) -> None:
@@ -565,6 +569,11 @@ class DevpiApp(App[None]):
         self.refresh_phases()
         if self.watcher is not None:
             self._start_watcher()
+
+    def on_config_view_choice_changed(self, message: Any) -> None:
+        # read by local_state.flag as a Context attribute; the plans of 85/86 say what changes
+        setattr(self.ctx, message.name, message.value)
+        self.refresh_phases()
 
     def on_config_view_secret_entered(self, message: Any) -> None:
         # in memory for this run, as a Secret; never os.environ
@@ -601,19 +610,23 @@ class DevpiApp(App[None]):
 
     # ------------------------------------------------------------------ views, keys, refresh
 
-    def action_show_view(self, view: str) -> None:
+    async def action_show_view(self, view: str) -> None:
         if view not in VIEWS:
             return
         self.view = view
+        built = self.cluster_view if view == "cluster" else self.config_view if view == "config" else None
+        while self._mounting:
+            # the keys typed right after this one go to the view's widgets, which must exist
+            await self._mounting.pop(0)
         self.query_one("#views", ContentSwitcher).current = view
         self.header.view = view
         if view == "cluster":
             self.cluster_view.render_snapshot(new_ages=True)
-            self.call_after_refresh(self.cluster_view.focus_table)
-        elif view == "config":
-            self.call_after_refresh(self.config_view.focus_form)
+            self.cluster_view.focus_table()
+        elif built is not None:
+            self.config_view.focus_form()
         else:
-            self.phases_view.query_one("#phase-table").focus()
+            self.screen.set_focus(self.phases_view.query_one("#phase-table"))
         self.refresh_bindings()
         self._update_hints()
 

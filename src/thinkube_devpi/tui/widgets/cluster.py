@@ -264,7 +264,7 @@ class ClusterView(Horizontal):
         self.query_one("#kind-switcher", ContentSwitcher).current = table_id(kind)
 
     def focus_table(self) -> None:
-        self.query_one(f"#{table_id(self.kind)}", StatusTable).focus()
+        self.screen.set_focus(self.query_one(f"#{table_id(self.kind)}", StatusTable))
 
     def toggle_faults(self) -> None:
         self.faults_only = not self.faults_only

@@ -19,7 +19,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from thinkube_devpi.config import ConfigError, Settings, _as_bool
 from thinkube_devpi.installer.preflight import Check
@@ -29,6 +29,12 @@ from thinkube_devpi.tui.colors import check_text
 SECRET_NAMES: tuple[tuple[str, str], ...] = (
     ("DEVPI_ADMIN_PASSWORD", "devpi admin password"),
     ("KEYCLOAK_ADMIN_PASSWORD", "Keycloak admin password"),
+)
+
+# yes/no questions of the local phases, by the Context attribute local_state.flag reads
+CHOICES: tuple[tuple[str, str], ...] = (
+    ("write_pip_config", "Phase 86: point pip and uv at devpi (pip.conf, uv.toml)"),
+    ("store_admin_password", "Phase 85: keep the devpi admin password in the keyring"),
 )
 
 
@@ -70,22 +76,33 @@ class ConfigView(Horizontal):
             self.keyring = keyring
             super().__init__()
 
+    class ChoiceChanged(Message):
+        """A yes/no for this run (write pip.conf/uv.toml in phase 86, keep the admin password
+        in the keyring in phase 85): set on the installer Context by that name."""
+
+        def __init__(self, name: str, value: bool) -> None:
+            self.name = name
+            self.value = value
+            super().__init__()
+
     def __init__(self, settings: Settings, note: str = "", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.settings = settings
         self.note = note
         self.errors: dict[str, str] = {}
         self.secret_state: dict[str, str] = {}
-        self.populated = False
 
     def compose(self) -> ComposeResult:
+        # the form is composed with the view, not mounted after it: keys typed in a burst
+        # right after the view opens land in its fields instead of running commands
         with VerticalScroll(id="settings-form") as form:
             form.border_title = "Settings"
             if self.note:
                 yield Static(Text(self.note, style="#ffaf00"), id="config-note")
+            yield from self._form()
         with Vertical(id="config-side"):
             with Vertical(id="secrets-box") as box:
-                box.border_title = "Secrets"
+                box.border_title = "Secrets (s)"
                 for name, label in SECRET_NAMES:
                     yield Label(f"{label} ({name})", classes="secret-label")
                     yield Static(
@@ -104,11 +121,22 @@ class ConfigView(Horizontal):
                             classes="keyring-button",
                             tooltip="Store it in the system keyring",
                         )
+            with Vertical(id="choices-box") as choices:
+                choices.border_title = "This run"
+                for name, label in CHOICES:
+                    yield Checkbox(label, False, id=f"choice-{name}", classes="choice")
             with VerticalScroll(id="preflight-box") as pre:
                 pre.border_title = "Preflight (p)"
                 yield Static(Text("not run yet: press p", style="#8a8a8a"), id="preflight")
 
     BINDINGS = [
+        Binding(
+            "s",
+            "focus_secrets",
+            "Secrets",
+            id="config-secrets",
+            tooltip="Jump to the secret fields (typed for this run, or kept in the keyring)",
+        ),
         Binding(
             "escape",
             "leave_field",
@@ -119,38 +147,44 @@ class ConfigView(Horizontal):
         ),
     ]
 
-    def on_mount(self) -> None:
-        self.populate()
-
     def focus_form(self) -> None:
         """Focus the form, not a field: 1/2/3 keep switching views until a field is entered."""
-        self.query_one("#settings-form", VerticalScroll).focus()
+        self.screen.set_focus(self.query_one("#settings-form", VerticalScroll))
 
     def action_leave_field(self) -> None:
         self.focus_form()
 
-    def populate(self) -> None:
-        """Mount the settings form (once)."""
-        if self.populated:
-            return
-        self.populated = True
-        widgets = []
+    def action_focus_secrets(self) -> None:
+        """The secrets are two fields below 25 settings: ``s`` jumps there."""
+        self.screen.set_focus(self.query_one(f"#secret-{SECRET_NAMES[0][0]}", Input))
+
+    def _form(self) -> ComposeResult:
         for f in dataclasses.fields(Settings):
-            widgets.append(
-                Horizontal(
-                    Label(f.name, classes="setting-name"),
-                    Input(
-                        field_value(self.settings, f.name),
-                        placeholder=f.metadata.get("help", ""),
-                        id=f"input-{f.name}",
-                        classes="setting-input",
-                        select_on_focus=False,
-                    ),
-                    classes="setting-row",
-                )
+            yield Horizontal(
+                Label(f.name, classes="setting-name"),
+                Input(
+                    field_value(self.settings, f.name),
+                    placeholder=f.metadata.get("help", ""),
+                    id=f"input-{f.name}",
+                    classes="setting-input",
+                    select_on_focus=False,
+                ),
+                classes="setting-row",
             )
-            widgets.append(Static("", id=f"error-{f.name}", classes="setting-error"))
-        self.query_one("#settings-form", VerticalScroll).mount_all(widgets)
+            yield Static("", id=f"error-{f.name}", classes="setting-error")
+
+    def saved(self, path: object) -> None:
+        """The settings file now exists: the note about it missing (or broken) goes."""
+        self.note = ""
+        for note in self.query("#config-note"):
+            note.remove()
+        self.settings_path = path
+
+    @on(Checkbox.Changed, ".choice")
+    def _choice(self, event: Checkbox.Changed) -> None:
+        event.stop()
+        name = (event.checkbox.id or "").removeprefix("choice-")
+        self.post_message(self.ChoiceChanged(name, event.value))
 
     # -- validation as the admin types
 
@@ -166,7 +200,6 @@ class ConfigView(Horizontal):
 
     def values(self) -> dict[str, object]:
         """The form as a mapping for ``config.from_mapping`` (empty means unset)."""
-        self.populate()
         out: dict[str, object] = {}
         for f in dataclasses.fields(Settings):
             text = self.query_one(f"#input-{f.name}", Input).value.strip()
