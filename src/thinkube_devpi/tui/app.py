@@ -62,6 +62,9 @@ class DevpiApp(SerialKeysApp):
 
     CSS_PATH = "app.tcss"
     TITLE = "thinkube-devpi"
+    # an 80x24 terminal gets a narrower phase list and a folded header (app.tcss, header.py)
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
     BINDINGS = bindings()
     COMMANDS = App.COMMANDS | {devpi_commands}
 

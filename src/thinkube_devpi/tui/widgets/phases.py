@@ -77,18 +77,25 @@ def plan_renderable(plan: Plan | None, status: PhaseStatus | None, error: str = 
         parts.append(Text(note, style="italic #8a8a8a"))
     if not plan.items:
         return Group(*parts)
+    # two columns, the changes under their object: readable from 80 columns up (a third
+    # column for the changes squeezed ACTION and OBJECT to a few letters there)
     table = Table(box=None, expand=True, padding=(0, 1), show_edge=False)
-    table.add_column("ACTION", no_wrap=True)
-    table.add_column("OBJECT", no_wrap=True)
-    table.add_column("CHANGES", overflow="fold", ratio=1)
+    table.add_column("ACTION", no_wrap=True, min_width=9)
+    table.add_column("OBJECT / CHANGES", overflow="fold", ratio=1)
     for item in plan.items:
-        table.add_row(
-            Text(item.action, style=ACTION_STYLE.get(item.action, "")),
-            str(item.ref),
-            _details(item),
-        )
+        cell = Text(str(item.ref))
+        details = _details(item)
+        if details.plain:
+            cell.append("\n")
+            cell.append_text(_indent(details))
+        table.add_row(Text(item.action, style=ACTION_STYLE.get(item.action, "")), cell)
     parts.append(table)
     return Group(*parts)
+
+
+def _indent(text: Text) -> Text:
+    lines = text.split("\n")
+    return Text("\n").join(Text("  ").append_text(line) for line in lines)
 
 
 def _details(item: PlanItem) -> Text:
@@ -181,8 +188,8 @@ class PhasesView(Horizontal):
     def on_mount(self) -> None:
         table = self.query_one("#phase-table", DataTable)
         table.add_column("#", key="number", width=3)
-        table.add_column("PHASE", key="name", width=13)
-        table.add_column("STATE", key="state", width=16)
+        table.add_column("PHASE", key="name", width=12)
+        table.add_column("STATE", key="state", width=11)
         for phase in self.phases:
             table.add_row(str(phase.number), phase.name, self._state_cell(phase), key=phase.name)
         self._show_selected()
