@@ -56,7 +56,8 @@ app.run(headless=True, size=(120, 34), auto_pilot=first_screen)
 DEVPI = """
 import sys, time
 sys.path.insert(0, {src!r})
-from thinkube_devpi.tui.app import DevpiApp, load_settings
+from thinkube_devpi.tui.__main__ import load_settings
+from thinkube_devpi.tui.app import DevpiApp
 
 settings, path, note = load_settings(None)
 app = DevpiApp(settings, config_path=path, config_note=note, kubeconfig={kubeconfig!r})

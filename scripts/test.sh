@@ -43,7 +43,9 @@ fi
 
 echo "==> ruff"
 "$PY" -m ruff check src tests bench
-echo "==> mypy (installer, shell)"
+echo "==> mypy (installer, shell, cli)"
 "$PY" -m mypy
+echo "==> import contracts (faces > installer > shell/fish > leaves)"
+PYTHONPATH=src "$(dirname "$PY")/lint-imports"
 echo "==> pytest"
 exec "$PY" -m pytest -q -n 2 "$@"

@@ -92,7 +92,7 @@ def test_each_command_the_docs_name_exists_with_those_options(command: str) -> N
 
 
 def test_the_tui_synopsis_matches_its_options() -> None:
-    from thinkube_devpi.tui import app
+    from thinkube_devpi.tui import __main__ as app
 
     synopsis = next(
         line

@@ -69,3 +69,19 @@ def test_env_overrides_name_the_files(tmp_path: Path, monkeypatch: pytest.Monkey
     assert paths.helpers_file() == tmp_path / "h.toml"
     assert paths.runs_dir() == tmp_path / "state" / "runs"
     assert paths.fish_dir() == tmp_path / "xdg" / "fish"
+
+
+def test_saving_settings_keeps_the_admins_comments(tmp_path: Path) -> None:
+    from thinkube_devpi import config
+
+    path = tmp_path / "config.toml"
+    config.save(config.from_mapping({"domain": "one.example"}, source="test"), path)
+    text = path.read_text().replace(
+        'domain = "one.example"', '# our lab cluster\ndomain = "one.example"  # ask Ana first'
+    )
+    path.write_text(text)
+    settings = config.load(path)
+    config.save(config.from_mapping({"domain": "two.example"}, source="test"), path)
+    after = path.read_text()
+    assert '# our lab cluster\ndomain = "two.example"  # ask Ana first' in after
+    assert config.load(path).namespace == settings.namespace

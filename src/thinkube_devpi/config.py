@@ -468,6 +468,32 @@ def load(path: Path | None = None, env: Mapping[str, str] | None = None) -> Sett
 
 
 def save(settings: Settings, path: Path | None = None) -> Path:
+    """Write the settings; an existing file is edited in place (tomlkit), so its comments and
+    layout stay and only the values that changed are rewritten."""
     path = path or default_config_path()
-    paths.atomic_write(path, settings.to_toml())
+    try:
+        old = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        old = None
+    paths.atomic_write(path, settings.to_toml() if old is None else _edit_toml(old, settings))
     return path
+
+
+def _edit_toml(old: str, settings: Settings) -> str:
+    import tomlkit
+    from tomlkit.exceptions import TOMLKitError
+
+    try:
+        doc = tomlkit.parse(old)
+    except TOMLKitError:
+        return settings.to_toml()  # load() refused this file already; start it afresh
+    for f in dataclasses.fields(settings):
+        value = getattr(settings, f.name)
+        if value is None:
+            if f.name in doc:
+                del doc[f.name]
+            continue
+        item = tomlkit.parse(f"v = {_toml_value(value)}")["v"]
+        if doc.get(f.name) != item:
+            doc[f.name] = item
+    return tomlkit.dumps(doc)

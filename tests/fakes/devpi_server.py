@@ -17,7 +17,6 @@ import os
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +26,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from fakes.http import free_port
 
 __all__ = ["DevpiServer", "DevpiUser", "devpi_server", "devpi_template", "fresh_devpi_server"]
 
@@ -42,12 +43,6 @@ def _bin(name: str) -> str:
     if not found:
         raise RuntimeError(f"{name} not found: pip install devpi-server")
     return found
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -71,7 +66,7 @@ class DevpiUser:
 @dataclass
 class DevpiServer:
     base: Path
-    port: int = field(default_factory=_free_port)
+    port: int = field(default_factory=free_port)
     root_password: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     process: subprocess.Popen[bytes] | None = None
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import json
 import re
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import urlsplit
+
+from fakes import http
 
 
 class FakeGitHub:
@@ -43,17 +44,16 @@ class FakeGitHub:
 
             do_GET = do_POST = _do
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self._handler = Handler
+        self.url = ""
 
     def __enter__(self) -> FakeGitHub:
-        self._thread.start()
+        self.server = http.serve(self._handler, name="fake-github")
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        http.stop(self.server)
 
     def handle(self, method: str, path: str, raw: str, auth: str) -> tuple[int, Any]:
         if auth != f"Bearer {self.token}":

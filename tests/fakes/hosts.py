@@ -15,13 +15,13 @@ import select
 import socket
 import socketserver
 import ssl
-import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlencode
 
+from fakes import http
 from fakes.tls import shared_pki
 
 
@@ -77,13 +77,11 @@ class ConnectProxy:
                 conn.sendall(b"HTTP/1.1 200 Connection established\r\n\r\n")
                 _pipe(conn, upstream)
 
-        self.server = _Threaded(("127.0.0.1", 0), Handler)
+        self.server = http.serve(Handler, server_class=_Threaded)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        http.stop(self.server)
 
 
 class TLSFront:
@@ -110,13 +108,11 @@ class TLSFront:
                 upstream = socket.create_connection(("127.0.0.1", front.backend_port))
                 _pipe(tls, upstream)
 
-        self.server = _Threaded(("127.0.0.1", 0), Handler)
+        self.server = http.serve(Handler, server_class=_Threaded)
         self.port = self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
 
     def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        http.stop(self.server)
 
 
 @dataclass
@@ -130,10 +126,7 @@ class Behaviour:
 
 
 def _http_server(handler: type[BaseHTTPRequestHandler]) -> ThreadingHTTPServer:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
+    return http.serve(handler)
 
 
 def dashboard_stand_in(behaviour: Behaviour) -> ThreadingHTTPServer:

@@ -38,6 +38,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 import pytest
 
+from fakes import http
 from fakes.tls import TestPKI, shared_pki
 
 JSON = dict[str, Any]
@@ -134,37 +135,32 @@ class FakeKeycloak:
         self._expire_after: int | None = None
         self._lock = threading.RLock()
         self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
         self.url = ""
         self.issuer_override: str | None = None
 
     # ---- lifecycle
 
     def start(self) -> FakeKeycloak:
-        server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-        server.daemon_threads = True
-        server.fake = self  # type: ignore[attr-defined]
+        tls = self.tls
+
+        class _Server(ThreadingHTTPServer):
+            def server_bind(self) -> None:
+                super().server_bind()
+                if tls is not None:  # wrapped before serving: the first request is TLS too
+                    self.socket = tls.server_context().wrap_socket(self.socket, server_side=True)
+
+        server = http.serve(_Handler, server_class=_Server, name="fake-keycloak", fake=self)
         self._server = server
         self.port = server.server_address[1]
-        if self.tls is not None:
-            server.socket = self.tls.server_context().wrap_socket(server.socket, server_side=True)
-            self.url = f"https://localhost:{self.port}"
-        else:
-            self.url = f"http://127.0.0.1:{self.port}"
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True
+        self.url = (
+            f"https://localhost:{self.port}" if tls is not None else f"http://127.0.0.1:{self.port}"
         )
-        self._thread.start()
         return self
 
     def stop(self) -> None:
         if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
+            http.stop(self._server)
             self._server = None
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
 
     def __enter__(self) -> FakeKeycloak:
         return self.start()

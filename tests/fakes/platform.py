@@ -14,8 +14,8 @@ import base64
 import os
 import re
 import secrets
-import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -28,6 +28,7 @@ import pytest
 from fakes.controllers import Controllers
 from fakes.gitremote import REPO_URL, BareRemote, key_files
 from fakes.hosts import Behaviour, Hosts, dashboard_stand_in, platform_hosts
+from fakes.http import free_port
 from fakes.keycloak import FakeKeycloak
 from fakes.kube_api import FakeKubeAPI
 from fakes.tls import shared_pki
@@ -43,12 +44,6 @@ WF = "argoproj.io/v1alpha1"
 FAST = ["--argon2-memory-cost", "8", "--argon2-time-cost", "1", "--argon2-parallelism", "1"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def secret_values(fake: FakeKubeAPI, name: str, namespace: str) -> dict[str, str]:
     obj = fake.get("v1", "Secret", name, namespace) or {}
     return {k: base64.b64decode(v).decode() for k, v in (obj.get("data") or {}).items()}
@@ -59,7 +54,7 @@ class DevpiDeployment:
     """devpi as the deployment repository's entrypoint runs it, started when ArgoCD syncs."""
 
     base: Path
-    port: int = field(default_factory=_free_port)
+    port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -76,7 +71,9 @@ class DevpiDeployment:
         secret_file = self.base / "secret-volume" / "secret"
         secret_file.write_text(server_secret)
         env = {
-            "PATH": os.environ["PATH"],
+            # the image has devpi-server's scripts on PATH; here they sit beside the interpreter,
+            # which need not be on PATH (`<venv>/bin/python -m pytest`)
+            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
             "HOME": str(self.base / "home"),
             "DEVPI_DATA": str(self.base / "data"),
             "DEVPI_SECRET_SOURCE": str(secret_file),

@@ -19,8 +19,6 @@ from kubernetes.dynamic.exceptions import ResourceNotFoundError
 
 from fakes.kube_api import FakeKubeAPI
 
-pytest_plugins = ("fakes.kube_fixtures",)
-
 NS = "devpi"
 MANAGER = "thinkube-devpi"
 

@@ -11,11 +11,6 @@ from thinkube_devpi.installer.phases.base import Context
 
 
 @pytest.fixture
-def settings() -> Settings:
-    return Settings(domain="example.com").validate()
-
-
-@pytest.fixture
 def kube(fake_kube: FakeKubeAPI, kubeconfig: Path, tmp_path: Path) -> Kube:
     return Kube.connect(kubeconfig, cache_dir=tmp_path / "cache")
 

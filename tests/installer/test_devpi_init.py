@@ -12,7 +12,6 @@ import base64
 import os
 import secrets
 import shutil
-import socket
 import stat
 import subprocess
 import sys
@@ -24,6 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from fakes.http import free_port
 from leakcheck import find, process_argv
 from thinkube_devpi.config import Settings
 from thinkube_devpi.installer import devpi_init
@@ -40,12 +40,6 @@ class Server:
     base: Path
     argv_log: Path
     process: subprocess.Popen[bytes]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _shims(base: Path) -> tuple[Path, Path]:
@@ -72,7 +66,7 @@ def entrypoint_env(base: Path, port: int, root_password: str, shims: Path) -> di
         secret_file.chmod(0o644)  # a Secret volume's default mode
         source.chmod(0o555)  # and a read-only folder
     return {
-        "PATH": f"{shims}:{os.environ['PATH']}",
+        "PATH": f"{shims}:{Path(sys.executable).parent}:{os.environ['PATH']}",
         "HOME": str(base / "home"),
         "DEVPI_DATA": str(base / "data"),
         "DEVPI_SECRET_SOURCE": str(secret_file),
@@ -95,7 +89,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     entry.write_text(files["entrypoint.sh"])
     (base / "devpi_server_launch.py").write_text(files["devpi_server_launch.py"])
     shims, log = _shims(base)
-    port = _free_port()
+    port = free_port()
     root_password = secrets.token_urlsafe(24)
     env = entrypoint_env(base, port, root_password, shims)
     out = (base / "server.log").open("wb")
@@ -222,7 +216,7 @@ def test_entrypoint_refuses_a_foreign_server_directory(tmp_path: Path) -> None:
     (tmp_path / "data" / "server").mkdir(parents=True)
     (tmp_path / "data" / "server" / ".serverversion").write_text("4\n")
     shims, log = _shims(tmp_path)
-    env = entrypoint_env(tmp_path, _free_port(), "pw-" + secrets.token_hex(8), shims)
+    env = entrypoint_env(tmp_path, free_port(), "pw-" + secrets.token_hex(8), shims)
     with process_argv():
         r = subprocess.run(["sh", str(entry)], env=env, capture_output=True, text=True, timeout=30)
     assert r.returncode == 1 and "not created by thinkube-devpi" in r.stderr
@@ -235,7 +229,7 @@ def test_entrypoint_refuses_an_empty_root_password(tmp_path: Path) -> None:
     entry.write_text(render_files(Settings(domain="example.com").validate())["entrypoint.sh"])
     (tmp_path / "data").mkdir()
     shims, _ = _shims(tmp_path)
-    env = entrypoint_env(tmp_path, _free_port(), "", shims)
+    env = entrypoint_env(tmp_path, free_port(), "", shims)
     r = subprocess.run(["sh", str(entry)], env=env, capture_output=True, text=True, timeout=30)
     assert r.returncode == 1 and "without a password" in r.stderr
     assert not (tmp_path / "data" / "server").exists()

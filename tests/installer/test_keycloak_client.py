@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 
 import pytest
 
+from fakes.http import free_port
 from fakes.keycloak import FakeKeycloak
 from leakcheck import assert_absent
 from thinkube_devpi.installer.keycloak import (
@@ -196,9 +196,7 @@ def test_server_error_and_timeout_and_down(fake_keycloak: FakeKeycloak) -> None:
     assert "did not answer in time" in str(e.value) and "looking up client" in str(e.value)
     fake_keycloak.clear_faults()
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     down = KeycloakAdmin(f"https://localhost:{port}", "thinkube", "admin", Secret("x" * 12))
     with down, pytest.raises(KeycloakError) as e:
         down.find_client("devpi-dashboard")

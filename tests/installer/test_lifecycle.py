@@ -91,7 +91,7 @@ def failures(events: list[Event]) -> list[str]:
 
 
 def test_install_prove_reapply_and_roll_back(
-    world: World, caplog: pytest.LogCaptureFixture
+    world: World, caplog: pytest.LogCaptureFixture, tk_devpi_on_path: Path
 ) -> None:
     caplog.set_level(logging.DEBUG)
     seen: list[Event] = []

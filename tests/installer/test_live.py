@@ -9,7 +9,6 @@ from pathlib import Path
 import pytest
 
 from fakes.kube_api import FakeKubeAPI
-from fakes.kube_fixtures import fake_kube  # noqa: F401
 from thinkube_devpi.config import Settings
 from thinkube_devpi.installer.kube import Kube
 from thinkube_devpi.installer.live.rows import (
@@ -136,7 +135,7 @@ def test_snapshot_merges_sources_of_one_kind_and_keeps_newest_events_first():
 
 
 @pytest.fixture
-def kube(fake_kube: FakeKubeAPI, tmp_path: Path) -> Kube:  # noqa: F811
+def kube(fake_kube: FakeKubeAPI, tmp_path: Path) -> Kube:
     return Kube(fake_kube.api_client(), cache_dir=tmp_path / "cache")
 
 
@@ -172,7 +171,7 @@ def statuses(snap: ClusterSnapshot, kind: str) -> list[tuple[str, str]]:
     return [(r.name, r.status) for r in snap.table(kind).rows]
 
 
-def test_watcher_follows_changes_and_stops_at_once(fake_kube, kube):  # noqa: F811
+def test_watcher_follows_changes_and_stops_at_once(fake_kube, kube):
     fake_kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
     got = Collector()
     watcher = StatusWatcher(kube, Settings(), got)
@@ -220,7 +219,7 @@ def test_preflight_without_a_cluster_says_what_it_could_not_check():
     assert checks["Keycloak issuer"].ok is None  # the placeholder domain is not looked up
 
 
-def test_preflight_against_the_cluster(fake_kube, kube):  # noqa: F811
+def test_preflight_against_the_cluster(fake_kube, kube):
     checks = {c.name: c for c in preflight(kube, Settings(keycloak_url=None))}
     assert checks["cluster reachable"].ok is True
     assert checks["Argo Workflows CRDs"].ok is True

@@ -17,6 +17,7 @@ import pytest
 
 from fakes.devpi_server import DevpiServer, running_copy
 from fakes.hosts import Behaviour, Hosts, dashboard_stand_in, discovery_stand_in, platform_hosts
+from fakes.http import free_port
 from fakes.kube_api import FakeKubeAPI
 from thinkube_devpi.config import Settings
 from thinkube_devpi.installer.events import Event, LogLine, PhaseFinished
@@ -148,7 +149,7 @@ def test_each_fault_fails_naming_the_check(
         platform.ctx.settings.keycloak_realm = "other"
         platform.behaviour.issuer = platform.ctx.settings.issuer
     elif breakage == "api down":
-        platform.hosts.fronts[API].backend_port = _closed_port()
+        platform.hosts.fronts[API].backend_port = free_port()
     elif breakage == "api does not resolve":
         platform.hosts.unroute(API)
     elif breakage == "upload refused":
@@ -175,14 +176,6 @@ def test_anonymous_user_creation_allowed_fails(
         "result"
     ]
     assert not [u for u in listing if u.startswith("e2e-anon-")]
-
-
-def _closed_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _refusing_uploads(platform: Platform) -> int:

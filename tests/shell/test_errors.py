@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import socket
 
 import pytest
 
+from fakes.http import free_port
 from shell.dists import make_sdist, make_wheel
 from thinkube_devpi.shell import session as sessions
 from thinkube_devpi.shell import settings
@@ -93,10 +93,7 @@ def test_dry_run_lists_and_sends_nothing(logged_in, tk, tmp_path):
 
 
 def _closed_port_url() -> str:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}/"
+    return f"http://127.0.0.1:{free_port()}/"
 
 
 def test_server_down(tk, tmp_path):

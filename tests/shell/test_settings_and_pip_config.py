@@ -68,3 +68,28 @@ def test_every_command_has_help(tk):
                  ["fish", "status"], ["fish", "print"]):  # fmt: skip
         r = tk(*args, "--help", ok=True)
         assert "Usage:" in r.stdout
+
+
+def test_pip_config_edits_uv_toml_in_place_keeping_the_users_settings(helpers_home, tk):
+    uv_toml = helpers_home / ".config" / "uv" / "uv.toml"
+    uv_toml.parent.mkdir(parents=True)
+    old = (
+        "# my uv settings\n"
+        "native-tls = true  # corporate CA\n"
+        'extra-index-url = ["https://pypi.org/simple"]\n'
+        "\n[[index]]\n"
+        'name = "pytorch"\n'
+        'url = "https://download.pytorch.org/whl/cpu"\n'
+        "\n[pip]\ncompile-bytecode = true\n"
+    )
+    uv_toml.write_text(old)
+    args = ("pip-config", "--url", "https://devpi.example/", "--target", "user")
+    dry = tk(*args, "--dry-run", ok=True).stdout
+    assert "removed extra-index-url" in dry and "removed [[index]] pytorch" in dry
+    tk(*args, ok=True)
+    text = uv_toml.read_text()
+    assert "# my uv settings" in text and "native-tls = true  # corporate CA" in text
+    assert "[pip]\ncompile-bytecode = true" in text
+    assert "pytorch" not in text and "extra-index-url" not in text
+    assert 'url = "https://devpi.example/admin/prod/+simple/"' in text
+    assert [p.read_text() for p in uv_toml.parent.glob("uv.toml.bak-*")] == [old]

@@ -1,4 +1,4 @@
-"""Fixtures for the TUI tests: an isolated home, a fake cluster, and an app factory."""
+"""Fixtures for the TUI tests: an app factory and waiting helpers (the rest is the root's)."""
 
 from __future__ import annotations
 
@@ -13,45 +13,11 @@ import pytest
 from textual.pilot import Pilot
 from textual.worker import WorkerCancelled
 
-from fakes.kube_api import FakeKubeAPI
-from fakes.kube_fixtures import fake_kube, kubeconfig  # noqa: F401
 from thinkube_devpi.config import Settings
 from thinkube_devpi.tui.app import DevpiApp
 
 FIXED_NOW = 1_800_000_000.0  # a fixed clock for ages in snapshots
 SIZE = (120, 34)
-
-
-@pytest.fixture(autouse=True)
-def isolated_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Journal, caches and config land in tmp_path; no real kubeconfig is ever read."""
-    home = tmp_path / "home"
-    home.mkdir()
-    monkeypatch.setenv("HOME", str(home))
-    for var, sub in (
-        ("XDG_CONFIG_HOME", ".config"),
-        ("XDG_CACHE_HOME", ".cache"),
-        ("XDG_STATE_HOME", ".local/state"),
-        ("XDG_DATA_HOME", ".local/share"),
-    ):
-        monkeypatch.setenv(var, str(home / sub))
-    monkeypatch.delenv("KUBECONFIG", raising=False)
-    for name in ("DEVPI_ADMIN_PASSWORD", "KEYCLOAK_ADMIN_PASSWORD"):
-        monkeypatch.delenv(name, raising=False)
-    return home
-
-
-@pytest.fixture
-def settings() -> Settings:
-    return Settings(domain="example.com").validate()
-
-
-@pytest.fixture
-def cluster(fake_kube: FakeKubeAPI) -> FakeKubeAPI:  # noqa: F811
-    """The fake cluster with Argo's namespace, as on a thinkube cluster."""
-    for ns in ("argo", "argocd"):
-        fake_kube.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
-    return fake_kube
 
 
 @pytest.fixture

@@ -6,14 +6,17 @@ import threading
 import time
 from pathlib import Path
 
+from textual.message import Message
 from textual.widgets import Button, Input
 
+from fakes.http import free_port
 from fakes.kube_api import FakeKubeAPI
 from thinkube_devpi.config import Settings
 from thinkube_devpi.installer.events import State
 from thinkube_devpi.installer.kube import Kube
 from thinkube_devpi.installer.phases.base import Context
 from thinkube_devpi.installer.runner import Runner
+from thinkube_devpi.tui.messages import Connected, PhaseStatusRead, Unreachable
 from thinkube_devpi.tui.screens.confirm import ConfirmRollback
 from thinkube_devpi.tui.widgets.cluster import StatusTable, table_id
 
@@ -64,9 +67,14 @@ def rows(app, kind: str) -> list[tuple[str, str]]:
 async def test_phase_list_reflects_the_cluster(cluster, kubeconfig, make_app, settings, tmp_path):
     apply_directly(cluster, settings, tmp_path, "namespace")
     app = make_app(kubeconfig=kubeconfig, watch_cluster=False)
-    async with app.run_test(size=SIZE) as pilot:
+    seen: list[Message] = []
+    async with app.run_test(size=SIZE, message_hook=seen.append) as pilot:
         await until(pilot, lambda: state_of(app, "redis") is not None, what="phase states")
         await settle(app, pilot)
+        # what the status worker read from the cluster, as it told the app
+        read = {m.phase: m.status.state for m in seen if isinstance(m, PhaseStatusRead)}
+        assert read["namespace"] is State.HEALTHY and read["storage"] is State.MISSING
+        assert [m.version for m in seen if isinstance(m, Connected)] != []
         assert app.header.connection == "connected"
         assert app.header.context == "fake"
         assert state_of(app, "namespace") is State.HEALTHY
@@ -251,16 +259,18 @@ async def test_plan_mode_with_no_cluster_lists_every_phase(make_app, tmp_path):
 
 async def test_unreachable_cluster_opens_in_plan_mode(make_app, tmp_path):
     # a port nobody listens on: connection refused, at once
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     config = tmp_path / "kubeconfig"
     FakeKubeAPI.write_kubeconfig.__get__(type("X", (), {"url": f"http://127.0.0.1:{port}",
                                                         "token": "t"})())(config)
     app = make_app(kubeconfig=config)
-    async with app.run_test(size=SIZE) as pilot:
+    seen: list[Message] = []
+    async with app.run_test(size=SIZE, message_hook=seen.append) as pilot:
+        await until(pilot, lambda: any(isinstance(m, Unreachable) for m in seen),
+                    timeout=30, what="the connect worker's answer")
+        (answer,) = [m for m in seen if isinstance(m, Unreachable)]
+        assert "cannot reach the API server" in answer.reason
+        assert not [m for m in seen if isinstance(m, Connected)]
         await until(pilot, lambda: app.connection == "unreachable", what="plan mode")
         assert "cannot reach the API server" in app.header.reason
 

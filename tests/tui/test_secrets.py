@@ -34,6 +34,8 @@ async def test_a_typed_secret_is_kept_as_a_secret_object_and_shown_nowhere(
     screens: list[str] = []
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await pilot.press("3")
+        await until(pilot, lambda: bool(app.query("#secret-DEVPI_ADMIN_PASSWORD")),
+                    what="the config view")
         await settle(app, pilot)
         field = app.query_one("#secret-DEVPI_ADMIN_PASSWORD", Input)
         field.focus()

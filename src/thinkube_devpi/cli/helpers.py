@@ -3,6 +3,8 @@
 Imports stay inside the commands: `whoami` must start faster than `devpi use`, so it pays only for
 click, the settings and `http.client`. httpx, keyring, pkginfo and devpi-client load only in the
 commands that need them.
+
+One thing, so one module past 500 lines: one click command per helper; what they do is in shell/.
 """
 
 from __future__ import annotations
@@ -18,8 +20,6 @@ from thinkube_devpi.shell import settings as settings_mod
 
 if TYPE_CHECKING:
     from thinkube_devpi.secrets import Secret
-    from thinkube_devpi.shell.api import DevpiAPI
-    from thinkube_devpi.shell.session import Session
 
 F = TypeVar("F", bound=Callable[..., Any])
 CONTEXT = {"help_option_names": ["-h", "--help"]}
@@ -60,44 +60,6 @@ def _output(*choices: str) -> Callable[[F], F]:
 
 def _err(message: str) -> None:
     click.echo(message, err=True)
-
-
-def _renew(
-    cfg: settings_mod.HelperSettings, api: DevpiAPI, allow_plaintext: bool
-) -> Session | None:
-    """A new token from the password in the keyring, or None when there is none."""
-    from thinkube_devpi import secrets
-    from thinkube_devpi.shell import session as sessions
-
-    url = cfg.require_url()
-    password = secrets.lookup(
-        sessions.password_key(url, cfg.user), interactive=False, allow_plaintext=allow_plaintext
-    )
-    if password is None:
-        return None
-    new = api.login(cfg.user, password)
-    sessions.save(new)
-    return new
-
-
-def _valid_session(
-    cfg: settings_mod.HelperSettings, api: DevpiAPI, allow_plaintext: bool
-) -> Session:
-    """The stored login if the server still accepts it, else one renewed from the keyring."""
-    from thinkube_devpi.shell import session as sessions
-
-    url = cfg.require_url()
-    current = sessions.load(url, cfg.user)
-    if current is not None and not current.expired and api.auth_status(current) == "ok":
-        return current
-    renewed = _renew(cfg, api, allow_plaintext)
-    if renewed is None:
-        state = "expired or was voided by the server" if current else "does not exist"
-        raise click.ClickException(
-            f"the login of {cfg.user!r} at {url} {state}, and the keyring holds no password to "
-            "renew it: run tk-devpi login"
-        )
-    return renewed
 
 
 # ---------------------------------------------------------------------------------------- login
@@ -556,6 +518,7 @@ def _send_all(
     failures: list[str],
     results: list[dict[str, Any]],
 ) -> None:
+    from thinkube_devpi.shell import session as sessions
     from thinkube_devpi.shell.api import DevpiAPI
     from thinkube_devpi.shell.upload import ProgressReader, explain_status
 
@@ -563,7 +526,9 @@ def _send_all(
     show = output == "text"
     tty = sys.stderr.isatty()
     with DevpiAPI(root) as api:
-        current = _valid_session(cfg, api, allow_plaintext)
+        current = sessions.valid_session(
+            cfg.require_url(), cfg.user, api, allow_plaintext=allow_plaintext
+        )
         for dist in dists:
 
             def progress(done: int, dist: Any = dist) -> None:
@@ -583,7 +548,9 @@ def _send_all(
                     and api.auth_status(current) != "ok"
                 ):
                     # the token died between the check and the upload (server reset): renew once
-                    renewed = _renew(cfg, api, allow_plaintext)
+                    renewed = sessions.renew(
+                        cfg.require_url(), cfg.user, api, allow_plaintext=allow_plaintext
+                    )
                     if renewed is not None:
                         current = renewed
                         continue

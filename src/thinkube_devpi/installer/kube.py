@@ -3,6 +3,8 @@
 Built on the official ``kubernetes`` client's DynamicClient. Writes are server-side apply with field
 manager ``thinkube-devpi``; every API error becomes a :class:`KubeError` that names the object, the
 HTTP status and the API's reason, and says what to do next.
+
+One thing, so one module past 500 lines: every call to the Kubernetes API, and nothing else.
 """
 
 from __future__ import annotations

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import configparser
 import io
-import json
 import os
 import shutil
 import time
@@ -56,6 +55,9 @@ class WrittenFile:
 
 def _config_home() -> Path:
     return paths.xdg_config_home()
+
+
+HEADER = "# written by tk-devpi pip-config: one index, the devpi index (no extra index)"
 
 
 def pip_conf_path(target: str) -> Path:
@@ -101,19 +103,50 @@ def render_pip_conf(simple_url: str, existing: str | None) -> tuple[str, list[st
     parser.remove_option("global", "index_url")
     parser.set("global", "index-url", simple_url)
     out = io.StringIO()
-    out.write("# written by tk-devpi pip-config: one index, the devpi index (no extra index)\n")
+    out.write(HEADER + "\n")
     parser.write(out)
     return out.getvalue().rstrip("\n") + "\n", notes
 
 
-def render_uv_toml(simple_url: str) -> str:
-    return (
-        "# written by tk-devpi pip-config: one index, the devpi index (no extra index)\n"
-        "[[index]]\n"
-        'name = "devpi"\n'
-        f"url = {json.dumps(simple_url)}\n"
-        "default = true\n"
-    )
+def render_uv_toml(simple_url: str, existing: str | None = None) -> tuple[str, list[str]]:
+    """uv.toml with the devpi index as its one index, edited in place with tomlkit.
+
+    The user's other settings and comments stay; other ``[[index]]`` tables and the legacy
+    ``index-url``/``extra-index-url`` keys go (with a note each), as extra-index-url does in
+    pip.conf. A file that does not parse is replaced whole (the backup keeps it).
+    """
+    import tomlkit
+    from tomlkit.exceptions import TOMLKitError
+
+    notes: list[str] = []
+    doc = None
+    if existing:
+        try:
+            doc = tomlkit.parse(existing)
+        except TOMLKitError as exc:
+            notes.append(f"the old file could not be parsed ({type(exc).__name__}); replaced whole")
+    if doc is None:
+        doc = tomlkit.document()
+        doc.add(tomlkit.comment(HEADER.lstrip("# ")))
+    for key in ("index-url", "extra-index-url"):
+        if key in doc:
+            del doc[key]
+            notes.append(f"removed {key}: the index is set once, as [[index]] devpi")
+    ours = tomlkit.table()
+    ours.update({"name": "devpi", "url": simple_url, "default": True})
+    kept = tomlkit.aot()
+    for entry in doc.get("index", []):
+        if entry.get("name") == "devpi":
+            continue
+        notes.append(
+            f"removed [[index]] {entry.get('name') or entry.get('url')}: an extra index invites "
+            "dependency confusion (devpi's root/pypi base already serves PyPI)"
+        )
+    kept.append(ours)
+    if "index" in doc:
+        del doc["index"]
+    doc.append("index", kept)
+    return tomlkit.dumps(doc), notes
 
 
 def plan(
@@ -134,12 +167,7 @@ def plan(
         else:
             path = uv_toml_path()
             old = path.read_text(encoding="utf-8") if path.exists() else None
-            content = render_uv_toml(simple_url)
-            notes = (
-                ["the old uv.toml is replaced whole (kept as a backup)"]
-                if old and old != content
-                else []
-            )
+            content, notes = render_uv_toml(simple_url, old)
             planned.append(PlannedFile(path, content, _action(old, content), notes))
     return planned
 

@@ -14,8 +14,13 @@ import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from thinkube_devpi import paths
+from thinkube_devpi.errors import Error
+
+if TYPE_CHECKING:
+    from thinkube_devpi.shell.api import DevpiAPI
 
 STATE_ENV = paths.STATE_ENV
 # renew a little before devpi-server would refuse the token
@@ -97,3 +102,38 @@ def drop(url: str, user: str) -> bool:
         del data[url]
     _write_all(data)
     return True
+
+
+class LoginError(Error):
+    """No valid login, and nothing to renew it with."""
+
+
+def renew(url: str, user: str, api: DevpiAPI, *, allow_plaintext: bool = False) -> Session | None:
+    """A new token from the password in the keyring (saved), or None when there is none."""
+    from thinkube_devpi import secrets
+
+    password = secrets.lookup(
+        password_key(url, user), interactive=False, allow_plaintext=allow_plaintext
+    )
+    if password is None:
+        return None
+    new = api.login(user, password)
+    save(new)
+    return new
+
+
+def valid_session(
+    url: str, user: str, api: DevpiAPI, *, allow_plaintext: bool = False
+) -> Session:
+    """The stored login if the server still accepts it, else one renewed from the keyring."""
+    current = load(url, user)
+    if current is not None and not current.expired and api.auth_status(current) == "ok":
+        return current
+    renewed = renew(url, user, api, allow_plaintext=allow_plaintext)
+    if renewed is None:
+        state = "expired or was voided by the server" if current else "does not exist"
+        raise LoginError(
+            f"the login of {user!r} at {url} {state}, and the keyring holds no password to "
+            "renew it: run tk-devpi login"
+        )
+    return renewed

@@ -2,22 +2,40 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from functools import partial
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
 from thinkube_devpi.tui.commands import COMMANDS
 
-if TYPE_CHECKING:
-    from thinkube_devpi.tui.app import DevpiApp
+
+class PhaseLike(Protocol):
+    name: str
+    title: str
+
+    @property
+    def label(self) -> str: ...
+
+
+class PaletteHost(Protocol):
+    """What the palette needs of the app: no more, so it does not import the App class."""
+
+    @property
+    def plan_mode(self) -> bool: ...
+
+    @property
+    def phase_list(self) -> Sequence[PhaseLike]: ...
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None: ...
 
 
 class DevpiCommands(Provider):
     """The palette offers what the keys do, plus run and roll back for each phase by name."""
 
     @property
-    def devpi(self) -> DevpiApp:
+    def devpi(self) -> PaletteHost:
         return self.app  # type: ignore[return-value]
 
     def _entries(self) -> list[tuple[str, str, str]]:

@@ -33,6 +33,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import yaml
 
+from fakes import http
 from fakes.controllers import ControllerBehaviour
 from fakes.kube_api.errors import (
     ApiError,
@@ -286,19 +287,14 @@ class FakeKubeAPI(ControllerBehaviour):
     # ---- lifecycle ------------------------------------------------------------------------
 
     def start(self) -> FakeKubeAPI:
-        server = _HTTPServer(("127.0.0.1", self._port), _Handler)
-        server.fake = self
+        self._stopping.clear()
+        server = http.serve(
+            _Handler, port=self._port, server_class=_HTTPServer, name="fake-kube", fake=self
+        )
         self._server = server
+        self._thread = server.thread
         self.port = server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        self._stopping.clear()
-        self._thread = threading.Thread(
-            target=server.serve_forever,
-            kwargs={"poll_interval": 0.05},
-            daemon=True,
-            name=f"fake-kube-{self.port}",
-        )
-        self._thread.start()
         return self
 
     def stop(self) -> None:

@@ -149,7 +149,13 @@ class ConfigView(Horizontal):
 
     def focus_form(self) -> None:
         """Focus the form, not a field: 1/2/3 keep switching views until a field is entered."""
-        self.screen.set_focus(self.query_one("#settings-form", VerticalScroll))
+        forms = self.query("#settings-form").results(VerticalScroll)
+        form = next(forms, None)
+        if form is None:  # mounted but not composed yet (a busy machine): after the next refresh
+            self.call_after_refresh(self.focus_form)
+            return
+        # at once, not after the keys already queued (tui/keys.py)
+        self.screen.set_focus(form)
 
     def action_leave_field(self) -> None:
         self.focus_form()
