@@ -26,7 +26,7 @@ from thinkube_devpi.installer.events import (
     WaitingFor,
 )
 from thinkube_devpi.installer.phases.base import Plan
-from thinkube_devpi.installer.runner import Journal, Runner, event_to_dict
+from thinkube_devpi.installer.runner import Journal, Runner, event_to_dict, rollback_listing
 from thinkube_devpi.installer.session import Session
 
 STATE_STYLE = {
@@ -445,18 +445,6 @@ def rollback(
             )
         _confirm_rollback(runner, session, phases)
     _run_and_exit(renderer, lambda: runner.rollback(phases), summary=True)
-
-
-def rollback_listing(runner: Runner, phases: tuple[str, ...]) -> list[str]:
-    """What a rollback deletes and keeps, phase by phase, in the order it runs."""
-    lines: list[str] = []
-    for phase, preview in runner.rollback_preview(phases):
-        if preview is None:
-            lines.append(f"{phase.label}: skipped (never applied)")
-            continue
-        lines.append(f"{phase.label}:")
-        lines += [f"  {line}" for line in preview.lines()]
-    return lines
 
 
 def _confirm_rollback(runner: Runner, session: Session, phases: tuple[str, ...]) -> None:

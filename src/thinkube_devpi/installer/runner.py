@@ -289,3 +289,15 @@ class Runner:
             except Exception:  # the rollback itself went well; the state is read again later
                 state = State.UNKNOWN
         return PhaseFinished(phase.name, ok=True, state=state, message=message)
+
+
+def rollback_listing(runner: Runner, wanted: Iterable[str] | None = None) -> list[str]:
+    """What a rollback deletes and keeps, phase by phase, in the order it runs (for a question)."""
+    lines: list[str] = []
+    for phase, preview in runner.rollback_preview(wanted):
+        if preview is None:
+            lines.append(f"{phase.label}: skipped (never applied)")
+            continue
+        lines.append(f"{phase.label}:")
+        lines += [f"  {line}" for line in preview.lines()]
+    return lines

@@ -18,7 +18,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.containers import Container
-from textual.widgets import ContentSwitcher, Footer
+from textual.widgets import ContentSwitcher, Footer, Input
 from textual.worker import Worker, WorkerState
 
 from thinkube_devpi import config
@@ -27,7 +27,7 @@ from thinkube_devpi.errors import Error
 from thinkube_devpi.installer.events import PhaseFinished
 from thinkube_devpi.installer.phases import build
 from thinkube_devpi.installer.phases.base import Phase
-from thinkube_devpi.installer.runner import Journal, Runner, describe_error
+from thinkube_devpi.installer.runner import Journal, Runner, describe_error, rollback_listing
 from thinkube_devpi.installer.session import Session
 from thinkube_devpi.tui.commands import COMMANDS, bindings, devpi_commands, hints
 from thinkube_devpi.tui.keys import SerialKeysApp
@@ -38,6 +38,7 @@ from thinkube_devpi.tui.messages import (
     PlanRead,
     PodLogLines,
     PreflightDone,
+    RollbackPreviewRead,
     RunFinished,
     RunnerEvent,
     SecretKept,
@@ -103,6 +104,10 @@ class DevpiApp(SerialKeysApp):
         self.watch_cancel = threading.Event()
         self.log_cancel = threading.Event()
         self.view = "phases"
+        self.previous_view = "phases"
+        self._plans_due: set[str] = set()  # phases whose plan must be read (again)
+        self._seen_status: dict[str, tuple[Any, str]] = {}  # state the last plan was read for
+        self.prompt_mode = ""  # "filter" or "command" while the prompt line is open
         self._phase_refresh_timer: Any = None
         self._age_timer: Any = None
         # the cluster and config views are built the first time they are shown: the first
@@ -123,6 +128,8 @@ class DevpiApp(SerialKeysApp):
                 yield PhasesView(self.phase_list, id="phases-view")
             yield Container(id="cluster")
             yield Container(id="config")
+        # `/` filter and `:` command mode, k9s-style: one line above the footer, while in use
+        yield Input(id="prompt", classes="-hidden")
         yield Footer()
 
     @property
@@ -292,6 +299,15 @@ class DevpiApp(SerialKeysApp):
 
     # ------------------------------------------------------------------ phase states and plans
 
+    def refresh_phases(self, plans: bool = True) -> None:
+        """Read every phase's state again; with ``plans``, every plan too. A phase whose state
+        changed has its plan read again as well, right after its state: the plan shown is
+        always the plan for the state shown. A read cut short by a newer one leaves its
+        unread plans due, so a cluster change never loses the first plan read."""
+        if plans:
+            self._plans_due.update(p.name for p in self.phase_list)
+        self._read_phases()
+
     @work(
         thread=True,
         exclusive=True,
@@ -299,21 +315,21 @@ class DevpiApp(SerialKeysApp):
         group="phase-status",
         description="Reading phase states and plans",
     )
-    def refresh_phases(self, plans: bool = True) -> None:
+    def _read_phases(self) -> None:
         from textual.worker import get_current_worker
 
         worker = get_current_worker()
         runner = Runner(self.ctx, phases=self.phase_list)
+        due = set(self._plans_due)
         for phase in self.phase_list:
             if worker.is_cancelled:
                 return
             ((_, status),) = runner.status([phase.name])
             self.post_message(PhaseStatusRead(phase.name, status))
-        if not plans:
-            return
-        for phase in self.phase_list:
-            if worker.is_cancelled:
-                return
+            seen = self._seen_status.get(phase.name)
+            if phase.name not in due and seen == (status.state, status.reason):
+                continue
+            self._seen_status[phase.name] = (status.state, status.reason)
             try:
                 plan = phase.plan()
             except Exception as exc:
@@ -334,6 +350,7 @@ class DevpiApp(SerialKeysApp):
 
     @on(PlanRead)
     def _plan_read(self, message: PlanRead) -> None:
+        self._plans_due.discard(message.phase)
         if self.closing:
             return
         self.phases_view.set_plan(message.phase, message.plan, message.error)
@@ -349,15 +366,70 @@ class DevpiApp(SerialKeysApp):
             self.action_run_phase_named(name)
 
     def action_run_phase_named(self, name: str) -> None:
-        self._start("apply", [name])
+        """Run one phase, after saying what it creates and changes. Phase 89 deletes: "run" on
+        it is the rollback of everything, with the rollback's question."""
+        phase = self._phase(name)
+        if phase is None or not self._can_write():
+            return
+        if phase.destructive:
+            self.action_rollback_phase_named(name)
+            return
+        self._confirm_run(f"Run phase {phase.label}?", self._run_listing([phase]), [name])
 
     def action_run_all(self) -> None:
-        self._start("apply", None)
+        if not self._can_write():
+            return
+        phases = [p for p in self.phase_list if p.in_apply_all]
+        self._confirm_run("Run all remaining phases?", self._run_listing(phases), None)
 
     def action_retry_failed(self) -> None:
-        order = [p.name for p in self.phase_list if p.name in self.failed]
-        if order:
-            self._start("apply", order)
+        order = [p for p in self.phase_list if p.name in self.failed]
+        if order and self._can_write():
+            self._confirm_run(
+                "Retry the failed phases?", self._run_listing(order), [p.name for p in order]
+            )
+
+    def _can_write(self) -> bool:
+        if self.running:
+            self.notify("A run is in progress; wait for it to finish.", severity="warning")
+            return False
+        if self.plan_mode:
+            self.notify("Plan mode: nothing is written.", severity="warning")
+            return False
+        return True
+
+    def _run_listing(self, phases: list[Phase]) -> list[str]:
+        """What each phase would do, from the plans on screen (no network call)."""
+        lines: list[str] = []
+        for phase in phases:
+            status = self.phases_view.statuses.get(phase.name)
+            state = status.state.value if status else "state not read yet"
+            if status is not None and status.healthy:
+                lines.append(f"{phase.label}: healthy, verified and skipped")
+                continue
+            lines.append(f"{phase.label} ({state}):")
+            plan = self.phases_view.plans.get(phase.name)
+            if plan is None:
+                lines.append("  plan not read yet")
+                continue
+            todo = [i for i in plan.items if i.action in ("create", "update", "refuse")]
+            lines += [f"  {i.action:<7} {i.ref}" for i in todo[:12]]
+            if len(todo) > 12:
+                lines.append(f"  … and {len(todo) - 12} more")
+            if not plan.items:
+                lines += [f"  {note}" for note in plan.notes[:4]]
+            elif not todo:
+                lines.append("  every object as wanted; waits until it is healthy")
+        return lines
+
+    def _confirm_run(self, title: str, lines: list[str], wanted: list[str] | None) -> None:
+        from thinkube_devpi.tui.screens.confirm import ConfirmRun
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._start("apply", wanted)
+
+        self.push_screen(ConfirmRun(title, lines), answered)
 
     def action_rollback_phase(self) -> None:
         name = self.phases_view.selected
@@ -365,14 +437,44 @@ class DevpiApp(SerialKeysApp):
             self.action_rollback_phase_named(name)
 
     def action_rollback_phase_named(self, name: str) -> None:
+        """Read what the rollback would delete and keep (a worker: it asks the cluster), then
+        ask. Nothing is deleted before the answer."""
         phase = self._phase(name)
-        if phase is None or self.running or self.plan_mode:
+        if phase is None or not self._can_write():
             return
-        plan = self.phases_view.plans.get(name)
-        items = plan.items if plan else []
-        objects = [str(i.ref) for i in reversed(items)]
-        offers_data = any(i.ref.kind in ("PersistentVolumeClaim", "Namespace") for i in items)
+        self.phases_view.add_log(
+            name, Text("reading what a rollback would delete and keep…", style="#8a8a8a")
+        )
+        self.preview_rollback(name)
 
+    @work(
+        thread=True,
+        exclusive=True,
+        exit_on_error=False,
+        group="rollback-preview",
+        description="Reading what a rollback would delete",
+    )
+    def preview_rollback(self, name: str) -> None:
+        import dataclasses
+
+        runner = Runner(self.ctx, phases=self.phase_list)
+        listing = rollback_listing(runner, (name,))
+        ns = self.settings.namespace
+        with_data = None
+        chosen = runner.rollback_selection([name])
+        if any(p.number in (10, 20, 70) for p in chosen):
+            ctx = dataclasses.replace(self.ctx, delete_package_data=ns)
+            with_data = rollback_listing(Runner(ctx), (name,))
+        self.post_message(RollbackPreviewRead(name, listing, with_data))
+
+    @on(RollbackPreviewRead)
+    def _rollback_preview(self, message: RollbackPreviewRead) -> None:
+        if self.closing:
+            return
+        name = message.phase
+        phase = self._phase(name)
+        if phase is None:
+            return
         from thinkube_devpi.tui.screens.confirm import ConfirmRollback
 
         def answered(choice: RollbackChoice | None) -> None:
@@ -383,8 +485,10 @@ class DevpiApp(SerialKeysApp):
                 return
             self._start("rollback", [name], choice.delete_package_data)
 
+        label = "the whole install (every phase)" if phase.destructive else f"phase {phase.label}"
         self.push_screen(
-            ConfirmRollback(phase.label, objects, self.settings.namespace, offers_data), answered
+            ConfirmRollback(label, message.listing, self.settings.namespace, message.with_data),
+            answered,
         )
 
     def _start(
@@ -447,6 +551,7 @@ class DevpiApp(SerialKeysApp):
         event = message.event
         self.phases_view.add_event(event)
         if isinstance(event, PhaseFinished):
+            self._plans_due.add(event.phase)  # what it wrote or deleted changes its plan
             self.running_phase = None
             if event.ok:
                 self.failed.discard(event.phase)
@@ -615,6 +720,10 @@ class DevpiApp(SerialKeysApp):
     async def action_show_view(self, view: str) -> None:
         if view not in VIEWS:
             return
+        if view != self.view:
+            self.previous_view = self.view
+        if self.prompt_mode:
+            self._close_prompt()
         self.view = view
         built = self.cluster_view if view == "cluster" else self.config_view if view == "config" else None
         while self._mounting:
@@ -631,6 +740,135 @@ class DevpiApp(SerialKeysApp):
             self.screen.set_focus(self.phases_view.query_one("#phase-table"))
         self.refresh_bindings()
         self._update_hints()
+
+    # ------------------------------------------------------------------ k9s habits
+
+    def action_help(self) -> None:
+        from thinkube_devpi.tui.commands import help_rows
+        from thinkube_devpi.tui.screens.help import HelpScreen
+
+        extra = {
+            "phases": [("enter", "Select the phase under the cursor (its plan and log)")],
+            "cluster": [("tab", "Move between the kinds list and the tables")],
+            "config": [
+                ("s", "Jump to the secret fields"),
+                ("tab", "Next field; every setting is validated as you type"),
+                ("esc", "Leave the field (then 1 2 3 switch views again)"),
+            ],
+        }.get(self.view, [])
+        self.push_screen(HelpScreen(self.view, help_rows(self.view, extra)))
+
+    @property
+    def prompt(self) -> Input:
+        return self.query_one("#prompt", Input)
+
+    def _open_prompt(self, mode: str, placeholder: str) -> None:
+        prompt = self.prompt
+        prompt.remove_class("-hidden")
+        prompt.set_class(mode == "filter", "-filter")
+        prompt.value = self._filter_text() if mode == "filter" else ""
+        prompt.placeholder = placeholder
+        prompt.border_title = mode
+        self.prompt_mode = mode
+        # at once, not after the keys already queued: "/redis" types into the prompt
+        self.screen.set_focus(prompt)
+
+    def _filter_text(self) -> str:
+        if self.view == "cluster" and self._cluster is not None:
+            return self._cluster.filter_text
+        return self.phases_view.filter_text if self.view == "phases" else ""
+
+    def _close_prompt(self) -> None:
+        self.prompt.add_class("-hidden")
+        self.prompt_mode = ""
+        self._focus_view()
+
+    def _focus_view(self) -> None:
+        if self.view == "cluster":
+            self.cluster_view.focus_table()
+        elif self.view == "config":
+            self.config_view.focus_form()
+        else:
+            self.screen.set_focus(self.phases_view.query_one("#phase-table"))
+
+    def action_filter(self) -> None:
+        self._open_prompt("filter", "/ filter: type to show matching rows, Enter keeps, Esc clears")
+
+    def action_command_mode(self) -> None:
+        self._open_prompt("command", ": phases cluster config pods deploy pvc svc ing jobs "
+                          "workflows apps events")
+
+    @on(Input.Changed, "#prompt")
+    def _prompt_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        if self.prompt_mode == "filter":
+            self._set_filter(event.value.strip())
+
+    def _set_filter(self, text: str) -> None:
+        if self.view == "cluster":
+            self.cluster_view.set_filter(text)
+        elif self.view == "phases":
+            self.phases_view.set_filter(text)
+
+    @on(Input.Submitted, "#prompt")
+    async def _prompt_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        mode, text = self.prompt_mode, event.value.strip().lstrip(":/")
+        self._close_prompt()
+        if mode == "command" and text:
+            await self.go_to(text)
+
+    async def go_to(self, target: str) -> None:
+        """`:name`: a view, or a resource kind of the cluster view (k9s aliases)."""
+        from thinkube_devpi.tui.widgets.cluster import KINDS
+
+        word = target.lower().strip()
+        aliases = {"phase": "phases", "ph": "phases", "cl": "cluster", "cfg": "config",
+                   "settings": "config"}
+        word = aliases.get(word, word)
+        if word in VIEWS:
+            await self.action_show_view(word)
+            return
+        kinds = {short: kind for kind, short in KINDS}
+        kinds.update({kind.lower(): kind for kind, _ in KINDS})
+        kinds.update({"po": "Pod", "deployments": "Deployment", "pvcs": "PersistentVolumeClaim",
+                      "services": "Service", "ingresses": "Ingress", "job": "Job", "wf":
+                      "Workflow", "applications": "Application", "app": "Application"})
+        if word in kinds or word in ("events", "ev", "event"):
+            await self.action_show_view("cluster")
+            if word in kinds:
+                self.cluster_view.show_kind(kinds[word])
+                kinds_table = self.cluster_view.query_one("#kinds")
+                kinds_table.move_cursor(row=kinds_table.get_row_index(kinds[word]))  # type: ignore[attr-defined]
+                self.cluster_view.focus_table()
+            else:
+                self.cluster_view.show_events()
+                self.screen.set_focus(self.cluster_view.query_one("#events"))
+            return
+        choices = ", ".join([*VIEWS, *(short for _, short in KINDS), "events"])
+        self.notify(f":{target} is not a view or a kind. Try one of: {choices}",
+                    title="Unknown command", severity="warning")
+
+    def action_cursor(self, direction: str) -> None:
+        """j/k: down/up in the focused list or table."""
+        method = getattr(self.focused, f"action_cursor_{direction}", None)
+        if callable(method):
+            method()
+
+    async def action_back(self) -> None:
+        """Esc: close the prompt (a filter is cleared), else clear a filter, else the view
+        before this one."""
+        if self.prompt_mode:
+            if self.prompt_mode == "filter":
+                self._set_filter("")
+            self._close_prompt()
+            return
+        if self._filter_text():
+            self._set_filter("")
+            return
+        if self.view != "phases":
+            await self.action_show_view(self.previous_view if self.previous_view != self.view
+                                        else "phases")
 
     def action_refresh(self) -> None:
         if self.plan_mode and not self.force_plan:

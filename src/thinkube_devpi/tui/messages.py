@@ -98,3 +98,13 @@ class SecretKept(Message):
     name: str
     where: str
     ok: bool = True
+
+
+@dataclass
+class RollbackPreviewRead(Message):
+    """What a rollback of ``phase`` would delete and keep, as lines; ``with_data`` is the same
+    when the package data is deleted too (None when the rollback does not touch it)."""
+
+    phase: str
+    listing: list[str]
+    with_data: list[str] | None = None

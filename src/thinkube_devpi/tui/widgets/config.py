@@ -160,6 +160,13 @@ class ConfigView(Horizontal):
     def action_leave_field(self) -> None:
         self.focus_form()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Esc on the form itself (no field entered) is the app's "back"
+        if action == "leave_field":
+            focused = self.app.focused
+            return focused is not None and focused.id != "settings-form"
+        return True
+
     def action_focus_secrets(self) -> None:
         """The secrets are two fields below 25 settings: ``s`` jumps there."""
         self.screen.set_focus(self.query_one(f"#secret-{SECRET_NAMES[0][0]}", Input))

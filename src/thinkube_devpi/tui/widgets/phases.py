@@ -172,6 +172,7 @@ class PhasesView(Horizontal):
         self.plan_errors: dict[str, str] = {}
         self.logs: dict[str, list[Text]] = {p.name: [] for p in phases}
         self.running: str | None = None
+        self.filter_text = ""
 
     def compose(self) -> ComposeResult:
         table: DataTable[Any] = DataTable(id="phase-table", cursor_type="row", zebra_stripes=False)
@@ -190,8 +191,28 @@ class PhasesView(Horizontal):
         table.add_column("#", key="number", width=3)
         table.add_column("PHASE", key="name", width=12)
         table.add_column("STATE", key="state", width=11)
+        self._fill()
+        self._show_selected()
+
+    def _fill(self) -> None:
+        table = self.query_one("#phase-table", DataTable)
+        table.clear()
+        needle = self.filter_text.lower()
         for phase in self.phases:
+            text = f"{phase.number} {phase.name} {phase.title}".lower()
+            if needle and needle not in text:
+                continue
             table.add_row(str(phase.number), phase.name, self._state_cell(phase), key=phase.name)
+        table.border_title = f"Phases /{self.filter_text}" if self.filter_text else "Phases"
+
+    def set_filter(self, text: str) -> None:
+        """`/`: only the phases whose number, name or title hold ``text``."""
+        selected = self.selected
+        self.filter_text = text
+        self._fill()
+        table = self.query_one("#phase-table", DataTable)
+        if selected is not None and selected in {str(k.value) for k in table.rows}:
+            table.move_cursor(row=table.get_row_index(selected))
         self._show_selected()
 
     # -- model updates from the app
@@ -209,7 +230,8 @@ class PhasesView(Horizontal):
 
     def _refresh_row(self, name: str) -> None:
         phase = next((p for p in self.phases if p.name == name), None)
-        if phase is None:
+        table = self.query_one("#phase-table", DataTable)
+        if phase is None or name not in {str(k.value) for k in table.rows}:
             return
         self.query_one("#phase-table", DataTable).update_cell(
             name, "state", self._state_cell(phase)
@@ -263,6 +285,8 @@ class PhasesView(Horizontal):
 
     def select(self, name: str) -> None:
         table = self.query_one("#phase-table", DataTable)
+        if name not in {str(k.value) for k in table.rows}:
+            self.set_filter("")
         table.move_cursor(row=table.get_row_index(name))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
