@@ -129,7 +129,11 @@ class DevpiApp(SerialKeysApp):
             yield Container(id="cluster")
             yield Container(id="config")
         # `/` filter and `:` command mode, k9s-style: one line above the footer, while in use
-        yield Input(id="prompt", classes="-hidden")
+        prompt = Input(id="prompt")
+        # never focused while hidden (not even by the screen's first auto-focus)
+        prompt.display = False
+        prompt.can_focus = False
+        yield prompt
         yield Footer()
 
     @property
@@ -764,7 +768,8 @@ class DevpiApp(SerialKeysApp):
 
     def _open_prompt(self, mode: str, placeholder: str) -> None:
         prompt = self.prompt
-        prompt.remove_class("-hidden")
+        prompt.display = True
+        prompt.can_focus = True
         prompt.set_class(mode == "filter", "-filter")
         prompt.value = self._filter_text() if mode == "filter" else ""
         prompt.placeholder = placeholder
@@ -779,7 +784,8 @@ class DevpiApp(SerialKeysApp):
         return self.phases_view.filter_text if self.view == "phases" else ""
 
     def _close_prompt(self) -> None:
-        self.prompt.add_class("-hidden")
+        self.prompt.display = False
+        self.prompt.can_focus = False
         self.prompt_mode = ""
         self._focus_view()
 
