@@ -8,6 +8,7 @@ waits for a server.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -38,10 +39,12 @@ from thinkube_devpi.tui.messages import (
     PlanRead,
     PodLogLines,
     PreflightDone,
+    ProbeAnswered,
     RollbackPreviewRead,
     RunFinished,
     RunnerEvent,
     SecretKept,
+    Trying,
     Unreachable,
 )
 from thinkube_devpi.tui.widgets.header import VIEWS, KubeHeader
@@ -54,7 +57,23 @@ if TYPE_CHECKING:
     from thinkube_devpi.tui.widgets.config import ConfigView
 
 AGE_SECONDS = 5.0  # how often the cluster view's ages are re-rendered without an API change
-PHASE_REFRESH_DELAY = 1.0  # after a cluster change, re-read phase states at most this often
+PHASE_REFRESH_DELAY = 1.0
+CONNECT_DEADLINE = 8.0  # s: a silent API server is reported and plan mode takes over
+PROBE_EVERY = 5.0  # s between two liveness probes (GET /version) once connected
+PROBE_DEADLINE = 5.0  # s without an answer before the header says the view is stale  # after a cluster change, re-read phase states at most this often
+
+
+def _exit_soon(delay: float) -> None:
+    """The app has restored the terminal and quit; a thread blocked on the network is all that
+    keeps the process: end it."""
+    time.sleep(delay)
+    import os
+    import sys
+
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(0)
 
 
 class DevpiApp(SerialKeysApp):
@@ -104,6 +123,13 @@ class DevpiApp(SerialKeysApp):
         self.watch_cancel = threading.Event()
         self.log_cancel = threading.Event()
         self.view = "phases"
+        self._attempt = 0  # connection attempts; only the newest one's answer counts
+        self._tried = ""  # what the current attempt is waiting for (shown when it never answers)
+        self._not_answering_since = ""
+        self._probe_started: float | None = None
+        self._last_probe_end = 0.0
+        self._watchdog_timer: Any = None
+        self.hard_exit_after: float | None = None  # set by main(): see action_quit
         self.previous_view = "phases"
         self._plans_due: set[str] = set()  # phases whose plan must be read (again)
         self._seen_status: dict[str, tuple[Any, str]] = {}  # state the last plan was read for
@@ -188,7 +214,7 @@ class DevpiApp(SerialKeysApp):
         else:
             self.header.reason = "loading the Kubernetes client…"
             # after the first paint: importing the kubernetes client costs ~0.3 s
-            self.call_after_refresh(self.connect)
+            self.call_after_refresh(self.begin_connect)
 
     def _domain_note(self) -> str:
         if self.settings.is_placeholder:
@@ -197,6 +223,39 @@ class DevpiApp(SerialKeysApp):
 
     # ------------------------------------------------------------------ connection
 
+    def begin_connect(self) -> None:
+        """Connect in a worker; a server that does not answer within CONNECT_DEADLINE is
+        reported in the header (since when, what was tried) and plan mode takes over. The
+        worker may stay blocked on the network: nothing waits for it."""
+        self._attempt += 1
+        self._tried = "the kubeconfig's API server"
+        self.connection = "connecting"
+        self.header.connection = "connecting"
+        self.connect(self._attempt)
+        attempt = self._attempt
+        self.set_timer(CONNECT_DEADLINE, lambda: self._connect_overdue(attempt))
+
+    def _connect_overdue(self, attempt: int) -> None:
+        if self.closing or attempt != self._attempt or self.connection != "connecting":
+            return
+        self._not_answering_since = self._now()
+        self._enter_plan_mode(
+            f"since {self._not_answering_since}: asked {self._tried}, no answer in "
+            f"{CONNECT_DEADLINE:g} s",
+            "Check the VPN or network to the cluster, and the kubeconfig's server; "
+            "ctrl+r tries again.",
+            connection="not answering",
+        )
+
+    def _now(self) -> str:
+        return time.strftime("%H:%M:%S", time.localtime(self.clock()))
+
+    @on(Trying)
+    def _trying(self, message: Trying) -> None:
+        if message.attempt == self._attempt:
+            self._tried = f"{message.server} (API discovery, then /version)"
+            self.header.reason = f"asking {message.server}…"
+
     @work(
         thread=True,
         exclusive=True,
@@ -204,7 +263,10 @@ class DevpiApp(SerialKeysApp):
         group="connect",
         description="Connecting to the cluster",
     )
-    def connect(self) -> None:
+    def connect(self, attempt: int = 0) -> None:
+        server = Session.server_in(self.kubeconfig, self.context_name)
+        if server:
+            self.post_message(Trying(attempt, server))
         try:
             session = Session.open(
                 self.settings, self.kubeconfig, self.context_name, cache_dir=self.cache_dir
@@ -212,15 +274,21 @@ class DevpiApp(SerialKeysApp):
             version = session.version()
         except Error as exc:
             message, hint = describe_error(exc)
-            self.post_message(Unreachable(message, hint))
+            self.post_message(Unreachable(message, hint, attempt))
             return
-        self.post_message(Connected(session, version))
+        self.post_message(Connected(session, version, attempt))
 
     @on(Connected)
     def _connected(self, message: Connected) -> None:
-        if self.closing:
+        if self.closing or message.attempt != self._attempt:
             return
         self.session.attach(message.session)
+        self._probe_started = None
+        self._last_probe_end = time.monotonic()
+        self._not_answering_since = ""
+        self.header.since = ""
+        if self._watchdog_timer is None:
+            self._watchdog_timer = self.set_interval(1.0, self._watchdog)
         kube = self.session.require_kube()
         self.connection = "connected"
         header = self.header
@@ -236,11 +304,71 @@ class DevpiApp(SerialKeysApp):
 
     @on(Unreachable)
     def _unreachable(self, message: Unreachable) -> None:
-        if self.closing:
+        if self.closing or message.attempt != self._attempt:
             return
         self._enter_plan_mode(message.reason, message.hint, connection="unreachable")
 
+    # -- liveness: a cluster that stops answering mid-session turns the header stale
+
+    def _watchdog(self) -> None:
+        if self.closing or self.plan_mode:
+            return
+        now = time.monotonic()
+        if self._probe_started is None:
+            if now - self._last_probe_end >= PROBE_EVERY:
+                self._probe_started = now
+                self.probe()
+        elif now - self._probe_started > PROBE_DEADLINE and self.connection == "connected":
+            kube = self.session.kube
+            server = kube.server if kube is not None else "the API server"
+            ns = self.settings.namespace
+            self._stale(f"GET {server}/api/v1/namespaces/{ns} got no answer in {PROBE_DEADLINE:g} s")
+
+    @work(
+        thread=True,
+        exclusive=False,
+        exit_on_error=False,
+        group="probe",
+        description="Asking the API server whether it still answers",
+    )
+    def probe(self) -> None:
+        try:
+            error = self.session.ping()
+        except Error as exc:
+            error = describe_error(exc)[0]
+        except Exception as exc:  # a dropped connection, whatever the client raises
+            error = f"the connection failed: {str(exc).splitlines()[0][:120] if str(exc) else 'no answer'}"
+        self.post_message(ProbeAnswered(error))
+
+    @on(ProbeAnswered)
+    def _probe_answered(self, message: ProbeAnswered) -> None:
+        self._probe_started = None
+        self._last_probe_end = time.monotonic()
+        if self.closing or self.plan_mode:
+            return
+        if message.error:
+            self._stale(message.error)
+        elif self.connection == "stale":
+            self.connection = "connected"
+            self._not_answering_since = ""
+            self.header.connection = "connected"
+            self.header.since = ""
+            self.header.reason = ""
+            self._start_watcher()
+            self.refresh_phases()
+
+    def _stale(self, what: str) -> None:
+        if self.connection != "stale":
+            self._not_answering_since = self._now()
+        self.connection = "stale"
+        header = self.header
+        header.connection = "stale"
+        header.since = f"since {self._not_answering_since}"
+        header.reason = f"the API server stopped answering ({what}); showing the last state read"
+        self._cluster_message(f"stale since {self._not_answering_since}: {what}")
+
     def _enter_plan_mode(self, reason: str, hint: str = "", connection: str = "plan mode") -> None:
+        self._stop_watcher()
         self.session.detach(reason)
         self.connection = connection
         header = self.header
@@ -878,9 +1006,8 @@ class DevpiApp(SerialKeysApp):
 
     def action_refresh(self) -> None:
         if self.plan_mode and not self.force_plan:
-            self.header.connection = "connecting"
             self.header.reason = "connecting again…"
-            self.connect()
+            self.begin_connect()
             return
         self.refresh_phases()
 
@@ -921,15 +1048,27 @@ class DevpiApp(SerialKeysApp):
 
             def answered(leave: bool | None) -> None:
                 if leave:
-                    self._close_streams()
-                    self.exit()
+                    self._leave()
 
             from thinkube_devpi.tui.screens.confirm import ConfirmQuit
 
-            label = self.running_phase or "a phase"
+            label = self._phase_label(self.running_phase) or "a phase"
             self.push_screen(ConfirmQuit(label), answered)
             return
+        self._leave()
+
+    def _phase_label(self, name: str | None) -> str:
+        phase = self._phase(name)
+        return phase.label if phase is not None else ""
+
+    def _leave(self) -> None:
+        """Quit now, whatever is in flight: streams close at once, and a worker stuck on a
+        silent server cannot keep the process alive (asyncio would wait for its thread)."""
         self._close_streams()
+        if self.hard_exit_after is not None:
+            threading.Thread(
+                target=_exit_soon, args=(self.hard_exit_after,), daemon=True, name="exit"
+            ).start()
         self.exit()
 
     def _close_streams(self) -> None:

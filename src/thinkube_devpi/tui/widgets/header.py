@@ -13,6 +13,8 @@ CONNECTION_STYLE = {
     "connected": "bold #5fd75f",
     "unreachable": "bold #ff5f5f",
     "plan mode": "bold #87afd7",
+    "not answering": "bold #ff5f5f",
+    "stale": "bold #ff8700",
 }
 
 
@@ -78,7 +80,7 @@ class KubeHeader(Widget):
             return self.render_compact()
         info = Table.grid(padding=(0, 1))
         info.add_column(style="#ffaf00", no_wrap=True, min_width=11)
-        info.add_column(no_wrap=True, overflow="ellipsis")
+        info.add_column(overflow="fold")  # the connection's reason wraps rather than hides
         state = self._state()
         info.add_row("Context:", Text(self.context or "-", style="bold"))
         info.add_row("Cluster:", self.cluster or "-")
