@@ -242,3 +242,31 @@ async def test_the_rollback_dialog_has_no_yes_by_default(
         await pilot.press("enter")  # Enter answers the focused button: Cancel
         await settle(app, pilot)
         assert cluster.writes() == []
+
+
+async def test_run_all_follows_the_running_phase_and_its_wait_shows_time_against_deadline(
+    cluster, kubeconfig, make_app, settings, tmp_path
+):
+    apply_directly(cluster, settings, tmp_path, "namespace")
+    app = make_app(kubeconfig=kubeconfig, watch_cluster=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await connected(app, pilot)
+        app.ctx.wait_timeout = 20
+        app.phases_view.select("namespace")
+        await pilot.press("a")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmRun), what="the question")
+        await pilot.press("y")
+        # namespace is healthy and skipped; storage waits for a PVC nobody binds
+        await until(pilot, lambda: app.running_phase == "storage", what="storage")
+        await until(pilot, lambda: app.phases_view.waiting is not None, what="the wait")
+        assert app.phases_view.selected == "storage"  # the cursor followed
+        await pilot.pause(1.2)
+        line = app.phases_view.wait_line().plain
+        assert "waiting for PersistentVolumeClaim devpi/devpi-data-pvc" in line
+        assert "s of 20 s" in line
+        shown = str(app.phases_view.query_one("#phase-log-text").render())
+        assert "s of 20 s" in shown
+        await pilot.press("q")
+        await until(pilot, lambda: app.screen.__class__.__name__ == "ConfirmQuit", what="quit")
+        assert app.screen.running == "20 storage"  # the phase actually running, by its label
+        await pilot.press("n")

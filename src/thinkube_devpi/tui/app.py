@@ -25,7 +25,7 @@ from textual.worker import Worker, WorkerState
 from thinkube_devpi import config
 from thinkube_devpi.config import ConfigError, Settings
 from thinkube_devpi.errors import Error
-from thinkube_devpi.installer.events import PhaseFinished
+from thinkube_devpi.installer.events import PhaseFinished, PhaseStarted
 from thinkube_devpi.installer.phases import build
 from thinkube_devpi.installer.phases.base import Phase
 from thinkube_devpi.installer.runner import Journal, Runner, describe_error, rollback_listing
@@ -681,6 +681,9 @@ class DevpiApp(SerialKeysApp):
         if self.closing:
             return
         event = message.event
+        if isinstance(event, PhaseStarted) and self.running:
+            # "Run all" follows the phase that runs: cursor, plan and log
+            self.phases_view.select(event.phase)
         self.phases_view.add_event(event)
         if isinstance(event, PhaseFinished):
             self._plans_due.add(event.phase)  # what it wrote or deleted changes its plan

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from typing import Any
 
 from rich.console import Group
@@ -28,6 +29,7 @@ from thinkube_devpi.installer.events import (
 from thinkube_devpi.installer.phases.base import Phase, PhaseStatus, Plan, PlanItem
 from thinkube_devpi.tui.colors import ACTION_STYLE, LEVEL_STYLE, STATE_STYLE, state_text
 
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 LOG_LINES = 500  # kept on screen per phase; the journal keeps everything
 _STEP = re.compile(r"\.([^.\[]+)|\[([^\]]+)\]")
 
@@ -173,6 +175,8 @@ class PhasesView(Horizontal):
         self.logs: dict[str, list[Text]] = {p.name: [] for p in phases}
         self.running: str | None = None
         self.filter_text = ""
+        self.waiting: tuple[str, str, float, float] | None = None  # phase, what, timeout, since
+        self._wait_timer: Any = None
 
     def compose(self) -> ComposeResult:
         table: DataTable[Any] = DataTable(id="phase-table", cursor_type="row", zebra_stripes=False)
@@ -255,6 +259,12 @@ class PhasesView(Horizontal):
             self._refresh_row(n)  # type: ignore[arg-type]
 
     def add_event(self, event: Event) -> None:
+        if isinstance(event, WaitingFor):
+            self.waiting = (event.phase, event.what, event.timeout, time.monotonic())
+            if self._wait_timer is None:
+                self._wait_timer = self.set_interval(0.25, self._tick_wait)
+        elif self.waiting is not None and self.waiting[0] == event.phase:
+            self.waiting = None
         line = event_text(event)
         if line is None:
             return
@@ -298,10 +308,34 @@ class PhasesView(Horizontal):
         self._show_plan()
         self._show_log()
 
+    def wait_line(self) -> Text | None:
+        """The wait in progress: a spinner, and the time spent against its deadline."""
+        if self.waiting is None:
+            return None
+        _, what, timeout, since = self.waiting
+        elapsed = time.monotonic() - since
+        frame = SPINNER[int(elapsed * 4) % len(SPINNER)]
+        return Text(
+            f"  {frame} waiting for {what}: {elapsed:.0f} s of {timeout:g} s", style="#ffaf00"
+        )
+
+    def _tick_wait(self) -> None:
+        if self.waiting is None:
+            if self._wait_timer is not None:
+                self._wait_timer.stop()
+                self._wait_timer = None
+            self._show_log()
+            return
+        if self.waiting[0] == self.selected:
+            self._show_log()
+
     def _show_log(self) -> None:
         # a phase's log is short (one line per object and wait): render it whole
-        lines = self.logs.get(self.selected or "", [])
-        self.query_one("#phase-log-text", Static).update(Text("\n").join(lines[-LOG_LINES:]))
+        lines = list(self.logs.get(self.selected or "", [])[-LOG_LINES:])
+        live = self.wait_line() if self.waiting and self.waiting[0] == self.selected else None
+        if live is not None:
+            lines.append(live)
+        self.query_one("#phase-log-text", Static).update(Text("\n").join(lines))
         scroll = self.query_one("#phase-log", VerticalScroll)
         scroll.call_after_refresh(scroll.scroll_end, animate=False)
 
