@@ -140,6 +140,8 @@ def test_the_admin_guide_runs_from_config_to_rollback(
             line == "tk-devpi install test"
         ):  # the hosts lead to the stand-ins (see `--resolve` in the guide)
             line += f" --resolve {DASHBOARD}:127.0.0.1 --resolve {API}:127.0.0.1"
+        if line.startswith("tk-devpi install rollback") and "--dry-run" not in line:
+            line += " --yes"  # the admin answers the y/N; no terminal here to ask on
         code, out = invoke(line)
         assert code == 0, f"{command}\n{out}"
         ran.append(command)
