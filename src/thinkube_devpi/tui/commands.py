@@ -50,7 +50,7 @@ COMMANDS: tuple[Command, ...] = (
         "run_phase",
         "Run",
         "Run the selected phase",
-        "Apply the selected phase; a healthy phase is verified and skipped",
+        "Apply the selected phase after listing what it creates or changes (asks first)",
         ("phases",),
     ),
     Command(
@@ -59,7 +59,7 @@ COMMANDS: tuple[Command, ...] = (
         "run_all",
         "Run all",
         "Run all remaining phases",
-        "Apply every phase in order, skipping the healthy ones",
+        "Apply every phase in order, skipping the healthy ones (asks first)",
         ("phases",),
     ),
     Command(
@@ -68,7 +68,7 @@ COMMANDS: tuple[Command, ...] = (
         "retry_failed",
         "Retry",
         "Retry the failed phases",
-        "Run the phases that failed again",
+        "Run the phases that failed again (asks first)",
         ("phases",),
     ),
     Command(
@@ -77,7 +77,7 @@ COMMANDS: tuple[Command, ...] = (
         "rollback_phase",
         "Roll back",
         "Roll back the selected phase",
-        "Delete what the selected phase made (asks first; package data is kept)",
+        "Delete what the selected phase made: lists what goes and stays, then asks",
         ("phases",),
     ),
     Command(
