@@ -27,10 +27,21 @@ from fakes.keycloak import fake_keycloak  # noqa: F401
 from fakes.keyring_env import *  # noqa: F403
 from fakes.kube_api import FakeKubeAPI
 from fakes.platform import world  # noqa: F401
+from fakes.s3 import bucket, s3_server  # noqa: F401
 from thinkube_devpi.config import Settings
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 Run = Callable[..., Result]
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Stop the real control plane if this pytest run started it (tests/real_cluster); in the
+    controller process only, after every pytest-xdist worker is done with it."""
+    if hasattr(session.config, "workerinput"):
+        return
+    from real_cluster.harness import down_if_started_by_pytest
+
+    down_if_started_by_pytest()
 
 
 @pytest.fixture(autouse=True)
@@ -56,6 +67,8 @@ def isolated_home(
             "KEYCLOAK_ADMIN_PASSWORD",
         ):
             monkeypatch.delenv(var, raising=False)
+    # retries keep their count and their Retry-After handling, without seconds of backoff
+    monkeypatch.setenv("THINKUBE_DEVPI_RETRY_BACKOFF", "0.01")
     return home
 
 

@@ -1,4 +1,4 @@
-"""Looking for secrets where they must not be: plain, base64 and JSON-escaped forms."""
+"""Looking for secrets where they must not be: plain, base64, JSON-escaped and URL-encoded forms."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from urllib.parse import quote, quote_plus
 
 _recorders: list[list[str]] = []
 _lock = threading.Lock()
@@ -23,6 +24,8 @@ def forms(secret: str) -> list[str]:
         json.dumps(secret)[1:-1],
         base64.b64encode(raw).decode(),
         base64.urlsafe_b64encode(raw).decode(),
+        quote(secret, safe=""),  # a form body or a query string, as a server may echo it
+        quote_plus(secret),
     }
     # base64 of the secret inside a longer value starts at an unknown offset: check all three alignments
     for shift in (1, 2):

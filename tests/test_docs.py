@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import re
 import shlex
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 from click.testing import CliRunner
 
@@ -26,6 +28,10 @@ NOT_RUN = {
     "bash scripts/install.sh --uninstall": "tests/test_install_script.py runs it",
     "bash scripts/test.sh": "the README's test command: it is what runs this test",
     "THINKUBE_DEVPI_E2E=1 KUBECONFIG=~/.kube/config python3 -m pytest tests/e2e -v": "needs a real cluster",
+    "bash scripts/cluster.sh build": "builds the control plane from Go modules (minutes): .ci/run runs it",
+    "bash scripts/cluster.sh up": "tests/real_cluster runs it (harness.ensure_up) and checks what it starts",
+    'eval "$(bash scripts/cluster.sh env)"': "tests/real_cluster checks the export line `up` prints",
+    "bash scripts/cluster.sh down": "tests/real_cluster runs it and checks that nothing is left",
 }
 
 
@@ -133,26 +139,78 @@ def test_the_admin_guide_runs_from_config_to_rollback(
         "registry_token_file",
     ):
         monkeypatch.setenv(f"THINKUBE_DEVPI_{name.upper()}", str(getattr(s, name)))
+    monkeypatch.chdir(tmp_path)  # `--to ./devpi-backups` lands here
     ran = []
+    package: dict[str, str] = {}
+    before_loss = ""
     for command in commands:
         line = command
         if (
             line == "tk-devpi install test"
         ):  # the hosts lead to the stand-ins (see `--resolve` in the guide)
             line += f" --resolve {DASHBOARD}:127.0.0.1 --resolve {API}:127.0.0.1"
+        if line.startswith("tk-devpi backup now") and not package:
+            package = upload_to_prod(world, tmp_path)  # something worth keeping
+        if "--delete-package-data" in line:
+            before_loss = newest_backup(world)
+        # the guide's example backup id stands for the one the admin picks from `backup list`
+        line = re.sub(r"\b\d{8}T\d{6}Z\b", before_loss or newest_backup(world), line)
         if line.startswith("tk-devpi install rollback") and "--dry-run" not in line:
             line += " --yes"  # the admin answers the y/N; no terminal here to ask on
         code, out = invoke(line)
         assert code == 0, f"{command}\n{out}"
         ran.append(command)
+        if "--delete-package-data" in line:  # it deletes the package data, as it says
+            assert world.fake.get("v1", "PersistentVolumeClaim", "devpi-data-pvc", "devpi") is None
+            deadline = time.monotonic() + 10  # ArgoCD's cascade (a controller thread) stops devpi
+            while (world.devpi.base / "data" / "server").exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert not (world.devpi.base / "data" / "server").exists()
     assert {
         "tk-devpi install preflight",
         "tk-devpi install apply",
         "tk-devpi install test",
         "tk-devpi install rollback --all",
+        "tk-devpi install rollback --all --delete-package-data=devpi",
+        "tk-devpi backup restore 20261204T031700Z --confirm=devpi",
     } <= set(ran)
-    # the last command deletes the package data, as it says
-    assert world.fake.get("v1", "PersistentVolumeClaim", "devpi-data-pvc", "devpi") is None
+    # after the disaster-recovery steps the package uploaded before the backup is back, byte for byte
+    assert (tmp_path / "devpi-backups").is_dir()
+    simple = httpx.get(f"{world.devpi.url}admin/prod/+simple/{package['name']}/", timeout=10)
+    assert f"#sha256={package['sha256']}" in simple.text, simple.text
+
+
+def newest_backup(world: World) -> str:
+    from thinkube_devpi.installer.backup import core
+    from thinkube_devpi.installer.phases.base import Context
+    from thinkube_devpi.installer.phases.p75_backup import BackupPhase
+
+    newest = core.newest(BackupPhase(Context(world.settings)).target())
+    return newest.id if newest else ""
+
+
+def upload_to_prod(world: World, tmp_path: Path) -> dict[str, str]:
+    """The admin uploads a wheel to admin/prod (what the backup must bring back)."""
+    import base64
+    import hashlib
+
+    from fakes.platform import ADMIN_PASSWORD
+    from shell.dists import make_wheel
+
+    url = world.devpi.url
+    r = httpx.post(f"{url}+login", json={"user": "admin", "password": ADMIN_PASSWORD}, timeout=10)
+    r.raise_for_status()
+    token = base64.b64encode(f"admin:{r.json()['result']['password']}".encode()).decode()
+    wheel = make_wheel(tmp_path, "tkkeep", "1.0")
+    r = httpx.post(
+        f"{url}admin/prod/",
+        data={":action": "file_upload", "name": "tkkeep", "version": "1.0"},
+        files={"content": (wheel.name, wheel.read_bytes())},
+        headers={"X-Devpi-Auth": token, "Accept": "application/json"},
+        timeout=30,
+    )
+    assert r.status_code == 200, r.text
+    return {"name": "tkkeep", "sha256": hashlib.sha256(wheel.read_bytes()).hexdigest()}
 
 
 def test_the_developer_guide_runs_against_a_real_server(

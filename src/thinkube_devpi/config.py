@@ -30,11 +30,15 @@ APP_NAME = paths.APP_NAME
 class ConfigError(Error, ValueError):
     """A setting has a value that is not allowed."""
 
-    def __init__(self, field_name: str, value: object, allowed: str) -> None:
+    def __init__(
+        self, field_name: str, value: object, allowed: str, *, shown: str | None = None
+    ) -> None:
+        """``shown`` replaces the value in the message when the value must not be echoed."""
         self.field = field_name
-        self.value = value
+        self.value = value if shown is None else shown
         self.allowed = allowed
-        super().__init__(f"{field_name}: {value!r} is not allowed: {allowed}")
+        what = repr(value) if shown is None else shown
+        super().__init__(f"{field_name}: {what} is not allowed: {allowed}")
 
 
 def default_config_path() -> Path:
@@ -44,10 +48,13 @@ def default_config_path() -> Path:
 # ---------------------------------------------------------------- validators
 
 _LABEL = r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"
-_DNS_NAME = re.compile(rf"^{_LABEL}(\.{_LABEL})*$")
-_DNS_LABEL = re.compile(rf"^{_LABEL}$")
-_DEVPI_NAME = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}$")
-_QUANTITY = re.compile(r"^([0-9]+(\.[0-9]+)?)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?$")
+# Every pattern is used with fullmatch: with re.match, "$" also matches before a trailing newline,
+# so "example.com\n" would pass.
+_DNS_NAME = re.compile(rf"{_LABEL}(\.{_LABEL})*")
+_DNS_LABEL = re.compile(_LABEL)
+_DEVPI_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]{0,63}")
+_QUANTITY = re.compile(r"([0-9]{1,30}(\.[0-9]{1,30})?)(Ki|Mi|Gi|Ti|Pi|Ei|k|M|G|T|P|E)?")
+_QUANTITY_MAX = 2**63 - 1  # Kubernetes keeps a quantity's value in an int64
 _QUANTITY_FACTORS = {
     "": 1,
     "k": 10**3,
@@ -63,13 +70,22 @@ _QUANTITY_FACTORS = {
     "Pi": 2**50,
     "Ei": 2**60,
 }
-_BRANCH = re.compile(r"^(?!/)(?!.*//)(?!.*\.\.)(?!.*@\{)[^\s~^:?*\[\\\x00-\x1f\x7f]+(?<![/.])$")
-_SSH_URL = re.compile(r"^(ssh://[^\s@]+@[^\s/:]+(:\d+)?/\S+|[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:\S+)$")
+# git's check-ref-format, narrowed: no leading "-" (it would read as an option) and none of the
+# shell's metacharacters (the name reaches shell steps of the build)
+_BRANCH = re.compile(
+    r"(?![-/])(?!.*//)(?!.*\.\.)(?!.*@\{)(?!.*\.lock$)[A-Za-z0-9._/+=,@-]{1,200}(?<![/.])"
+)
+_SSH_PATH = r"[A-Za-z0-9._~/][A-Za-z0-9._~/-]{0,200}"
+_SSH_HOST = r"[A-Za-z0-9]([A-Za-z0-9.-]{0,252})"
+_SSH_URL = re.compile(
+    rf"(ssh://[A-Za-z0-9._][A-Za-z0-9._-]{{0,63}}@{_SSH_HOST}(:\d{{1,5}})?/{_SSH_PATH}"
+    rf"|[A-Za-z0-9._][A-Za-z0-9._-]{{0,63}}@{_SSH_HOST}:{_SSH_PATH})"
+)
 
 
 def dns_name(name: str, value: object, *, what: str = "a DNS name") -> str:
     text = str(value)
-    if len(text) > 253 or not _DNS_NAME.match(text):
+    if len(text) > 253 or not _DNS_NAME.fullmatch(text):
         raise ConfigError(
             name,
             value,
@@ -81,7 +97,7 @@ def dns_name(name: str, value: object, *, what: str = "a DNS name") -> str:
 
 def dns_label(name: str, value: object) -> str:
     text = str(value)
-    if not _DNS_LABEL.match(text):
+    if not _DNS_LABEL.fullmatch(text):
         raise ConfigError(
             name,
             value,
@@ -93,15 +109,33 @@ def dns_label(name: str, value: object) -> str:
 
 def devpi_name(name: str, value: object) -> str:
     text = str(value)
-    if not _DEVPI_NAME.match(text):
+    if not _DEVPI_NAME.fullmatch(text):
         raise ConfigError(
             name, value, "a devpi name: letters, digits, '.', '_' and '-', up to 64 characters"
         )
     return text
 
 
+def no_credentials(name: str, text: str) -> None:
+    """Refuse a URL carrying ``user:password@`` without repeating what it carries."""
+    try:
+        netloc = urlsplit(text).netloc
+    except ValueError:
+        netloc = text
+    if "@" in netloc:
+        host = netloc.rpartition("@")[2]
+        raise ConfigError(
+            name,
+            None,
+            "a URL without a user name or password in it (credentials come from the environment "
+            "or the keyring, never from a URL)",
+            shown=f"a URL with credentials for {host or 'a host'} (not shown)",
+        )
+
+
 def https_url(name: str, value: object) -> str:
     text = str(value)
+    no_credentials(name, text)
     parts = urlsplit(text)
     if parts.scheme != "https" or not parts.hostname:
         raise ConfigError(name, value, "an https:// URL with a host name")
@@ -111,7 +145,7 @@ def https_url(name: str, value: object) -> str:
 
 def quantity_bytes(text: str) -> int:
     """The number of bytes a Kubernetes storage quantity (``5Gi``, ``500M``) stands for."""
-    m = _QUANTITY.match(text)
+    m = _QUANTITY.fullmatch(text)
     if not m:
         raise ValueError(text)
     return int(float(m.group(1)) * _QUANTITY_FACTORS[m.group(3) or ""])
@@ -129,23 +163,31 @@ def storage_size(name: str, value: object) -> str:
         ) from None
     if size < 2**20:
         raise ConfigError(name, value, "at least 1Mi (devpi needs room for packages)")
+    if size > _QUANTITY_MAX:
+        raise ConfigError(name, value, "at most 8Ei (the largest quantity Kubernetes holds)")
     return text
 
 
 def branch_name(name: str, value: object) -> str:
     text = str(value)
-    if not _BRANCH.match(text):
+    if not _BRANCH.fullmatch(text):
         raise ConfigError(
-            name, value, "a git branch name without spaces, '..', '~', '^', ':' or '?'"
+            name,
+            value,
+            "a git branch name: letters, digits and . _ / + = , @ -, not starting with '-' or "
+            "'/', without '..' or '//' (no spaces or shell characters such as ; $ ` | &)",
         )
     return text
 
 
 def ssh_repo_url(name: str, value: object) -> str:
     text = str(value)
-    if not _SSH_URL.match(text):
+    if not _SSH_URL.fullmatch(text):
         raise ConfigError(
-            name, value, "an SSH repository URL such as git@github.com:org/devpi-deployment.git"
+            name,
+            value,
+            "an SSH repository URL such as git@github.com:org/devpi-deployment.git (not starting "
+            "with '-'; no spaces or shell characters such as ; $ ` | &)",
         )
     return text
 
@@ -179,7 +221,7 @@ def secret_ref(name: str, value: object) -> str:
     """``namespace/name`` of an existing Secret."""
     text = str(value)
     ns, _, secret = text.partition("/")
-    if not (_DNS_LABEL.match(ns) and secret and _DNS_NAME.match(secret)):
+    if not (_DNS_LABEL.fullmatch(ns) and secret and _DNS_NAME.fullmatch(secret)):
         raise ConfigError(
             name, value, "namespace/name of an existing Secret, such as argo/registry"
         )
@@ -193,9 +235,13 @@ def registry_user(name: str, value: object) -> str:
     return text
 
 
+_registry_user = registry_user  # the Settings field of that name hides it in the class body
+
+
 def api_url(name: str, value: object) -> str:
     """An https:// URL, or plain http:// to a loopback address (test servers only)."""
     text = str(value)
+    no_credentials(name, text)
     parts = urlsplit(text)
     if parts.scheme == "http" and parts.hostname in ("127.0.0.1", "localhost", "::1"):
         return text.rstrip("/")
@@ -212,7 +258,7 @@ def one_of(*choices: str) -> Callable[[str, object], str]:
 
 
 def cidr_list(name: str, value: object) -> list[str]:
-    items = _as_list(value)
+    items = _as_list(name, value, "CIDR ranges")
     for item in items:
         try:
             ipaddress.ip_network(item, strict=False)
@@ -221,10 +267,30 @@ def cidr_list(name: str, value: object) -> list[str]:
     return items
 
 
-def group_list(name: str, value: object) -> list[str]:
-    items = _as_list(value)
+_LABEL_KEY = re.compile(
+    r"^([a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?/)?[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?$"
+)
+_LABEL_VALUE = re.compile(r"^([A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?)?$")
+
+
+def label_list(name: str, value: object) -> list[str]:
+    """``key=value`` pod labels, or ``["*"]`` (every pod)."""
+    items = _as_list(name, value, "key=value labels")
+    if items == ["*"]:
+        return items
     for item in items:
-        if not item or any(c.isspace() for c in item):
+        key, eq, val = item.partition("=")
+        if not eq or not _LABEL_KEY.fullmatch(key) or not _LABEL_VALUE.fullmatch(val):
+            raise ConfigError(
+                name, item, "key=value Kubernetes labels separated by commas, or '*' (every pod)"
+            )
+    return items
+
+
+def group_list(name: str, value: object) -> list[str]:
+    items = _as_list(name, value, "Keycloak group names")
+    for item in items:
+        if not item or any(c.isspace() or ord(c) < 32 for c in item) or item.startswith("-"):
             raise ConfigError(name, item, "a Keycloak group name without spaces")
     return items
 
@@ -249,12 +315,79 @@ def int_range(low: int, high: int, unit: str) -> Callable[[str, object], int]:
     return check
 
 
-def _as_list(value: object) -> list[str]:
+_CRON_FIELDS = (("minute", 0, 59), ("hour", 0, 23), ("day of month", 1, 31), ("month", 1, 12), ("day of week", 0, 6))
+
+
+def parse_cron(text: str) -> list[set[int]]:
+    """The five fields of a cron schedule as sets of values (``*``, lists, ranges, ``/step``).
+
+    Raises ValueError naming the field that is wrong."""
+    parts = text.split()
+    if len(parts) != 5:
+        raise ValueError(f"{len(parts)} fields; a schedule has 5 (minute hour day month weekday)")
+    out = []
+    for part, (what, low, high) in zip(parts, _CRON_FIELDS, strict=True):
+        values: set[int] = set()
+        for item in part.split(","):
+            rng, _, step_text = item.partition("/")
+            step = int(step_text) if step_text.isdigit() and int(step_text) > 0 else None
+            if step_text and step is None:
+                raise ValueError(f"{what}: bad step in {item!r}")
+            if rng == "*":
+                start, end = low, high
+            elif re.fullmatch(r"\d+-\d+", rng):
+                start, end = (int(x) for x in rng.split("-"))
+            elif rng.isdigit():
+                start = end = int(rng)
+                if step:
+                    end = high
+            else:
+                raise ValueError(f"{what}: {item!r} is not a number, range, list or *")
+            if what == "day of week" and end == 7:  # 7 is Sunday too
+                values.add(0)
+                end = 6 if start <= 6 else 0
+            if not (low <= start <= high and low <= end <= high and start <= end):
+                raise ValueError(f"{what}: {item!r} is outside {low}-{high}")
+            values.update(range(start, end + 1, step or 1))
+        out.append(values)
+    return out
+
+
+def cron_schedule(name: str, value: object) -> str:
+    text = " ".join(str(value).split())
+    try:
+        parse_cron(text)
+    except ValueError as exc:
+        raise ConfigError(
+            name, value, f"a cron schedule such as '17 3 * * *' (nightly at 03:17 UTC): {exc}"
+        ) from None
+    return text
+
+
+def bucket_name(name: str, value: object) -> str:
+    text = str(value)
+    if not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", text) or ".." in text:
+        raise ConfigError(
+            name, value, "an S3 bucket name: 3-63 lower-case letters, digits, '.' and '-'"
+        )
+    return text
+
+
+def key_prefix(name: str, value: object) -> str:
+    text = str(value)
+    if text.startswith("/") or ".." in text or any(c.isspace() or ord(c) < 32 for c in text):
+        raise ConfigError(
+            name, value, "an object key prefix such as devpi/ (no leading '/', spaces or '..')"
+        )
+    return text
+
+
+def _as_list(name: str, value: object, what: str) -> list[str]:
     if isinstance(value, str):
         return [v.strip() for v in value.split(",") if v.strip()]
-    if isinstance(value, list | tuple):
-        return [str(v) for v in value]
-    raise TypeError(value)
+    if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise ConfigError(name, value, f"a list of {what} as strings, or one comma-separated string")
 
 
 def _optional(check: Callable[[str, object], Any]) -> Callable[[str, object], Any]:
@@ -323,18 +456,71 @@ class Settings:
     registry_token_file: str | None = _setting(
         None, _optional(private_file), "file holding the registry user's token or password"
     )
+    registry_pull_secret: str | None = _setting(
+        None,
+        _optional(secret_ref),
+        "existing dockerconfigjson Secret (namespace/name) with pull-only rights, copied into "
+        "devpi's namespace (empty, and no registry_pull_user: the image is pulled anonymously)",
+    )
+    registry_pull_user: str | None = _setting(
+        None, _optional(_registry_user), "registry user with pull-only rights (a robot account)"
+    )
+    registry_pull_token_file: str | None = _setting(
+        None, _optional(private_file), "file holding the pull-only user's token"
+    )
     argo_namespace: str = _setting("argo", dns_label, "Argo Workflows namespace")
     argocd_namespace: str = _setting("argocd", dns_label, "ArgoCD namespace")
-    exposure: str = _setting("ingress", one_of("ingress", "gateway"), "Ingress or Gateway API")
+    # exposure: thinkube's own Gateway (Envoy Gateway, listener https) unless told otherwise
+    exposure: str = _setting(
+        "gateway", one_of("gateway", "ingress"), "Gateway API HTTPRoutes, or Ingress"
+    )
     ingress_class: str = _setting("nginx", dns_name, "IngressClass for exposure=ingress")
     gateway_name: str = _setting("thinkube-gateway", dns_name, "parent Gateway (exposure=gateway)")
-    gateway_namespace: str = _setting("default", dns_label, "namespace of the parent Gateway")
-    gateway_section: str | None = _setting(None, _optional(dns_name), "Gateway listener name")
+    gateway_namespace: str = _setting(
+        "gateway-system", dns_label, "namespace of the parent Gateway"
+    )
+    gateway_section: str | None = _setting(
+        "https",
+        _optional(dns_name),
+        "the Gateway's TLS listener the routes attach to (empty: every listener, plain HTTP too)",
+    )
+    ingress_peer: str = _setting(
+        "namespace",
+        one_of("namespace", "cilium-ingress"),
+        "who may reach devpi and oauth2-proxy: the pods of ingress_peer_namespace (Envoy "
+        "Gateway, ingress-nginx), or cilium-ingress for Cilium's own gateway (its traffic has "
+        "Cilium's ingress identity: a CiliumNetworkPolicy admits it)",
+    )
     ingress_peer_namespace: str = _setting(
-        "ingress-nginx", dns_label, "namespace of the ingress controller or gateway pods"
+        "envoy-gateway-system",
+        dns_label,
+        "namespace of the gateway's proxy pods or the ingress controller (ingress_peer=namespace)",
+    )
+    ingress_peer_labels: list[str] | None = _setting(
+        None,
+        _optional(label_list),
+        "labels (key=value) of the peer's proxy pods in ingress_peer_namespace; '*' for every pod "
+        "there (empty: Envoy Gateway's gateway.envoyproxy.io/owning-gateway-name=<gateway_name> "
+        "for exposure=gateway, every pod for exposure=ingress)",
+    )
+    gateway_peer_cidrs: list[str] = _setting(
+        ["10.244.0.0/16"],
+        cidr_list,
+        "addresses the gateway's proxies connect from (thinkube's pod network): oauth2-proxy "
+        "trusts X-Forwarded-* only from these (--trusted-proxy-ip)",
+    )
+    allow_unverified_email: bool = _setting(
+        False,
+        None,
+        "let Keycloak users whose e-mail is not verified sign in (users made in Keycloak's "
+        "console are unverified unless marked; oauth2-proxy refuses them otherwise)",
     )
     api_source_ranges: list[str] = _setting([], cidr_list, "CIDRs allowed on the API host")
-    tls_secret_name: str = _setting("thinkube-wildcard-tls", dns_name, "wildcard TLS Secret")
+    tls_secret_name: str | None = _setting(
+        None,
+        _optional(dns_name),
+        "wildcard TLS Secret for exposure=ingress (empty: thinkube's <domain-with-dashes>-tls)",
+    )
     tls_secret_namespace: str = _setting("default", dns_label, "namespace of the TLS Secret")
     api_body_size_mb: int = _setting(
         200, int_range(1, 10240, "megabytes"), "largest upload on the API host (wheels)"
@@ -344,6 +530,21 @@ class Settings:
     )
     tls_cert_file: str | None = _setting(None, _optional(existing_file), "TLS certificate file")
     tls_key_file: str | None = _setting(None, _optional(existing_file), "TLS key file")
+    backup_schedule: str = _setting(
+        "17 3 * * *", cron_schedule, "when the backup runs (cron, UTC; default nightly 03:17)"
+    )
+    backup_keep_daily: int = _setting(
+        7, int_range(1, 366, "daily backups"), "daily backups kept (the newest of each day)"
+    )
+    backup_keep_weekly: int = _setting(
+        4, int_range(0, 520, "weekly backups"), "weekly backups kept (the newest of each week)"
+    )
+    backup_s3_endpoint: str | None = _setting(
+        None, _optional(api_url), "object storage S3 URL (default https://s3.<domain>)"
+    )
+    backup_s3_bucket: str = _setting("devpi-backups", bucket_name, "bucket the backups go to")
+    backup_s3_prefix: str = _setting("devpi/", key_prefix, "key prefix of the backups")
+    backup_s3_region: str = _setting("us-east-1", devpi_name, "S3 region name (SeaweedFS: any)")
 
     # ------------------------------------------------------------ derived values
 
@@ -372,8 +573,28 @@ class Settings:
         return f"{self.keycloak}/realms/{self.keycloak_realm}"
 
     @property
+    def peer_pod_labels(self) -> dict[str, str]:
+        """The pod labels the NetworkPolicies admit in ingress_peer_namespace ({}: every pod)."""
+        if self.ingress_peer_labels is None:
+            if self.exposure == "gateway":
+                return {"gateway.envoyproxy.io/owning-gateway-name": self.gateway_name}
+            return {}
+        if self.ingress_peer_labels == ["*"]:
+            return {}
+        return dict(item.split("=", 1) for item in self.ingress_peer_labels)
+
+    @property
+    def tls_source_name(self) -> str:
+        """The wildcard certificate's Secret: thinkube names it after the domain."""
+        return self.tls_secret_name or f"{self.effective_domain.replace('.', '-')}-tls"
+
+    @property
     def registry_host(self) -> str:
         return self.registry or f"registry.{self.effective_domain}"
+
+    @property
+    def s3_endpoint(self) -> str:
+        return self.backup_s3_endpoint or f"https://s3.{self.effective_domain}"
 
     @property
     def prod_index(self) -> str:

@@ -104,7 +104,46 @@ class Secret:
 
 
 # environment variables with names like these hold secrets (DEVPI_ADMIN_PASSWORD, ...)
-_SECRET_VARIABLE = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN)$")
+_SECRET_VARIABLE = re.compile(r"(PASSWORD|PASSWD|SECRET|TOKEN|SECRET_KEY|ACCESS_KEY)$")
+
+
+def forms(value: str) -> set[str]:
+    """Every form in which ``value`` can show up in a message a server or a library wrote.
+
+    Plain, JSON-escaped, URL-encoded (``quote`` and ``quote_plus``), base64 (standard and URL-safe,
+    with and without padding) and hex. A value shorter than 4 characters is not worth hiding: it
+    would blank out ordinary words.
+    """
+    import base64
+    import json
+    from urllib.parse import quote, quote_plus
+
+    if len(value) < 4:
+        return set()
+    raw = value.encode()
+    out = {
+        value,
+        json.dumps(value)[1:-1],
+        json.dumps(value, ensure_ascii=False)[1:-1],
+        quote(value, safe=""),
+        quote_plus(value),
+        raw.hex(),
+    }
+    for enc in (base64.b64encode(raw).decode(), base64.urlsafe_b64encode(raw).decode()):
+        out |= {enc, enc.rstrip("=")}
+    return {f for f in out if len(f) >= 4}
+
+
+def redact(text: str, values: Any, mask: str = "***") -> str:
+    """``text`` with every form (see `forms`) of every value (str or Secret) replaced by ``mask``."""
+    found: set[str] = set()
+    for value in values:
+        plain = value.reveal() if isinstance(value, Secret) else value
+        if isinstance(plain, str):
+            found |= forms(plain)
+    for form in sorted(found, key=len, reverse=True):
+        text = text.replace(form, mask)
+    return text
 
 
 def child_environ(**extra: str) -> dict[str, str]:
@@ -194,7 +233,7 @@ def lookup(
     A missing or refused keyring is skipped here (and the prompt still offered); use
     `keyring_backend()` first to report it. The prompt runs only when `interactive` is true.
     """
-    if _ENV_NAME.match(name):
+    if _ENV_NAME.fullmatch(name):
         value = os.environ.get(name)
         if value:
             return Secret(value, f"from {name}")

@@ -6,6 +6,11 @@ KEYCLOAK_ADMIN_PASSWORD from the environment or the keyring. The namespace is
 `devpi-e2e-<random>` and is deleted with its package data at the end.
 
     THINKUBE_DEVPI_E2E=1 KUBECONFIG=~/.kube/config python3 -m pytest tests/e2e -v
+
+THINKUBE_DEVPI_E2E_SKIP_CHECKS names phase 88 checks (comma-separated, by their exact names) that
+the cluster cannot pass because it is not a real thinkube: the test bed's control plane
+(tests/real_cluster/test_e2e_suite.py) has no DNS records for the hosts, so it skips the two
+`<host> resolves` checks and runs every other one. Skipped checks are reported, never passed.
 """
 
 from __future__ import annotations
@@ -52,11 +57,36 @@ def test_install_test_and_roll_back_in_a_throwaway_namespace(
     events: list[Event] = []
     ctx = Context(settings, kube, wait_timeout=900)
     runner = Runner(ctx, emit=events.append)
+    skip = {
+        name.strip()
+        for name in real_env.get("THINKUBE_DEVPI_E2E_SKIP_CHECKS", "").split(",")
+        if name.strip()
+    }
     try:
         assert runner.apply(), [e for e in events if isinstance(e, PhaseFinished) and not e.ok]
-        assert runner.apply(["test"], force=True), [
-            e for e in events if isinstance(e, PhaseFinished) and not e.ok
-        ]
+        if not skip:
+            assert runner.apply(["test"], force=True), [
+                e for e in events if isinstance(e, PhaseFinished) and not e.ok
+            ]
+        else:
+            # phase 88's checks one by one, leaving out by name those that need a real thinkube
+            from thinkube_devpi.installer.e2e import end_to_end
+            from thinkube_devpi.installer.phases.p88_test import TestPhase
+
+            with end_to_end(
+                settings,
+                kube=kube,
+                root_password=TestPhase(ctx).root_password(),
+                ca_file=settings.ca_file,
+            ) as e2e:
+                results = list(e2e.run())
+            assert skip <= {c.name for c in results}, (
+                f"no such checks: {skip - {c.name for c in results}}"
+            )
+            print(f"\nskipped (need a real thinkube): {sorted(skip)}")
+            failed = [c.text for c in results if not c.ok and c.name not in skip]
+            assert failed == []
+            assert len(results) - len(skip) >= 10
     finally:
         cleanup = Runner(Context(settings, kube, delete_package_data=namespace), emit=events.append)
         assert cleanup.rollback()

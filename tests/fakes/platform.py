@@ -24,13 +24,17 @@ from typing import Any
 
 import httpx
 import pytest
+import yaml
 
+from fakes.backup_kubelet import BackupKubelet
 from fakes.controllers import Controllers
 from fakes.gitremote import REPO_URL, BareRemote, key_files
 from fakes.hosts import Behaviour, Hosts, dashboard_stand_in, platform_hosts
 from fakes.http import free_port
 from fakes.keycloak import FakeKeycloak
 from fakes.kube_api import FakeKubeAPI
+from fakes.s3 import S3Server
+from fakes.thinkube import play_gateway, seed_thinkube
 from fakes.tls import shared_pki
 from thinkube_devpi.config import Settings
 from thinkube_devpi.installer import devpi_init
@@ -56,6 +60,7 @@ class DevpiDeployment:
     base: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    outside_hosts: str = "devpi-api.example.com,devpi.example.com"
 
     @property
     def url(self) -> str:
@@ -80,7 +85,7 @@ class DevpiDeployment:
             "DEVPI_SECRET_DIR": str(self.base / "tmp" / "devpi-secret"),
             "DEVPI_HOST": "127.0.0.1",
             "DEVPI_PORT": str(self.port),
-            "DEVPI_OUTSIDE_URL": "https://devpi-api.example.com",
+            "DEVPI_OUTSIDE_HOSTS": self.outside_hosts,
             "DEVPISERVER_ROOT_PASSWD": root_password,
             "DEVPI_LAUNCHER": str(self.base / "devpi_server_launch.py"),
         }
@@ -129,6 +134,7 @@ class PlatformControllers(Controllers):
         self.handled: set[str] = set()
         self.errors: list[BaseException] = []
         self.builds = 0
+        self.devpi_source: tuple[str, str, str, str] | None = None
 
     def _run(self) -> None:
         while not self._stop.wait(0.03):
@@ -140,6 +146,13 @@ class PlatformControllers(Controllers):
                 self.errors.append(exc)
 
     def tick(self) -> None:
+        # devpi's process first: its Deployment counts as available only once it serves
+        app = self.fake.get(WF, "Application", "devpi", "argocd")
+        if app is not None:
+            self.sync(app)
+            self.follow_replicas()
+        else:
+            self.app_deleted()
         super().tick()
         for ing in self.fake.list("networking.k8s.io/v1", "Ingress", self.namespace):
             if not ((ing.get("status") or {}).get("loadBalancer") or {}).get("ingress"):
@@ -150,13 +163,11 @@ class PlatformControllers(Controllers):
                     self.namespace,
                     {"loadBalancer": {"ingress": [{"ip": "127.0.0.1"}]}},
                 )
+        play_gateway(self.fake, self.namespace)  # Envoy Gateway reports the routes' status
         for wf in self.fake.list(WF, "Workflow", "argo"):
             if wf["metadata"]["uid"] not in self.handled:
                 self.handled.add(wf["metadata"]["uid"])
                 self.run_build(wf)
-        app = self.fake.get(WF, "Application", "devpi", "argocd")
-        if app is not None:
-            self.sync(app)
         job = self.fake.get("batch/v1", "Job", "devpi-init", self.namespace)
         if job is not None and job["metadata"]["uid"] not in self.handled:
             self.handled.add(job["metadata"]["uid"])
@@ -186,12 +197,36 @@ class PlatformControllers(Controllers):
         server_secret = secret_values(self.fake, "devpi-server-secret", self.namespace).get(
             "secret", ""
         )
-        self.devpi.start(
+        # what Argo CD applies from git that others look at: the devpi Service
+        if self.fake.get("v1", "Service", "devpi", self.namespace) is None:
+            service = yaml.safe_load(self.remote.show("k8s/service.yaml"))
+            self.fake.create(service)
+        self.devpi_source = (
             self.remote.show("entrypoint.sh"),
             self.remote.show("devpi_server_launch.py"),
             root,
             server_secret,
         )
+        self.devpi.start(*self.devpi_source)
+        if self.fake.get("apps/v1", "Deployment", "devpi", self.namespace) is None:
+            # what ArgoCD deploys from k8s/ (the process above plays its pod)
+            labels = {"app.kubernetes.io/name": "devpi", "app.kubernetes.io/instance": "devpi"}
+            self.fake.create(
+                {
+                    "apiVersion": "apps/v1",
+                    "kind": "Deployment",
+                    "metadata": {"name": "devpi", "namespace": self.namespace, "labels": labels},
+                    "spec": {
+                        "replicas": 1,
+                        "selector": {"matchLabels": labels},
+                        "template": {
+                            "metadata": {"labels": labels},
+                            "spec": {"containers": [{"name": "devpi", "image": "registry.example.com/thinkube/devpi:built"}]},
+                        },
+                    },
+                },
+                manager="argocd-controller",
+            )
         self.fake.patch_status(
             WF,
             "Application",
@@ -203,6 +238,27 @@ class PlatformControllers(Controllers):
                 "health": {"status": "Healthy"},
             },
         )
+
+    def follow_replicas(self) -> None:
+        """devpi's process follows the Deployment's replicas (a restore scales it to 0 and back)."""
+        dep = self.fake.get("apps/v1", "Deployment", "devpi", self.namespace)
+        if dep is None or self.devpi_source is None:
+            return
+        if dep["spec"].get("replicas", 1) == 0:
+            self.devpi.stop()
+        elif self.devpi.process is None:
+            self.devpi.start(*self.devpi_source)
+
+    def app_deleted(self) -> None:
+        """ArgoCD's cascade: the Application gone, devpi stops and its Deployment goes; the data
+        goes only with the PVC (rollback --delete-package-data)."""
+        self.devpi.stop()
+        if self.fake.get("apps/v1", "Deployment", "devpi", self.namespace) is not None:
+            self.fake.delete("apps/v1", "Deployment", "devpi", self.namespace)
+        if self.fake.get("v1", "PersistentVolumeClaim", "devpi-data-pvc", self.namespace) is None:
+            import shutil
+
+            shutil.rmtree(self.devpi.base / "data", ignore_errors=True)
 
     def run_init(self, job: dict[str, Any]) -> None:
         env: dict[str, str] = {}
@@ -236,32 +292,10 @@ class PlatformControllers(Controllers):
 
 
 def seed_cluster(fake: FakeKubeAPI) -> None:
-    """What a thinkube cluster has before the install: namespaces, an IngressClass, the wildcard
-    certificate, ArgoCD's known hosts for the repository's host."""
-    for ns in ("ingress-nginx", "default"):
-        if fake.get("v1", "Namespace", ns) is None:
-            fake.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
-    fake.create(
-        {
-            "apiVersion": "networking.k8s.io/v1",
-            "kind": "IngressClass",
-            "metadata": {"name": "nginx"},
-            "spec": {"controller": "k8s.io/ingress-nginx"},
-        }
-    )
-    cert, key = shared_pki().issue(["*.example.com", "example.com"])
-    fake.create(
-        {
-            "apiVersion": "v1",
-            "kind": "Secret",
-            "type": "kubernetes.io/tls",
-            "metadata": {"name": "thinkube-wildcard-tls", "namespace": "default"},
-            "data": {
-                "tls.crt": base64.b64encode(cert).decode(),
-                "tls.key": base64.b64encode(key).decode(),
-            },
-        }
-    )
+    """What a thinkube cluster has before the install (DESIGN.md section 6, "Real thinkube"):
+    Envoy Gateway and thinkube-gateway, the wildcard certificate under its thinkube name, Argo
+    Workflows and Argo CD from their Helm charts; no IngressClass."""
+    seed_thinkube(fake)
 
 
 def keycloak_admin_password() -> str:
@@ -316,6 +350,8 @@ def world(
     remote: BareRemote,
     isolated_home: Path,
     monkeypatch: pytest.MonkeyPatch,
+    s3_server: S3Server,
+    bucket: str,
 ) -> Iterator[World]:
     keys = key_files(tmp_path)
     seed_cluster(fake_kube)
@@ -332,7 +368,18 @@ def world(
             monkeypatch.setenv("KEYCLOAK_ADMIN_PASSWORD", kc.admin_password)
             monkeypatch.setenv("DEVPI_ADMIN_PASSWORD", ADMIN_PASSWORD)
             monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+            # thinkube's object storage for phase 75 (an S3 server on 127.0.0.1)
+            backup = {
+                "backup_s3_endpoint": s3_server.endpoint,
+                "backup_s3_bucket": bucket,
+                "backup_s3_prefix": s3_server.prefix,
+            }
+            for name, value in backup.items():
+                monkeypatch.setenv(f"THINKUBE_DEVPI_{name.upper()}", value)
+            monkeypatch.setenv("THINKUBE_DEVPI_S3_ACCESS_KEY", s3_server.access_key)
+            monkeypatch.setenv("THINKUBE_DEVPI_S3_SECRET_KEY", s3_server.secret_key)
             settings = Settings(
+                **backup,
                 domain="example.com",
                 keycloak_url=kc.url,
                 keycloak_ca_file=pki.ca_file,
@@ -353,7 +400,9 @@ def world(
                 }
             )
             kube = Kube.connect(kubeconfig, cache_dir=tmp_path / "cache")
-            with PlatformControllers(fake_kube, remote, devpi) as controllers:
+            with PlatformControllers(fake_kube, remote, devpi) as controllers, BackupKubelet(
+                fake_kube, devpi.base / "data"
+            ):
                 yield World(
                     fake_kube, kube, kc, remote, devpi, hosts, controllers, settings, isolated_home
                 )

@@ -89,7 +89,7 @@ CASES: list[tuple[str, str, dict[str, str], list[str], list[str]]] = [
         GOOD + 'deploy_branch = "my branch"\n',
         {},
         ["install", "apply"],
-        ["deploy_branch", "'my branch'", "without spaces"],
+        ["deploy_branch", "'my branch'", "no spaces"],
     ),
     (
         "bad repo url",
@@ -110,7 +110,7 @@ CASES: list[tuple[str, str, dict[str, str], list[str], list[str]]] = [
         GOOD + 'exposure = "loadbalancer"\n',
         {},
         ["install", "apply"],
-        ["exposure", "ingress, gateway"],
+        ["exposure", "gateway, ingress"],
     ),
     (
         "bad cidr",
@@ -192,6 +192,115 @@ CASES: list[tuple[str, str, dict[str, str], list[str], list[str]]] = [
         ["No kubeconfig", "/nonexistent/kubeconfig"],
     ),
     ("bad timeout", GOOD, {}, ["install", "apply", "--timeout", "0"], ["--timeout", "0"]),
+    ("nan timeout", GOOD, {}, ["install", "apply", "--timeout", "nan"], ["--timeout", "nan"]),
+    ("inf timeout", GOOD, {}, ["install", "apply", "--timeout", "inf"], ["--timeout", "inf"]),
+    (
+        "domain ending in a newline",
+        'domain = "example.com\\n"\n',
+        {},
+        ["install", "apply"],
+        ["domain", "'example.com\\n'", "RFC 1123"],
+    ),
+    (
+        "domain from env ending in a newline",
+        "",
+        {"THINKUBE_DEVPI_DOMAIN": "example.com\n"},
+        ["install", "apply"],
+        ["domain", "'example.com\\n'"],
+    ),
+    (
+        "huge size",
+        GOOD + 'storage_size = "1e20Ei"\n',
+        {},
+        ["install", "apply"],
+        ["storage_size", "'1e20Ei'", "Kubernetes quantity"],
+    ),
+    (
+        "size beyond int64",
+        GOOD + 'storage_size = "100000Ei"\n',
+        {},
+        ["install", "apply"],
+        ["storage_size", "at most 8Ei"],
+    ),
+    (
+        "branch that reads as an option",
+        GOOD + 'deploy_branch = "--upload-pack=touch /tmp/x"\n',
+        {},
+        ["install", "apply"],
+        ["deploy_branch", "not starting with '-'"],
+    ),
+    (
+        "branch with shell characters",
+        GOOD + 'deploy_branch = "main$(id)"\n',
+        {},
+        ["install", "apply"],
+        ["deploy_branch", "'main$(id)'", "shell characters"],
+    ),
+    (
+        "repo that reads as an option",
+        GOOD + 'deploy_repo = "-oProxyCommand=id@x:y"\n',
+        {},
+        ["install", "apply"],
+        ["deploy_repo", "not starting with '-'"],
+    ),
+    (
+        "repo with shell characters",
+        GOOD + 'deploy_repo = "git@github.com:org/repo.git;id"\n',
+        {},
+        ["install", "apply"],
+        ["deploy_repo", "shell characters"],
+    ),
+    (
+        "groups not a list of strings",
+        GOOD + "allowed_groups = 5\n",
+        {},
+        ["install", "apply"],
+        ["allowed_groups", "5", "list of Keycloak group names"],
+    ),
+    (
+        "groups holding a number",
+        GOOD + "allowed_groups = [\"devs\", 7]\n",
+        {},
+        ["install", "apply"],
+        ["allowed_groups", "as strings"],
+    ),
+    # checks of later phases run before the first write of the run (they used to fail after
+    # phases 10 to 30 had written 13 to 17 objects)
+    (
+        "dashboard outside the domain",
+        GOOD + 'dashboard_host = "devpi.other.org"\n',
+        {},
+        ["install", "apply"],
+        ["keycloak", "before anything was written", "outside the domain 'example.com'"],
+    ),
+    (
+        "keycloak url with a realm in it",
+        GOOD + 'keycloak_url = "https://auth.example.com/realms/thinkube"\n',
+        {},
+        ["install", "apply"],
+        ["before anything was written", "without query, fragment or /realms/"],
+    ),
+    (
+        "same dashboard and api host",
+        GOOD + 'dashboard_host = "devpi.example.com"\napi_host = "devpi.example.com"\n',
+        {},
+        ["install", "apply"],
+        ["before anything was written", "are the same"],
+    ),
+    (
+        "build without a deployment repository",
+        GOOD,
+        {},
+        ["install", "apply"],
+        ["build", "before anything was written", "deploy_repo is not set"],
+    ),
+    (
+        "keycloak url with credentials",
+        GOOD + 'keycloak_url = "https://admin:Hunter2-secret@auth.example.com"\n',
+        {},
+        ["install", "apply"],
+        ["keycloak_url", "credentials", "not shown"],
+    ),
     ("bad output", GOOD, {}, ["install", "plan", "-o", "yaml"], ["'yaml' is not one of"]),
 ]
 
@@ -221,6 +330,7 @@ def test_bad_input_is_refused_clearly_and_writes_nothing(
     for word in words:
         assert word in result.output, f"{word!r} missing from: {result.output}"
     assert "Traceback" not in result.output
+    assert "Hunter2-secret" not in result.output  # a refused URL's password is never echoed
     assert fake_kube.writes() == []
 
 

@@ -142,11 +142,9 @@ def test_preflight_names_what_is_missing(
         assert code == 1
         assert checks["cluster reachable"]["ok"] is True
         assert checks["Argo Workflows CRDs"]["ok"] is True
-        assert (
-            checks["IngressClass nginx"]["ok"] is False
-            and "nginx" in checks["IngressClass nginx"]["detail"]
-        )
-        assert checks["wildcard TLS Secret"]["ok"] is False
+        gateway = checks["Gateway gateway-system/thinkube-gateway"]
+        assert gateway["ok"] is False and "not found" in gateway["detail"]
+        assert "gateway peer" not in checks  # nothing to check it against yet
         assert checks["Keycloak issuer"]["ok"] is True
         seed_cluster(fake_kube)
         code, out = invoke(["install", "preflight"], env)

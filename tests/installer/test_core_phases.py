@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import threading
 
 import pytest
@@ -12,12 +13,13 @@ from thinkube_devpi.installer.events import (
     Event,
     ObjectApplied,
     ObjectDeleted,
+    ObjectRef,
     PhaseFinished,
     PhaseSkipped,
     State,
 )
 from thinkube_devpi.installer.kube import Kube
-from thinkube_devpi.installer.phases.base import Context
+from thinkube_devpi.installer.phases.base import Context, secret_data_version
 from thinkube_devpi.installer.runner import Runner
 
 CORE = ["namespace", "storage", "redis"]
@@ -63,7 +65,9 @@ def test_plan_lists_every_object_before_anything_exists(
     assert refs["PersistentVolumeClaim devpi/devpi-data-pvc"] == "create"
     assert refs["ServiceAccount argo/kaniko-builder"] == "create"
     assert refs["Deployment devpi/ephemeral-redis"] == "create"
-    redis_secret = next(i for p in plans for i in p.items if i.ref.kind == "Secret")
+    redis_secret = next(
+        i for p in plans for i in p.items if i.ref.kind == "Secret" and i.ref.namespace == "devpi"
+    )
     assert redis_secret.secret_keys == {
         "password": "generated",
         "redis.conf": "derived from password",
@@ -85,7 +89,7 @@ def test_apply_creates_objects_and_reports_healthy(
         "PersistentVolumeClaim devpi/devpi-data-pvc",
         "Deployment devpi/ephemeral-redis",
         "Secret devpi/ephemeral-redis-auth",
-        "Role argo/kaniko-builder",
+        "Role argo/devpi-build-executor",
     } <= created
     ns = fake_kube.get("v1", "Namespace", "devpi")
     assert ns["metadata"]["labels"]["app.kubernetes.io/managed-by"] == "thinkube-devpi"
@@ -149,7 +153,28 @@ def test_redis_password_reaches_redis_only_through_files_and_env(
     assert ":latest" not in c["image"] and ":" in c["image"].rsplit("/", 1)[-1]
     secret = fake_kube.get("v1", "Secret", "ephemeral-redis-auth", "devpi")
     annotation = dep["spec"]["template"]["metadata"]["annotations"]["thinkube-devpi/secret-version"]
-    assert annotation == secret["metadata"]["resourceVersion"]
+    assert annotation == secret_data_version(secret)
+    assert annotation not in json.dumps(secret["data"])  # a digest, not a copy
+
+
+def test_a_label_on_the_redis_secret_does_not_restart_redis(
+    ctx: Context, fake_kube: FakeKubeAPI, controllers: object
+) -> None:
+    """Only the Secret's data rolls the pods: a label (from a backup tool, say) moves the
+    resourceVersion and must not drop every dashboard session."""
+    assert run(ctx, "apply")[0]
+    names = ("ephemeral-redis",)
+    gens = {n: fake_kube.get("apps/v1", "Deployment", n, "devpi")["metadata"]["generation"] for n in names}
+    ref = ObjectRef("v1", "Secret", "ephemeral-redis-auth", "devpi")
+    rv = fake_kube.get("v1", "Secret", ref.name, "devpi")["metadata"]["resourceVersion"]
+    ctx.require_kube().merge_patch(
+        ref, {"metadata": {"labels": {"backup.example.com/included": "true"}}}
+    )
+    assert fake_kube.get("v1", "Secret", ref.name, "devpi")["metadata"]["resourceVersion"] != rv
+    assert run(ctx, "apply", ["redis"], force=True)[0]
+    assert {
+        n: fake_kube.get("apps/v1", "Deployment", n, "devpi")["metadata"]["generation"] for n in names
+    } == gens
 
 
 def test_rotated_redis_secret_rolls_the_pods(

@@ -77,7 +77,7 @@ def test_changed_setting_makes_exactly_one_commit_and_keeps_the_tag(remote: Bare
     state = repo.sync(changed)
     assert state.committed and remote.count() == before + 1
     assert state.changed == ("k8s/deployment.yaml",)
-    assert "https://pypi.example.com" in remote.show("k8s/deployment.yaml")
+    assert "pypi.example.com,devpi.example.com" in remote.show("k8s/deployment.yaml")
     assert read_tag(remote.show("k8s/kustomization.yaml")) == tag
     assert repo.sync(changed).committed is False
 
@@ -138,7 +138,7 @@ def test_rendered_manifests_are_valid_and_as_asked(build_settings: Settings) -> 
     assert pod["imagePullSecrets"] == [{"name": "devpi-registry-pull"}]
     env = {e["name"]: e for e in c["env"]}
     assert env["DEVPISERVER_ROOT_PASSWD"]["valueFrom"]["secretKeyRef"] == {"name": "devpi-root", "key": "password"}
-    assert env["DEVPI_OUTSIDE_URL"]["value"] == "https://devpi-api.example.com"
+    assert env["DEVPI_OUTSIDE_HOSTS"]["value"] == "devpi-api.example.com,devpi.example.com"
     assert all(k in c for k in ("readinessProbe", "livenessProbe", "startupProbe"))
     assert "args" not in c and "command" not in c
     # the Service selects the pods on a port they expose
@@ -163,7 +163,8 @@ def test_dockerfile_pins_and_runs_non_root(build_settings: Settings) -> None:
 def test_entrypoint_is_posix_sh() -> None:
     files = render_files(Settings(domain="example.com").validate())
     subprocess.run(["sh", "-n", "-c", files["entrypoint.sh"]], check=True)
-    assert "--restrict-modify root" in files["entrypoint.sh"] and "--outside-url" in files["entrypoint.sh"]
+    assert "--restrict-modify root" in files["entrypoint.sh"]
+    assert "--outside-url" not in files["entrypoint.sh"].replace("fixed --outside-url", "")
     assert "root-passwd" not in files["entrypoint.sh"].replace("ROOT_PASSWD", "")
 
 

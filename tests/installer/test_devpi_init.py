@@ -30,6 +30,16 @@ from thinkube_devpi.installer import devpi_init
 from thinkube_devpi.installer.deployrepo import render_files
 
 OUTSIDE = "https://devpi-api.example.com"
+API_HOST, DASHBOARD_HOST = "devpi-api.example.com", "devpi.example.com"
+
+
+def _rendered_outside_hosts() -> str:
+    """DEVPI_OUTSIDE_HOSTS exactly as the rendered Deployment sets it."""
+    import yaml
+
+    dep = yaml.safe_load(render_files(Settings(domain="example.com").validate())["k8s/deployment.yaml"])
+    (c,) = dep["spec"]["template"]["spec"]["containers"]
+    return next(e["value"] for e in c["env"] if e["name"] == "DEVPI_OUTSIDE_HOSTS")
 FAST = ["--argon2-memory-cost", "8", "--argon2-time-cost", "1", "--argon2-parallelism", "1"]
 
 
@@ -73,7 +83,7 @@ def entrypoint_env(base: Path, port: int, root_password: str, shims: Path) -> di
         "DEVPI_SECRET_DIR": str(base / "tmp" / "devpi-secret"),
         "DEVPI_HOST": "127.0.0.1",
         "DEVPI_PORT": str(port),
-        "DEVPI_OUTSIDE_URL": OUTSIDE,
+        "DEVPI_OUTSIDE_HOSTS": _rendered_outside_hosts(),
         "DEVPISERVER_ROOT_PASSWD": root_password,
         "DEVPI_LAUNCHER": str(base / "devpi_server_launch.py"),
     }
@@ -93,7 +103,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     root_password = secrets.token_urlsafe(24)
     env = entrypoint_env(base, port, root_password, shims)
     out = (base / "server.log").open("wb")
-    proc = subprocess.Popen(["sh", str(entry), *FAST], env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    # --offline-mode: the PyPI mirror's pages never wait for pypi.org (no network in tests)
+    proc = subprocess.Popen(["sh", str(entry), *FAST, "--offline-mode"], env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}/"
     deadline = time.monotonic() + 60
     while True:
@@ -171,13 +182,73 @@ def test_admin_cannot_create_its_own_index(server: Server) -> None:
     assert r.status_code == 403
 
 
+def _links(html: str, base: str) -> set[str]:
+    import re
+    from urllib.parse import urljoin
+
+    found = re.findall(r"""(?:href|src|action)=["']([^"'#]+)""", html)
+    return {urljoin(base, x) for x in found if not x.startswith(("javascript:", "mailto:", "data:"))}
+
+
+def _crawl(server: Server, host: str, extra: dict[str, str] | None = None) -> dict[str, set[str]]:
+    """devpi-web's pages reached through ``host`` (as the gateway passes it on), following the
+    links devpi puts on them; returns each page's links as absolute URLs."""
+    from urllib.parse import urlsplit
+
+    start = f"https://{host}/"
+    todo, seen, out = [start], set(), {}
+    with httpx.Client(timeout=20) as client:
+        while todo and len(seen) < 25:
+            url = todo.pop(0)
+            if url in seen:
+                continue
+            seen.add(url)
+            parts = urlsplit(url)
+            resp = client.get(
+                server.url.rstrip("/") + (parts.path or "/") + (f"?{parts.query}" if parts.query else ""),
+                headers={"Host": host, "Accept": "text/html", **(extra or {})},
+            )
+            if "html" not in resp.headers.get("content-type", ""):
+                continue
+            links = _links(resp.text, url)
+            out[url] = links
+            # not into files, nor into the PyPI mirror's pages (they would ask pypi.org)
+            todo += [
+                x
+                for x in links
+                if urlsplit(x).hostname == host
+                and "/+f/" not in x
+                and not urlsplit(x).path.startswith("/root/pypi/")
+            ]
+    return out
+
+
+@pytest.mark.parametrize("host", [DASHBOARD_HOST, API_HOST])
+def test_every_link_stays_on_the_host_the_page_came_in_on(server: Server, host: str) -> None:
+    from urllib.parse import urlsplit
+
+    pages = _crawl(server, host)
+    assert len(pages) >= 3, pages.keys()  # the root, an index, its packages ...: devpi-web answers
+    ours = {API_HOST, DASHBOARD_HOST}
+    for page, links in pages.items():
+        for link in links:
+            target = urlsplit(link).hostname
+            assert target not in ours - {host}, f"{page} links to {link}"
+    # devpi's own absolute links (its API, the login) name the host too
+    api = httpx.get(server.url + "+api", headers={"Host": host, "Accept": "application/json"}).json()
+    assert api["result"]["login"] == f"https://{host}/+login"
+
+
 def test_a_client_cannot_choose_the_host_links_point_to(server: Server) -> None:
     evil = {"X-Outside-Url": "https://evil.example.net", "Accept": "application/json"}
-    api = httpx.get(server.url + "+api", headers=evil).json()["result"]
-    assert api["login"].startswith(OUTSIDE + "/") and "evil" not in str(api)
+    api = httpx.get(server.url + "+api", headers={**evil, "Host": DASHBOARD_HOST}).json()["result"]
+    assert api["login"] == f"https://{DASHBOARD_HOST}/+login" and "evil" not in str(api)
+    # a host that is not ours gets the API host's links, never its own
     page = httpx.get(server.url + "+api", headers={"X-Outside-Url": "https://evil.example.net", "Host": "evil.example.net",
                                                    "X-Forwarded-Host": "evil.example.net", "Accept": "application/json"})
-    assert "evil" not in page.text
+    assert "evil" not in page.text and page.json()["result"]["login"].startswith(OUTSIDE + "/")
+    pages = _crawl(server, "evil.example.net", {"X-Outside-Url": "https://evil.example.net"})
+    assert not any("evil" in link for links in pages.values() for link in links)
 
 
 def test_secret_volume_layout_is_copied_private(server: Server) -> None:
@@ -191,7 +262,8 @@ def test_secret_volume_layout_is_copied_private(server: Server) -> None:
 
 def test_root_password_in_no_argv(server: Server) -> None:
     argv = server.argv_log.read_text()
-    assert "devpi-init --serverdir" in argv and "devpi_server_launch.py" in argv and "--restrict-modify root" in argv and f"--outside-url {OUTSIDE}" in argv
+    assert "devpi-init --serverdir" in argv and "devpi_server_launch.py" in argv and "--restrict-modify root" in argv
+    assert "--outside-url" not in argv  # a fixed outside URL would send every link to one host
     assert not find(server.root_password, argv)
     assert "passwd" not in argv.lower()
     cmdline = Path(f"/proc/{server.process.pid}/cmdline").read_bytes()

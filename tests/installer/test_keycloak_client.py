@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import logging
+from urllib.parse import quote, quote_plus
 
 import pytest
 
@@ -229,6 +231,15 @@ def test_no_secret_in_messages_logs_or_bodies(
         )
         with pytest.raises(KeycloakError) as e:
             a.find_client("devpi-dashboard")
+        messages.append(str(e.value))
+        # ... and in the form the token request sent it (URL-encoded), and base64
+        echoed = " ".join(
+            [quote_plus(password), quote(password, safe=""), base64.b64encode(password.encode()).decode()]
+        )
+        fake_keycloak.fail("GET", r"/clients$", 500, {"errorMessage": f"echo: password={echoed}"})
+        with pytest.raises(KeycloakError) as e:
+            a.find_client("devpi-dashboard")
+        assert "echo: password=" in str(e.value)
         messages.append(str(e.value))
     with admin(fake_keycloak, password=password + "x") as a, pytest.raises(KeycloakError) as e:
         a.find_client("x")

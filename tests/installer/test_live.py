@@ -224,5 +224,6 @@ def test_preflight_against_the_cluster(fake_kube, kube):
     assert checks["cluster reachable"].ok is True
     assert checks["Argo Workflows CRDs"].ok is True
     assert checks["ArgoCD CRDs"].ok is True
-    assert checks["IngressClass nginx"].ok is False
-    assert checks["wildcard TLS Secret"].ok is False
+    gateway = checks["Gateway gateway-system/thinkube-gateway"]
+    assert gateway.ok is False and "neither a Gateway nor an IngressClass" in gateway.detail
+    assert "wildcard TLS Secret" not in checks  # the Gateway holds the certificate

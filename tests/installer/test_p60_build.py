@@ -6,6 +6,7 @@ import base64
 import dataclasses
 import json
 import threading
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -36,6 +37,7 @@ class FakeArgo:
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
         self.errors: list[BaseException] = []
+        self.pods: list[str] = []
 
     def _run(self) -> None:
         while not self.stop.wait(0.02):
@@ -65,9 +67,24 @@ class FakeArgo:
             pod: {"id": pod, "name": f"{wf}[0].{step}", "displayName": step, "type": "Pod", "phase": "Running"}}})
         self.fake.patch_status(WF, "Workflow", wf, "argo", {"nodes": {
             pod: {"phase": phase, "message": message, "finishedAt": f"2026-11-27T10:00:0{len(self.seen)}Z"}}})
+        self.pods.append(pod)
+        if phase == "Succeeded" and self.pod_gc()[0] == "OnPodSuccess":
+            # Argo's pod GC: the step's pod goes as soon as it succeeded, its log with it
+            self.fake.delete("v1", "Pod", pod, "argo")
+
+    def pod_gc(self) -> tuple[str, str]:
+        """The podGC the applied WorkflowTemplate asks for: (strategy, deleteDelayDuration)."""
+        wft = self.fake.get(WF, "WorkflowTemplate", "devpi-build", "argo") or {}
+        gc = (wft.get("spec") or {}).get("podGC") or {}
+        return str(gc.get("strategy", "")), str(gc.get("deleteDelayDuration", "0s"))
 
     def finish(self, wf: str, phase: str, message: str = "") -> None:
         self.fake.patch_status(WF, "Workflow", wf, "argo", {"phase": phase, "message": message})
+        strategy, delay = self.pod_gc()
+        if phase == "Succeeded" and strategy in ("OnWorkflowSuccess", "OnWorkflowCompletion") and delay in ("", "0s"):
+            for pod in self.pods:  # no delay: the pods go with the run's end
+                if self.fake.get("v1", "Pod", pod, "argo") is not None:
+                    self.fake.delete("v1", "Pod", pod, "argo")
 
     def __enter__(self) -> FakeArgo:
         self.thread.start()
@@ -119,8 +136,13 @@ def test_apply_renders_applies_and_follows_a_build(bctx: Context, fake_kube: Fak
     assert ok, finished
     assert remote.count() == 1
     applied = {str(e.ref) for e in events if isinstance(e, ObjectApplied)}
-    assert {"Secret argo/devpi-git-ssh", "Secret argo/devpi-registry-push", "Secret devpi/devpi-registry-pull",
+    assert {"Secret argo/devpi-git-ssh", "Secret argo/devpi-registry-push",
             "WorkflowTemplate argo/devpi-build", "CronWorkflow argo/devpi-repo-monitor"} <= applied
+    # the push credential never leaves the build namespace (no pull credential configured here)
+    assert "Secret devpi/devpi-registry-pull" not in applied
+    for obj in fake_kube.list("v1", "Secret", "devpi"):
+        for value in (obj.get("data") or {}).values():
+            assert not find(Path(keys["registry_token"]).read_text(), base64.b64decode(value).decode())
     (wf,) = fake_kube.list(WF, "Workflow", "argo")
     assert wf["spec"]["workflowTemplateRef"] == {"name": "devpi-build"}
     lines = [e.text for e in events if isinstance(e, LogLine)]
@@ -228,3 +250,69 @@ def test_preflight_refuses_before_writing(bctx: Context, fake_kube: FakeKubeAPI,
     for w in words:
         assert w in str(err.value)
     assert fake_kube.writes() == [] and remote.count() == 0
+
+
+def test_devpi_namespace_gets_the_pull_only_credential(bctx: Context, fake_kube: FakeKubeAPI, remote: BareRemote, argo_ok: FakeArgo, keys: dict[str, str], tmp_path: Path) -> None:
+    pull_token = tmp_path / "pull-token"
+    pull_token.write_text("pull-only-" + "9" * 12)
+    pull_token.chmod(0o600)
+    bctx.settings.registry_pull_user = "robot-puller"
+    bctx.settings.registry_pull_token_file = str(pull_token)
+    ok, events = run(bctx)
+    assert ok, [e for e in events if isinstance(e, PhaseFinished)]
+    secret = fake_kube.get("v1", "Secret", "devpi-registry-pull", "devpi")
+    cfg = json.loads(base64.b64decode(secret["data"][".dockerconfigjson"]))
+    assert base64.b64decode(cfg["auths"]["registry.example.com"]["auth"]).decode() == f"robot-puller:{pull_token.read_text()}"
+    push = Path(keys["registry_token"]).read_text()
+    assert not find(push, base64.b64decode(secret["data"][".dockerconfigjson"]).decode())
+
+
+def test_a_rerun_follows_the_build_still_running_instead_of_submitting_another(
+    bctx: Context, fake_kube: FakeKubeAPI, keys: dict[str, str]
+) -> None:
+    """An interrupted run leaves its build Workflow running: the re-run finds the build of the
+    same source commit and follows it (two builds would race to bump the same tag)."""
+    release = threading.Event()
+
+    def slow(argo: FakeArgo, wf: str) -> None:
+        argo.step(wf, "resolve", "Succeeded", "source commit abc1234: building\n")
+        release.wait(30)
+        argo.step(wf, "build", "Succeeded", "INFO Pushed image\n")
+        argo.step(wf, "bump", "Succeeded", "pushed image tag\n")
+        argo.finish(wf, "Succeeded")
+
+    with FakeArgo(fake_kube, slow) as argo:
+        argo.token_file = keys["registry_token"]  # type: ignore[attr-defined]
+        bctx.wait_timeout = 1.5
+        ok, events = run(bctx)
+        assert not ok
+        (failed,) = [e for e in events if isinstance(e, PhaseFinished) and not e.ok]
+        assert "Timed out after 1.5s waiting for Workflow" in failed.message
+        (first,) = fake_kube.list(WF, "Workflow", "argo")
+        assert first["metadata"]["labels"]["thinkube-devpi/source-commit"]
+        looked = len(_build_lookups(fake_kube))
+
+        def release_once_looked_up() -> None:
+            # the re-run found the running build (its lookup by commit), then the build ends
+            deadline = time.monotonic() + 30
+            while len(_build_lookups(fake_kube)) == looked and time.monotonic() < deadline:
+                time.sleep(0.02)
+            release.set()
+
+        threading.Thread(target=release_once_looked_up, daemon=True).start()
+        bctx.wait_timeout = 20
+        ok, events = run(bctx)
+        assert ok, [e for e in events if isinstance(e, PhaseFinished)]
+    assert [w["metadata"]["name"] for w in fake_kube.list(WF, "Workflow", "argo")] == [
+        first["metadata"]["name"]
+    ]
+    lines = [e.text for e in events if isinstance(e, LogLine)]
+    assert any(f"following Workflow argo/{first['metadata']['name']}" in line for line in lines)
+    assert not any(line.startswith("submitted Workflow") for line in lines)
+
+
+def _build_lookups(fake: FakeKubeAPI) -> list[object]:
+    return [
+        r for r in list(fake.requests)
+        if r.method == "GET" and "source-commit" in r.query.get("labelSelector", "")
+    ]

@@ -12,6 +12,7 @@ import pytest
 from fakes.auth_cluster import Env
 from fakes.kube_api import schema_errors
 from fakes.npm_validators import validate_httproutes
+from fakes.thinkube import GatewayController, seed_thinkube
 from fakes.tls import shared_pki
 from leakcheck import argv_recorder, assert_absent
 from thinkube_devpi.config import Settings
@@ -45,8 +46,13 @@ def backend_of_ingress(ing: dict[str, Any]) -> tuple[str, int]:
     return svc["name"], svc["port"]["number"]
 
 
-INGRESS = Settings(domain="example.com")
-GATEWAY = Settings(domain="example.com", exposure="gateway", gateway_section="https")
+INGRESS = Settings(
+    domain="example.com",
+    exposure="ingress",
+    ingress_peer_namespace="ingress-nginx",
+    tls_secret_name="thinkube-wildcard-tls",
+)
+GATEWAY = Settings(domain="example.com")  # the defaults: thinkube's Gateway, listener https
 
 
 def test_ingress_rendering() -> None:
@@ -84,7 +90,7 @@ def test_gateway_rendering_strips_the_outside_url_header() -> None:
             "group": "gateway.networking.k8s.io",
             "kind": "Gateway",
             "name": "thinkube-gateway",
-            "namespace": "default",
+            "namespace": "gateway-system",
             "sectionName": "https",
         }
         [strip] = route["spec"]["rules"][0]["filters"]
@@ -158,6 +164,27 @@ def wildcard(env: Env, names: list[str] | None = None, **kw: Any) -> tuple[str, 
 
 
 def ingress_class(env: Env, name: str = "nginx") -> None:
+    """An ingress-nginx cluster: the class, the controller's pod, settings that use them."""
+    env.settings.exposure = "ingress"
+    env.settings.ingress_peer_namespace = "ingress-nginx"
+    env.settings.tls_secret_name = WILDCARD["name"]
+    env.api.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "ingress-nginx"}})
+    labels = {"app.kubernetes.io/name": "ingress-nginx"}
+    env.api.create(
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": "ingress-nginx-controller", "namespace": "ingress-nginx"},
+            "spec": {
+                "selector": {"matchLabels": labels},
+                "template": {
+                    "metadata": {"labels": labels},
+                    "spec": {"containers": [{"name": "c", "image": "ingress-nginx/controller"}]},
+                },
+            },
+        }
+    )
+    env.api.make_deployment_ready("ingress-nginx", "ingress-nginx-controller")
     env.api.create(
         {
             "apiVersion": "networking.k8s.io/v1",
@@ -217,25 +244,25 @@ def test_certificate_from_files(auth_env: Env, tmp_path) -> None:
 
 def test_gateway_apply_and_status(auth_env: Env) -> None:
     env = auth_env
-    env.settings.exposure = "gateway"
-    env.settings.gateway_section = "https"
-    env.api.create(
-        {
-            "apiVersion": "gateway.networking.k8s.io/v1",
-            "kind": "Gateway",
-            "metadata": {"name": "thinkube-gateway", "namespace": "default"},
-            "spec": {
-                "gatewayClassName": "cilium",
-                "listeners": [{"name": "https", "port": 443, "protocol": "HTTPS"}],
-            },
-        }
-    )
-    ExposurePhase(env.ctx).apply(env.emit)
-    route = env.api.get("gateway.networking.k8s.io/v1", "HTTPRoute", "devpi-dashboard", "devpi")
-    assert route is not None and backend_of_route(route) == ("oauth2-proxy", 4180)
-    assert ExposurePhase(env.ctx).status().state is State.HEALTHY
-    rv = env.rv("gateway.networking.k8s.io/v1", "HTTPRoute", "devpi-api")
-    ExposurePhase(env.ctx).apply(env.emit)
+    seed_thinkube(env.api)
+    for svc, port in (("devpi", 3141), ("oauth2-proxy", 4180)):
+        env.api.create(
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": svc, "namespace": "devpi"},
+                "spec": {"ports": [{"port": port}], "selector": {"app": svc}},
+            }
+        )
+    with GatewayController(env.api, "devpi"):
+        ExposurePhase(env.ctx).apply(env.emit)
+        route = env.api.get(
+            "gateway.networking.k8s.io/v1", "HTTPRoute", "devpi-dashboard", "devpi"
+        )
+        assert route is not None and backend_of_route(route) == ("oauth2-proxy", 4180)
+        assert ExposurePhase(env.ctx).status().state is State.HEALTHY
+        rv = env.rv("gateway.networking.k8s.io/v1", "HTTPRoute", "devpi-api")
+        ExposurePhase(env.ctx).apply(env.emit)
     assert env.rv("gateway.networking.k8s.io/v1", "HTTPRoute", "devpi-api") == rv
 
 
@@ -260,7 +287,7 @@ def _gateway(env: Env, listeners: list[str]) -> None:
         ("no-wildcard", "does not exist"),
         ("wildcard-wrong-hosts", "does not cover devpi.example.com"),
         ("missing-cert-files", "file"),
-        ("no-gateway", "Gateway default/thinkube-gateway does not exist"),
+        ("no-gateway", "Gateway gateway-system/thinkube-gateway does not exist"),
         ("no-listener", "has no listener 'https'"),
         ("gateway-source-ranges", "api_source_ranges cannot be enforced"),
         ("dashboard-outside-domain", "outside the domain"),
@@ -273,6 +300,8 @@ def test_bad_input_fails_before_anything_is_written(
     s = env.settings
     if case != "no-ingress-class":
         ingress_class(env)
+    else:
+        s.exposure = "ingress"
     if case not in ("no-wildcard", "missing-cert-files"):
         wildcard(env, ["*.other.org"] if case == "wildcard-wrong-hosts" else None)
     if case == "missing-cert-files":
@@ -281,6 +310,7 @@ def test_bad_input_fails_before_anything_is_written(
     if case in ("no-gateway", "no-listener", "gateway-source-ranges"):
         s.exposure = "gateway"
         s.gateway_section = "https"
+        s.gateway_namespace = "gateway-system" if case == "no-gateway" else "default"
     if case == "no-listener":
         _gateway(env, ["http"])
     if case == "gateway-source-ranges":

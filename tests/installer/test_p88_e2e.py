@@ -8,6 +8,7 @@ resolution and routing differ from a real cluster (HTTPS_PROXY and a resolver ov
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +35,7 @@ def restricted_devpi(
     tmp_path_factory: pytest.TempPathFactory, devpi_template: DevpiServer
 ) -> Iterator[DevpiServer]:
     """devpi-server as the product runs it: only root may create users and indexes."""
-    flags = ("--restrict-modify", "root", "--outside-url", f"https://{API}")
+    flags = ("--restrict-modify", "root")
     yield from running_copy(tmp_path_factory, devpi_template, "devpi-e2e", flags)
 
 
@@ -119,6 +120,10 @@ def test_everything_right_passes_and_leaves_no_scratch_index(platform: Platform)
         "tk-devpi whoami reaches the API host" in line and line.startswith("ok") for line in lines
     )
     assert _e2e_indexes(platform.devpi) == []
+    # root's login is made with the Secret's password and kept nowhere on this machine
+    from thinkube_devpi.shell import session as sessions
+
+    assert not sessions.sessions_path().exists()
     # root's password (read from its Secret) reaches no process's argv and no line shown
     assert find(platform.devpi.root_password, "\n".join(argv)) == []
     assert find(platform.devpi.root_password, "\n".join(lines)) == []
@@ -176,6 +181,45 @@ def test_anonymous_user_creation_allowed_fails(
         "result"
     ]
     assert not [u for u in listing if u.startswith("e2e-anon-")]
+
+
+def test_the_cli_shows_each_check_as_a_preflight_row_and_json_carries_it(
+    platform: Platform, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from thinkube_devpi.cli.install import EventPrinter, check_markup
+    from thinkube_devpi.installer.preflight import Check
+
+    platform.behaviour.root_status = 200  # the dashboard open without sign-in
+    _, events = platform.run()
+    capsys.readouterr()
+    text = EventPrinter("text")
+    text.console.width = 400
+    for event in events:
+        text(event)
+    shown = capsys.readouterr().out.splitlines()
+    gate = "dashboard without a session goes to Keycloak sign-in"
+    row = next(i for i, line in enumerate(shown) if gate in line)
+    assert shown[row].startswith(f"   FAIL {gate}: expected 302 to {ISSUER}")
+    assert shown[row].endswith("got 200: the dashboard is open without sign-in")
+    assert "oauth2-proxy Service" in shown[row + 1]  # its hint on the next line
+    assert any(line.startswith("   ok   API host answers /+api without sign-in") for line in shown)
+    # a preflight row is drawn by the same renderer, mark first
+    text.console.print(check_markup(Check("cluster reachable", True, "https://127.0.0.1")))
+    assert capsys.readouterr().out == "ok   cluster reachable: https://127.0.0.1\n"
+
+    as_json = EventPrinter("json")
+    for event in events:
+        as_json(event)
+    checks = [
+        json.loads(line)["check"]
+        for line in capsys.readouterr().out.splitlines()
+        if json.loads(line)["event"] == "CheckDone"
+    ]
+    gate_check = next(c for c in checks if c["name"] == gate)
+    assert gate_check["ok"] is False and gate_check["expected"].startswith("302 to ")
+    assert gate_check["detail"] == "200: the dashboard is open without sign-in"
+    assert "oauth2-proxy Service" in gate_check["hint"]
+    assert sum(c["ok"] is True for c in checks) >= 5
 
 
 def _refusing_uploads(platform: Platform) -> int:

@@ -115,7 +115,8 @@ def test_use_of_a_missing_index_names_the_existing_ones(logged_in, tk):
     ("args", "expected"),
     [
         (["whoami", "--url", "ftp://x/"], "URL 'ftp://x/' is not usable"),
-        (["whoami", "--url", "https://u:p@host/"], "no user, password"),
+        (["whoami", "--url", "https://u:Pw-S3cret@host/"], "holds a user name or password"),
+        (["login", "--url", "https://u:Pw-S3cret@host/", "--password-stdin"], "(not shown)"),
         (
             ["env", "--url", "https://h/", "--index", "prod"],
             "index 'prod' is not a devpi index name",
@@ -129,6 +130,7 @@ def test_use_of_a_missing_index_names_the_existing_ones(logged_in, tk):
 def test_bad_input_names_the_value(tk, args, expected):
     r = tk(*args, ok=False)
     assert expected in r.output
+    assert "Pw-S3cret" not in r.output  # a URL's password is never repeated
 
 
 def test_plaintext_keyring_is_refused_at_login_unless_allowed(devpi_server, tk, monkeypatch):

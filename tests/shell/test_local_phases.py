@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from thinkube_devpi import secrets
 from thinkube_devpi.config import Settings
 from thinkube_devpi.installer.events import Event, State
@@ -84,3 +86,35 @@ def test_phase_86_installs_fish_and_pip_config_and_rolls_back(helpers_home):
     assert pip_conf.read_text() == "[global]\nindex-url = https://pypi.org/simple/\ntimeout = 30\n"
     assert not (helpers_home / ".config" / "uv" / "uv.toml").exists()
     assert phase.status().state is State.MISSING
+
+
+def test_phase_86_killed_while_writing_pip_conf_still_restores_the_original(
+    helpers_home, monkeypatch
+):
+    """The backup is recorded before pip.conf is replaced: a kill right then (here: the write
+    itself raising) leaves a record that rollback uses to put the user's own file back."""
+    from thinkube_devpi import paths
+    from thinkube_devpi.shell import pipconf
+
+    conf = paths.xdg_config_home() / "pip" / "pip.conf"
+    conf.parent.mkdir(parents=True, exist_ok=True)
+    original = "[global]\nindex-url = https://mirror.example/simple/\ntimeout = 7\n"
+    conf.write_text(original)
+    conf.chmod(0o600)
+    real_write = paths.atomic_write
+
+    def killed(path, text, **kw):  # the process dies while replacing pip.conf
+        if path == conf:
+            real_write(path, text, **kw)
+            raise KeyboardInterrupt
+        return real_write(path, text, **kw)
+
+    monkeypatch.setattr(pipconf.paths, "atomic_write", killed)
+    phase = ShellPhase(make_ctx(write_pip_config=True))
+    with pytest.raises(KeyboardInterrupt):
+        phase.apply(lambda e: None)
+    monkeypatch.setattr(pipconf.paths, "atomic_write", real_write)
+    assert "devpi-api.example.com" in conf.read_text()  # it was replaced ...
+    phase.rollback(lambda e: None)
+    assert conf.read_text() == original  # ... and the user's own file came back
+    assert conf.stat().st_mode & 0o777 == 0o600

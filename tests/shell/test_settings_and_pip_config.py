@@ -52,6 +52,7 @@ def test_pip_config_keeps_a_backup_and_drops_extra_index(helpers_home, tk):
 def test_pip_config_in_a_virtualenv(helpers_home, tk, tmp_path, monkeypatch):
     venv = tmp_path / "venv"
     venv.mkdir()
+    (venv / "pyvenv.cfg").write_text("home = /usr/bin\n")  # what makes a folder a virtualenv
     monkeypatch.setenv("VIRTUAL_ENV", str(venv))
     r = tk("pip-config", "--url", "https://devpi.example/", ok=True)
     assert (venv / "pip.conf").exists()

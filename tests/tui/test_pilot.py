@@ -14,7 +14,7 @@ from fakes.kube_api import FakeKubeAPI
 from thinkube_devpi.config import Settings
 from thinkube_devpi.installer.events import State
 from thinkube_devpi.installer.kube import Kube
-from thinkube_devpi.installer.phases.base import Context
+from thinkube_devpi.installer.phases.base import Context, Phase
 from thinkube_devpi.installer.runner import Runner
 from thinkube_devpi.tui.messages import Connected, PhaseStatusRead, Unreachable
 from thinkube_devpi.tui.screens.confirm import ConfirmRollback
@@ -98,7 +98,12 @@ async def test_phase_list_reflects_the_cluster(cluster, kubeconfig, make_app, se
         assert app.phases_view.plans["namespace"].items[0].action == "unchanged"
 
 
-async def test_running_phases_10_to_30_shows_objects_appearing(cluster, kubeconfig, make_app):
+async def test_running_phases_10_to_30_shows_objects_appearing(
+    cluster, kubeconfig, make_app, monkeypatch
+):
+    # the checks before the first write would stop "run all" at once for want of a deployment
+    # repository (the next test shows that): here the run goes phase by phase, as it did
+    monkeypatch.setattr(Phase, "precheck", lambda self: None)
     app = make_app(kubeconfig=kubeconfig)
     async with app.run_test(size=SIZE) as pilot:
         await until(pilot, lambda: app.connection == "connected", what="connection")
@@ -150,6 +155,23 @@ async def test_running_phases_10_to_30_shows_objects_appearing(cluster, kubeconf
         assert ("ephemeral-redis", "Available") in rows(app, "Deployment")
         log = "\n".join(t.plain for t in app.phases_view.logs["storage"])
         assert "created" in log and "PersistentVolumeClaim devpi/devpi-data-pvc" in log
+
+
+async def test_run_all_without_a_repository_is_refused_before_anything_is_written(
+    cluster, kubeconfig, make_app
+):
+    app = make_app(kubeconfig=kubeconfig)
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.connection == "connected", what="connection")
+        await until(pilot, lambda: app.snapshot is not None, what="first snapshot")
+        writes = len(cluster.writes())
+        await pilot.press("a")  # run all remaining
+        await until(pilot, lambda: "build" in app.failed, what="the checks before any write")
+        await until(pilot, lambda: app.running is None, what="the refused run to end")
+        build_log = "\n".join(t.plain for t in app.phases_view.logs["build"])
+        assert "before anything was written" in build_log and "deploy_repo" in build_log
+        assert len(cluster.writes()) == writes
+        assert cluster.get("v1", "Namespace", NS) is None
 
 
 async def test_failing_phase_enables_retry_and_shows_the_api_message(
@@ -253,7 +275,7 @@ async def test_plan_mode_with_no_cluster_lists_every_phase(make_app, tmp_path):
         assert "plan mode" in app.header.reason
         table = app.phases_view.query_one("#phase-table")
         assert [str(k.value) for k in table.rows] == [p.name for p in app.phase_list]
-        assert len(app.phase_list) == 12
+        assert len(app.phase_list) == 13
         for phase in app.phase_list:
             plan = app.phases_view.plans[phase.name]
             assert plan is not None

@@ -37,6 +37,8 @@ async def test_a_typed_secret_is_kept_as_a_secret_object_and_shown_nowhere(
         await until(pilot, lambda: bool(app.query("#secret-DEVPI_ADMIN_PASSWORD")),
                     what="the config view")
         await settle(app, pilot)
+        # the config view composes its fields after the switch; under load that takes a moment
+        await until(pilot, lambda: bool(app.query("#secret-DEVPI_ADMIN_PASSWORD")), what="fields")
         field = app.query_one("#secret-DEVPI_ADMIN_PASSWORD", Input)
         field.focus()
         await pilot.press(*TYPED[:2])  # typed, masked on screen

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
 
 # name -> "module:attribute" of a click command or group, imported on first use
 LAZY_COMMANDS: dict[str, str] = {
+    "backup": "thinkube_devpi.cli.backup:backup",
     "config": "thinkube_devpi.cli.config:config",
     "install": "thinkube_devpi.cli.install:install",
     "login": "thinkube_devpi.cli.helpers:login",
@@ -33,6 +34,7 @@ LAZY_COMMANDS: dict[str, str] = {
 }
 
 SHORT_HELP: dict[str, str] = {
+    "backup": "Back up the package data now, list and verify backups, restore one.",
     "config": "Write, show and check the installer's settings.",
     "install": "Plan, apply, check and roll back the DevPi install on the cluster.",
     "login": "Log in to the devpi index (password from the keyring, a prompt or stdin).",

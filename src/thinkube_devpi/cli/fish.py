@@ -10,11 +10,22 @@ import click
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 
+def _not_empty(_ctx: click.Context, _param: click.Parameter, value: Path | None) -> Path | None:
+    # click turns "" into Path("."): the current folder, which nobody means
+    if value is not None and str(value).strip() in ("", "."):
+        raise click.BadParameter(
+            "an empty path (or '.') is not a folder to install into: give the fish config "
+            "folder, such as ~/.config/fish, or leave --dir out",
+        )
+    return value
+
+
 _dir_option = click.option(
     "--dir",
     "fish_dir",
     type=click.Path(file_okay=False, path_type=Path),
     default=None,
+    callback=_not_empty,
     help="fish config dir to write into (default: $XDG_CONFIG_HOME/fish or ~/.config/fish).",
 )
 _output_option = click.option(

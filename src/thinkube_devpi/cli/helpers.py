@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -20,6 +20,8 @@ from thinkube_devpi.shell import settings as settings_mod
 
 if TYPE_CHECKING:
     from thinkube_devpi.secrets import Secret
+    from thinkube_devpi.shell.api import DevpiAPI
+    from thinkube_devpi.shell.upload import Distribution, FileResult
 
 F = TypeVar("F", bound=Callable[..., Any])
 CONTEXT = {"help_option_names": ["-h", "--help"]}
@@ -35,7 +37,24 @@ def _where(func: F) -> F:
     func = click.option(
         "--url", metavar="URL", help="devpi API root URL, e.g. https://devpi-api.example.com/."
     )(func)
+    func = click.option(
+        "--insecure-http",
+        is_flag=True,
+        envvar="THINKUBE_DEVPI_INSECURE_HTTP",
+        expose_value=False,
+        callback=lambda ctx, _p, value: ctx.meta.__setitem__("insecure_http", bool(value)),
+        help="Send the password or token over plain http to a host that is not this machine "
+        "(refused otherwise; only on a network you trust).",
+    )(func)
     return func
+
+
+def _api(root: str) -> DevpiAPI:
+    from thinkube_devpi.shell.api import DevpiAPI
+
+    ctx = click.get_current_context(silent=True)
+    insecure = bool(ctx and ctx.meta.get("insecure_http"))
+    return DevpiAPI(root, insecure_http=insecure)
 
 
 def _plaintext_flag(func: F) -> F:
@@ -94,11 +113,11 @@ def login(
     """
     from thinkube_devpi import secrets
     from thinkube_devpi.shell import session as sessions
-    from thinkube_devpi.shell.api import DevpiAPI
 
     cfg = settings_mod.resolve(url, user, index)
     root = cfg.require_url()
     key = sessions.password_key(root, cfg.user)
+    sessions.check()  # a corrupt sessions.json stops here, before a password is sent anywhere
 
     backend_note = None
     keyring_ok = False
@@ -129,7 +148,7 @@ def login(
                 "to ask on; pipe it in with --password-stdin"
             )
 
-    with DevpiAPI(root) as api:
+    with _api(root) as api:
         new = api.login(cfg.user, password)
     sessions.save(new)
     click.echo(f"logged in as {cfg.user} at {root}")
@@ -336,10 +355,9 @@ def _select(
     print_simple_url: bool,
 ) -> None:
     from thinkube_devpi.shell import client
-    from thinkube_devpi.shell.api import DevpiAPI
 
     root = cfg.require_url()
-    with DevpiAPI(root) as api:
+    with _api(root) as api:
         config = api.index_config(target)
         if config is None:
             owner = target.split("/")[0]
@@ -461,47 +479,32 @@ def upload(
     With no PATHS, builds the project in the current directory (python -m build) and uploads the
     result. Each file is streamed. Exit status 1 when any file failed.
     """
-    import tempfile
-    from pathlib import Path
-
-    from thinkube_devpi.shell.upload import (
-        UploadInputError,
-        build_current_project,
-        read_distribution,
-    )
+    from thinkube_devpi.shell import upload as uploads
 
     cfg = settings_mod.resolve(url, user, index)
     cfg.require_url()
-    failures: list[str] = []
-    results: list[dict[str, Any]] = []
+    show = output == "text"
 
-    with tempfile.TemporaryDirectory(prefix="tk-devpi-build-") as tmp:
-        files = [Path(p) for p in paths] if paths else build_current_project(Path(tmp))
-        dists = []
-        for path in files:
-            try:
-                dists.append(read_distribution(path))
-            except UploadInputError as exc:
-                failures.append(str(exc))
-                results.append({"path": str(path), "ok": False, "error": str(exc)})
+    with uploads.files(paths) as files:
+        dists, results = uploads.read_all(files)
         if dry_run:
-            for d in dists:
-                results.append(
-                    {"path": str(d.path), "name": d.name, "version": d.version, "size": d.size,
-                     "filetype": d.filetype, "requires_python": d.requires_python,
-                     "target": cfg.index_url, "ok": True, "sent": False}
-                )  # fmt: skip
-                if output == "text":
-                    click.echo(
-                        f"would upload {d.path.name}: {d.name} {d.version} ({d.filetype}, "
-                        f"{d.size} bytes, requires-python {d.requires_python or 'any'}) "
-                        f"to {cfg.index_url}"
-                    )
+            for planned in uploads.planned(dists, cfg.index_url):
+                results.append(planned)
+                if show:
+                    click.echo(planned.describe())
         elif dists:
-            _send_all(cfg, dists, allow_plaintext_keyring, output, failures, results)
+            for sent in _send_all(cfg, dists, allow_plaintext_keyring, show):
+                results.append(sent)
+                if sent.ok and show:
+                    click.echo(sent.describe())
 
     if output == "json":
-        click.echo(json.dumps({"index_url": cfg.index_url, "files": results}, indent=2))
+        click.echo(
+            json.dumps(
+                {"index_url": cfg.index_url, "files": [r.to_json() for r in results]}, indent=2
+            )
+        )
+    failures = [r.error for r in results if not r.ok]
     for message in failures:
         _err(f"error: {message}")
     if not files:
@@ -511,66 +514,28 @@ def upload(
 
 
 def _send_all(
-    cfg: settings_mod.HelperSettings,
-    dists: list[Any],
-    allow_plaintext: bool,
-    output: str,
-    failures: list[str],
-    results: list[dict[str, Any]],
-) -> None:
+    cfg: settings_mod.HelperSettings, dists: list[Distribution], allow_plaintext: bool, show: bool
+) -> Iterator[FileResult]:
+    """Send with the helpers' login (keyring password, token kept), a progress line on a tty."""
     from thinkube_devpi.shell import session as sessions
-    from thinkube_devpi.shell.api import DevpiAPI
-    from thinkube_devpi.shell.upload import ProgressReader, explain_status
+    from thinkube_devpi.shell.upload import Uploader
 
     root = cfg.require_url()
-    show = output == "text"
-    tty = sys.stderr.isatty()
-    with DevpiAPI(root) as api:
-        current = sessions.valid_session(
-            cfg.require_url(), cfg.user, api, allow_plaintext=allow_plaintext
-        )
-        for dist in dists:
+    tty = show and sys.stderr.isatty()
 
-            def progress(done: int, dist: Any = dist) -> None:
-                if tty and show:
-                    pct = 100 * done // max(dist.size, 1)
-                    sys.stderr.write(f"\r{dist.path.name}: {pct:3d}% of {dist.size / 1e6:.1f} MB")
-                    sys.stderr.flush()
+    def progress(dist: Distribution, done: int) -> None:
+        if tty:
+            pct = 100 * done // max(dist.size, 1)
+            sys.stderr.write(f"\r{dist.path.name}: {pct:3d}% of {dist.size / 1e6:.1f} MB")
+            sys.stderr.flush()
 
-            for attempt in (1, 2):
-                with ProgressReader(dist.path, progress) as stream:
-                    resp = api.upload_file(cfg.index, current, dist.fields, dist.path.name, stream)
-                if tty and show:
-                    sys.stderr.write("\n")
-                if (
-                    resp.status_code in (401, 403)
-                    and attempt == 1
-                    and api.auth_status(current) != "ok"
-                ):
-                    # the token died between the check and the upload (server reset): renew once
-                    renewed = sessions.renew(
-                        cfg.require_url(), cfg.user, api, allow_plaintext=allow_plaintext
-                    )
-                    if renewed is not None:
-                        current = renewed
-                        continue
-                break
-            if resp.status_code == 200:
-                results.append({"path": str(dist.path), "name": dist.name, "version": dist.version,
-                                "ok": True, "sent": True})  # fmt: skip
-                if show:
-                    click.echo(f"uploaded {dist.path.name} to {cfg.index_url}")
-            else:
-                try:
-                    server_msg = str(resp.json().get("message", resp.reason_phrase))
-                except ValueError:
-                    server_msg = resp.reason_phrase
-                message = explain_status(
-                    resp.status_code, dist, cfg.index, root, cfg.user, server_msg
-                )
-                failures.append(message)
-                results.append({"path": str(dist.path), "ok": False, "status": resp.status_code,
-                                "error": message})  # fmt: skip
+    login = sessions.Login(root, cfg.user, allow_plaintext=allow_plaintext)
+    with _api(root) as api:
+        uploader = Uploader(api, cfg.index, login, on_progress=progress)
+        for result in uploader.send_all(dists):
+            if tty:
+                sys.stderr.write("\n")
+            yield result
 
 
 # ------------------------------------------------------------------------------------- pip-config

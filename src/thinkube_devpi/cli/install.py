@@ -15,6 +15,7 @@ import click
 
 from thinkube_devpi.config import Settings, load
 from thinkube_devpi.installer.events import (
+    CheckDone,
     Event,
     LogLine,
     ObjectApplied,
@@ -26,6 +27,7 @@ from thinkube_devpi.installer.events import (
     WaitingFor,
 )
 from thinkube_devpi.installer.phases.base import Plan
+from thinkube_devpi.installer.preflight import Check
 from thinkube_devpi.installer.runner import Journal, Runner, event_to_dict, rollback_listing
 from thinkube_devpi.installer.session import Session
 
@@ -36,6 +38,16 @@ STATE_STYLE = {
     State.FAILED: "red",
     State.UNKNOWN: "cyan",
 }
+CHECK_MARK = {True: "[green]ok[/]  ", False: "[red]FAIL[/]", None: "[cyan]--[/]  "}
+
+
+def check_markup(check: Check) -> str:
+    """One check as a row, the same for preflight's and phase 88's: mark, name, finding."""
+    from rich.markup import escape
+
+    return f"{CHECK_MARK[check.ok]} {escape(check.text)}"
+
+
 OUTCOME_STYLE = {
     "created": "green",
     "changed": "yellow",
@@ -51,6 +63,26 @@ OUTCOME_STYLE = {
     "refuse": "red",
     "unknown": "cyan",
 }
+
+
+class _Seconds(click.ParamType):
+    """A finite number of seconds from 1 to a day (click's FloatRange lets nan through)."""
+
+    name = "seconds"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        import math
+
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            number = math.nan
+        if not math.isfinite(number) or not 1 <= number <= 86400:
+            self.fail(f"{value!r} is not a number of seconds from 1 to 86400", param, ctx)
+        return number
+
+
+WAIT_SECONDS = _Seconds()
 
 
 class Options:
@@ -217,7 +249,7 @@ def _print_plan(console: Any, plan: Plan) -> None:
 )
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=1),
+    type=WAIT_SECONDS,
     default=300,
     show_default=True,
     help="Seconds to wait for each phase to become healthy.",
@@ -252,7 +284,7 @@ def apply(
         )
     if session.plan_mode:
         renderer.note(f"Plan mode: no cluster ({session.why}); showing what apply would do.")
-    _run_and_exit(renderer, lambda: runner.apply(phases, dry_run=dry_run, force=force))
+    _run_and_exit(renderer, lambda: runner.apply(phases, dry_run=dry_run, force=force), runner)
 
 
 @install.command()
@@ -444,7 +476,7 @@ def rollback(
                 "--yes (`--dry-run` lists what it would delete and keep)."
             )
         _confirm_rollback(runner, session, phases)
-    _run_and_exit(renderer, lambda: runner.rollback(phases), summary=True)
+    _run_and_exit(renderer, lambda: runner.rollback(phases), runner, summary=True)
 
 
 def _confirm_rollback(runner: Runner, session: Session, phases: tuple[str, ...]) -> None:
@@ -481,10 +513,9 @@ def preflight(opts: Options, output: str) -> None:
         if session.plan_mode:
             console.print(f"[cyan]No cluster[/]: {session.why}")
         for c in checks:
-            mark = {True: "[green]ok[/]  ", False: "[red]FAIL[/]", None: "[cyan]--[/]  "}[c.ok]
-            console.print(f"{mark} {c.name}: {c.detail}")
+            console.print(check_markup(c))
             if c.ok is False and c.hint:
-                console.print(f"      [yellow]hint[/]  {c.hint}")
+                console.print(f"      [yellow]hint[/]  {c.hint}", markup=True, highlight=False)
     sys.exit(0 if all(c.ok for c in checks) else 1)
 
 
@@ -513,7 +544,7 @@ def _resolver(pins: tuple[str, ...]) -> Callable[[str], set[str]] | None:
 @install.command(name="test")
 @click.option(
     "--timeout",
-    type=click.FloatRange(min=1),
+    type=WAIT_SECONDS,
     default=300,
     show_default=True,
     help="Seconds for the whole test.",
@@ -541,7 +572,7 @@ def test_install(opts: Options, timeout: float, resolve: tuple[str, ...], output
     )
     renderer = EventPrinter(output)
     runner = session.runner(emit=renderer, journal=Journal())
-    _run_and_exit(renderer, lambda: runner.apply(["test"], force=True))
+    _run_and_exit(renderer, lambda: runner.apply(["test"], force=True), runner)
 
 
 @install.command()
@@ -585,11 +616,20 @@ def render(opts: Options, out_dir: Path, phases: tuple[str, ...]) -> None:
 
 
 def _run_and_exit(
-    renderer: EventPrinter, run: Callable[[], bool], *, summary: bool = False
+    renderer: EventPrinter, run: Callable[[], bool], runner: Runner, *, summary: bool = False
 ) -> NoReturn:
-    """Run, render, and exit 0 when it went well, 1 when anything failed."""
+    """Run, render, and exit 0 when it went well, 1 when anything failed, 130 on Ctrl-C
+    (saying which phase and step it stopped in; the journal records it too)."""
     try:
         ok = run()
+    except KeyboardInterrupt:
+        where = runner.interrupted()
+        renderer.close()
+        click.echo(
+            f"Interrupted in {where}. Nothing was rolled back: a re-run picks up from there.",
+            err=True,
+        )
+        sys.exit(130)
     finally:
         renderer.close()
     if summary:
@@ -666,6 +706,8 @@ class EventPrinter:
                     else ""
                 )
                 c.print(f"   [{OUTCOME_STYLE.get(outcome, '')}]{outcome:>12}[/]  {ref}{extra}")
+            case CheckDone(check=check):
+                c.print("   " + check_markup(check))
             case LogLine(text=text, level=level):
                 style = {"warning": "yellow", "error": "red", "debug": "dim"}.get(level, "")
                 c.print(f"   [{style}]{text}[/]" if style else f"   {text}")

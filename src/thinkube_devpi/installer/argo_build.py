@@ -16,7 +16,7 @@ from typing import Any
 
 from thinkube_devpi.installer import deployrepo
 from thinkube_devpi.installer.manifests import meta
-from thinkube_devpi.installer.phases.p10_namespace import KANIKO_SA, MONITOR_SA
+from thinkube_devpi.installer.phases.p10_namespace import EXECUTOR_SA, KANIKO_SA
 
 TEMPLATE = "devpi-build"
 MONITOR = "devpi-repo-monitor"
@@ -30,11 +30,14 @@ KANIKO_IMAGE = (
     "@sha256:4ea0e7301e3f6806de15150e4982c73018351e28c1dca6947bd3b4afb5ae3c60"
 )
 GIT_IMAGE = "docker.io/alpine/git:v2.47.2"
-GIT_UID = 65532
+# alpine/git's /etc/passwd knows root and git-user (1000) only, and ssh exits at start for a uid
+# without an entry ("No user exists for uid N"): the git steps run as git-user.
+GIT_UID = 1000
 # paths inside the step pods (an emptyDir is mounted on /tmp there), not on this machine
 POD_TMP = "/tmp"  # noqa: S108
 MONITOR_SCHEDULE = "*/5 * * * *"
 BUILD_LABEL = "thinkube-devpi/build"
+SOURCE_LABEL = "thinkube-devpi/source-commit"  # the commit an installer build builds
 FINISHED = ("Succeeded", "Failed", "Error")
 
 
@@ -69,13 +72,31 @@ _GIT_MOUNTS = [
 _RESOURCES = {"requests": {"cpu": "50m", "memory": "64Mi"}, "limits": {"memory": "256Mi"}}
 
 
+def accounts() -> dict[str, Any]:
+    """Argo's hardened form: the pods get no token (their account has no rights anyway); Argo
+    mounts the executor account's token into its own init/wait containers only."""
+    return {
+        "serviceAccountName": KANIKO_SA,
+        "automountServiceAccountToken": False,
+        "executor": {"serviceAccountName": EXECUTOR_SA},
+    }
+
+
+KANIKO_COMMAND = ["/kaniko/executor"]
+CONTROLLER_LABEL = "app.kubernetes.io/component"
+
+
 def kaniko_args(settings: Any) -> list[str]:
+    image = deployrepo.image_name(settings)
     args = [
         "--context=dir:///workspace/src",
         "--dockerfile=/workspace/src/Dockerfile",
-        f"--destination={deployrepo.image_name(settings)}:{{{{inputs.parameters.tag}}}}",
+        f"--destination={image}:{{{{inputs.parameters.tag}}}}",
         "--label=org.opencontainers.image.revision={{inputs.parameters.sha}}",
         "--snapshot-mode=redo",
+        # layers cached in the registry: a rebuild after a small change reuses the rest
+        "--cache=true",
+        f"--cache-repo={image}-cache",
         "--cleanup",
     ]
     if settings.registry_insecure:
@@ -93,11 +114,13 @@ def workflow_template(settings: Any) -> dict[str, Any]:
         "metadata": meta(TEMPLATE, argo),
         "spec": {
             "entrypoint": "main",
-            "serviceAccountName": KANIKO_SA,
+            **accounts(),
             "arguments": {"parameters": [{"name": "only-if-changed", "value": "false"}]},
             "activeDeadlineSeconds": 3600,
             "ttlStrategy": {"secondsAfterCompletion": 7 * 86400},
-            "podGC": {"strategy": "OnPodSuccess"},
+            # pods go after the whole run, and not at once: the installer reads every step's log
+            # once the run is over (OnPodSuccess deleted a step's pod before it could)
+            "podGC": {"strategy": "OnWorkflowSuccess", "deleteDelayDuration": "10m"},
             "volumes": [
                 {
                     "name": "git-ssh",
@@ -209,6 +232,9 @@ def workflow_template(settings: Any) -> dict[str, Any]:
                         # system. This is the one exception to the non-root rule, confined to the
                         # build namespace (no privilege escalation, no host mounts, no token).
                         "image": KANIKO_IMAGE,
+                        # without a command Argo's controller looks the image's entrypoint up
+                        # in the registry (which needs egress from the controller)
+                        "command": KANIKO_COMMAND,
                         "args": kaniko_args(settings),
                         "volumeMounts": [
                             {"name": "workspace", "mountPath": "/workspace"},
@@ -256,7 +282,7 @@ def cron_workflow(settings: Any, *, schedules: bool = True) -> dict[str, Any]:
         "successfulJobsHistoryLimit": 3,
         "failedJobsHistoryLimit": 3,
         "workflowSpec": {
-            "serviceAccountName": MONITOR_SA,
+            **accounts(),
             "workflowTemplateRef": {"name": TEMPLATE},
             "arguments": {"parameters": [{"name": "only-if-changed", "value": "true"}]},
         },
@@ -289,17 +315,22 @@ def failing_step(wf: dict[str, Any]) -> str:
     return str(status.get("message") or f"the workflow ended {status.get('phase')}")
 
 
-def build_workflow(settings: Any) -> dict[str, Any]:
-    """A one-off run of the template, labelled as the installer's, building unconditionally."""
+def build_workflow(settings: Any, source: str = "") -> dict[str, Any]:
+    """A one-off run of the template, labelled as the installer's, building unconditionally.
+
+    ``source`` (the source commit it builds) goes into a label, so that a re-run finds a build
+    of the same commit still running and follows it instead of submitting a second one.
+    """
     stamp = time.strftime("%Y%m%d%H%M%S", time.gmtime())
+    labels = {BUILD_LABEL: "installer"}
+    if source:
+        labels[SOURCE_LABEL] = source[:40]
     return {
         "apiVersion": "argoproj.io/v1alpha1",
         "kind": "Workflow",
-        "metadata": meta(
-            f"{TEMPLATE}-{stamp}", settings.argo_namespace, **{BUILD_LABEL: "installer"}
-        ),
+        "metadata": meta(f"{TEMPLATE}-{stamp}", settings.argo_namespace, **labels),
         "spec": {
-            "serviceAccountName": KANIKO_SA,
+            **accounts(),
             "workflowTemplateRef": {"name": TEMPLATE},
             "arguments": {"parameters": [{"name": "only-if-changed", "value": "false"}]},
         },

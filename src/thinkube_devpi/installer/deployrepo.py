@@ -44,6 +44,7 @@ PYTHON_VERSION = "3.12.11"
 DEVPI_SERVER = "6.20.3"
 DEVPI_WEB = "5.1.1"
 DEVPI_CLIENT = "7.3.0"
+BOTO3 = "1.43.11"  # the backup program's S3 client (phase 75)
 UID = 10001
 PORT = 3141
 
@@ -62,6 +63,7 @@ OWNED = (
     "entrypoint.sh",
     "devpi_init.py",
     "devpi_server_launch.py",
+    "devpi_backup.py",
     "k8s/kustomization.yaml",
     "k8s/deployment.yaml",
     "k8s/service.yaml",
@@ -104,7 +106,11 @@ def deployment(settings: Settings) -> dict[str, Any]:
                 "ports": [{"name": "http", "containerPort": PORT, "protocol": "TCP"}],
                 "env": [
                     secret_env("DEVPISERVER_ROOT_PASSWD", ROOT_SECRET, "password"),
-                    {"name": "DEVPI_OUTSIDE_URL", "value": f"https://{settings.api}"},
+                    # devpi's links follow the request's host, one of these (the first otherwise)
+                    {
+                        "name": "DEVPI_OUTSIDE_HOSTS",
+                        "value": f"{settings.api},{settings.dashboard}",
+                    },
                     {
                         "name": "DEVPI_SECRET_SOURCE",
                         "value": "/run/secrets/devpi-server/secret",
@@ -146,7 +152,7 @@ def deployment(settings: Settings) -> dict[str, Any]:
         ],
     }
     # one writer on a ReadWriteOnce volume: never two pods at once
-    return manifest_deployment(NAME, ns, pod_spec, recreate=True)
+    return manifest_deployment(NAME, ns, pod_spec, recreate=True, labels=selector(NAME))
 
 
 def service(settings: Settings) -> dict[str, Any]:
@@ -200,6 +206,10 @@ def devpi_init_source() -> str:
     return resources.files("thinkube_devpi.installer").joinpath("devpi_init.py").read_text()
 
 
+def backup_program_source() -> str:
+    return resources.files("thinkube_devpi.installer").joinpath("backup", "core.py").read_text()
+
+
 def render_files(settings: Settings, tag: str = UNBUILT) -> dict[str, str]:
     """Every file the installer owns, by path, for the given image tag."""
     dockerfile = template("Dockerfile").format(
@@ -207,6 +217,7 @@ def render_files(settings: Settings, tag: str = UNBUILT) -> dict[str, str]:
         devpi_server=DEVPI_SERVER,
         devpi_web=DEVPI_WEB,
         devpi_client=DEVPI_CLIENT,
+        boto3=BOTO3,
         uid=UID,
         port=PORT,
     )
@@ -216,6 +227,8 @@ def render_files(settings: Settings, tag: str = UNBUILT) -> dict[str, str]:
         "entrypoint.sh": template("entrypoint.sh"),
         "devpi_init.py": devpi_init_source(),
         "devpi_server_launch.py": template("devpi_server_launch.py"),
+        # the backup program runs beside the live server, so it ships in the server's own image
+        "devpi_backup.py": backup_program_source(),
         "k8s/kustomization.yaml": _dump(kustomization(settings, tag)),
         "k8s/deployment.yaml": _dump(deployment(settings)),
         "k8s/service.yaml": _dump(service(settings)),
@@ -237,7 +250,7 @@ def read_tag(text: str | None) -> str:
 
 def built_commit(tag: str) -> str | None:
     """The short commit a tag was built from (``<UTC time>-<sha7>``), or None."""
-    return tag.rsplit("-", 1)[1] if TAG_RE.match(tag) else None
+    return tag.rsplit("-", 1)[1] if TAG_RE.fullmatch(tag) else None
 
 
 # ---------------------------------------------------------------- git
@@ -325,6 +338,26 @@ class DeployRepo:
             return False
         self.git("clone", "--quiet", "--branch", self.branch, self.url, str(into), what="Cloning")
         return True
+
+    def descends_from(self, commit: str, ancestor: str) -> bool:
+        """Whether ``commit`` is ``ancestor`` or was made on top of it (on the branch)."""
+        if commit == ancestor:
+            return True
+        import tempfile
+
+        with tempfile.TemporaryDirectory(prefix="thinkube-devpi-") as tmp:
+            work = Path(tmp) / "repo"
+            if not self.checkout(work):
+                return False
+            proc = subprocess.run(
+                ["git", "merge-base", "--is-ancestor", ancestor, commit],
+                cwd=work,
+                env=self.env,
+                capture_output=True,
+                timeout=60,
+                check=False,
+            )
+            return proc.returncode == 0
 
     def sync(self, settings: Settings) -> RepoState:
         """Render, commit if anything changed, push. The image tag on the branch is kept."""

@@ -23,11 +23,11 @@ import time
 import zipfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from thinkube_devpi._lazy import lazy_import
+from thinkube_devpi.installer.preflight import Check
 from thinkube_devpi.secrets import Secret, child_environ
 
 if TYPE_CHECKING:
@@ -36,21 +36,12 @@ if TYPE_CHECKING:
     from thinkube_devpi.config import Settings
     from thinkube_devpi.installer.kube import Kube
     from thinkube_devpi.shell.api import DevpiAPI
-    from thinkube_devpi.shell.session import Session
+    from thinkube_devpi.shell.session import Login, Session
 else:
     httpx = lazy_import("httpx")  # loaded when the checks run, not when phases are listed
 
 Resolver = Callable[[str], set[str]]
 PROBE_NAME = "thinkube-devpi-probe"
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    ok: bool
-    expected: str
-    got: str
-    hint: str = ""
 
 
 def system_resolve(host: str) -> set[str]:
@@ -189,23 +180,25 @@ class EndToEnd:
                 yield Check(
                     f"{host} resolves",
                     False,
-                    "an address",
                     "does not resolve",
-                    f"Add DNS records for {host} pointing at the ingress or gateway address.",
+                    expected="an address",
+                    hint=f"Add DNS records for {host} pointing at the ingress or gateway address.",
                 )
             elif reported and not (found & reported):
                 yield Check(
                     f"{host} resolves",
                     False,
-                    f"one of {sorted(reported)} (the cluster's)",
                     ", ".join(sorted(found)),
-                    f"Point {host} at the ingress or gateway address.",
+                    expected=f"one of {sorted(reported)} (the cluster's)",
+                    hint=f"Point {host} at the ingress or gateway address.",
                 )
             else:
                 got = ", ".join(sorted(found)) + (
                     "" if reported else " (the cluster reports no address to compare)"
                 )
-                yield Check(f"{host} resolves", True, "an address of the ingress or gateway", got)
+                yield Check(
+                    f"{host} resolves", True, got, expected="an address of the ingress or gateway"
+                )
 
     def check_dashboard_gate(self) -> Check:
         name = "dashboard without a session goes to Keycloak sign-in"
@@ -215,47 +208,49 @@ class EndToEnd:
             return Check(
                 name,
                 False,
-                expected,
                 resp,
-                "Is the dashboard route up? `tk-devpi install status --phase 80`",
+                expected=expected,
+                hint="Is the dashboard route up? `tk-devpi install status --phase 80`",
             )
         location = resp.headers.get("location", "")
         if resp.status_code == 302 and location.startswith(
             f"{self.settings.issuer}/protocol/openid-connect/auth"
         ):
-            return Check(name, True, expected, f"302 to {location.split('?')[0]}")
+            return Check(name, True, f"302 to {location.split('?')[0]}", expected=expected)
         if resp.status_code == 200:
             return Check(
                 name,
                 False,
-                expected,
                 "200: the dashboard is open without sign-in",
-                "The route must point at the oauth2-proxy Service, not at devpi.",
+                expected=expected,
+                hint="The route must point at the oauth2-proxy Service, not at devpi.",
             )
         if resp.status_code == 403:
             return Check(
                 name,
                 False,
-                expected,
                 "403: oauth2-proxy's own sign-in page",
-                "oauth2-proxy needs --skip-provider-button=true (phase 50).",
+                expected=expected,
+                hint="oauth2-proxy needs --skip-provider-button=true (phase 50).",
             )
         got = f"{resp.status_code}" + (f" to {location.split('?')[0]}" if location else "")
-        return Check(name, False, expected, got, "Check the issuer in phase 50's settings.")
+        return Check(
+            name, False, got, expected=expected, hint="Check the issuer in phase 50's settings."
+        )
 
     def check_oauth2_auth(self) -> Check:
         name = "/oauth2/auth without a cookie is refused"
         resp = self._get(self.dashboard + "/oauth2/auth")
         if isinstance(resp, str):
-            return Check(name, False, "401", resp)
+            return Check(name, False, resp, expected="401")
         if resp.status_code == 401:
-            return Check(name, True, "401", "401")
+            return Check(name, True, "401", expected="401")
         return Check(
             name,
             False,
-            "401",
             str(resp.status_code),
-            "The dashboard host does not reach oauth2-proxy.",
+            expected="401",
+            hint="The dashboard host does not reach oauth2-proxy.",
         )
 
     def check_issuer(self) -> Check:
@@ -263,15 +258,21 @@ class EndToEnd:
         issuer = self.settings.issuer
         resp = self._get(f"{issuer}/.well-known/openid-configuration")
         if isinstance(resp, str):
-            return Check(name, False, issuer, resp, "Is Keycloak reachable at keycloak_url?")
+            return Check(
+                name, False, resp, expected=issuer, hint="Is Keycloak reachable at keycloak_url?"
+            )
         try:
             got = str(resp.json().get("issuer"))
         except ValueError:
-            return Check(name, False, issuer, f"{resp.status_code}, not JSON")
+            return Check(name, False, f"{resp.status_code}, not JSON", expected=issuer)
         if resp.status_code == 200 and got == issuer:
-            return Check(name, True, issuer, got)
+            return Check(name, True, got, expected=issuer)
         return Check(
-            name, False, issuer, f"{resp.status_code} {got}", "Fix keycloak_url or keycloak_realm."
+            name,
+            False,
+            f"{resp.status_code} {got}",
+            expected=issuer,
+            hint="Fix keycloak_url or keycloak_realm.",
         )
 
     def check_api(self) -> Check:
@@ -281,16 +282,16 @@ class EndToEnd:
             return Check(
                 name,
                 False,
-                "200 JSON",
                 resp,
-                "Is the API route up? `tk-devpi install status --phase 80`",
+                expected="200 JSON",
+                hint="Is the API route up? `tk-devpi install status --phase 80`",
             )
         try:
             ok = resp.status_code == 200 and "result" in resp.json()
         except ValueError:
             ok = False
         if ok:
-            return Check(name, True, "200 JSON", "200 JSON")
+            return Check(name, True, "200 JSON", expected="200 JSON")
         hint = (
             "The API host must route straight to devpi, not through oauth2-proxy."
             if resp.status_code in (302, 401, 403)
@@ -299,9 +300,9 @@ class EndToEnd:
         return Check(
             name,
             False,
-            "200 JSON",
             f"{resp.status_code} {resp.headers.get('content-type', '')}",
-            hint,
+            expected="200 JSON",
+            hint=hint,
         )
 
     def check_anonymous_user(self) -> Check:
@@ -314,24 +315,30 @@ class EndToEnd:
                 headers={"Accept": "application/json"},
             )
         except httpx.HTTPError as exc:
-            return Check(name, False, "401 or 403", f"no answer ({type(exc).__name__})")
+            return Check(name, False, f"no answer ({type(exc).__name__})", expected="401 or 403")
         if resp.status_code in (401, 403):
-            return Check(name, True, "401 or 403", str(resp.status_code))
+            return Check(name, True, str(resp.status_code), expected="401 or 403")
         if resp.status_code in (200, 201):
             self._as_root(lambda headers: self.http.delete(f"{self.api}/{user}", headers=headers))
             return Check(
                 name,
                 False,
-                "401 or 403",
                 f"{resp.status_code}: user {user} was created (and removed)",
-                "devpi-server must run with --restrict-modify root (phase 70).",
+                expected="401 or 403",
+                hint="devpi-server must run with --restrict-modify root (phase 70).",
             )
-        return Check(name, False, "401 or 403", str(resp.status_code))
+        return Check(name, False, str(resp.status_code), expected="401 or 403")
 
     def _devpi(self) -> DevpiAPI:
         from thinkube_devpi.shell.api import DevpiAPI
 
         return DevpiAPI(self.api + "/", verify=self._verify)
+
+    def _root_login(self) -> Login:
+        """Root's login with the password from the cluster's Secret; nothing kept on this machine."""
+        from thinkube_devpi.shell.session import Login
+
+        return Login(self.api + "/", "root", password=self.root_password, remember=False)
 
     def _root_headers(self) -> dict[str, str] | None:
         """Headers of a root login (devpi's token), or None when root's password is refused."""
@@ -341,7 +348,7 @@ class EndToEnd:
             return None
         try:
             with self._devpi() as api:
-                self._root_session = api.login("root", self.root_password)
+                self._root_session = self._root_login().valid(api)
         except DevpiError as exc:
             if exc.status == 401:
                 return None
@@ -362,23 +369,23 @@ class EndToEnd:
             yield Check(
                 name,
                 False,
-                "root's password from Secret devpi-root",
                 "not available",
-                "Run phase 70 first; the test reads root's password from its Secret.",
+                expected="root's password from Secret devpi-root",
+                hint="Run phase 70 first; the test reads root's password from its Secret.",
             )
             return
         try:
             headers = self._root_headers()
         except httpx.HTTPError as exc:
-            yield Check(name, False, "root login", f"no answer ({type(exc).__name__})")
+            yield Check(name, False, f"no answer ({type(exc).__name__})", expected="root login")
             return
         if headers is None:
             yield Check(
                 name,
                 False,
-                "root login 200",
                 "refused",
-                "Secret devpi-root does not match the server.",
+                expected="root login 200",
+                hint="Secret devpi-root does not match the server.",
             )
             return
         index = f"root/e2e-{_secrets.token_hex(4)}"
@@ -390,38 +397,41 @@ class EndToEnd:
                 headers=headers,
             )
             if resp.status_code not in (200, 201):
-                yield Check(name, False, "scratch index created", f"{resp.status_code}")
+                yield Check(name, False, f"{resp.status_code}", expected="scratch index created")
                 return
             with tempfile.TemporaryDirectory(prefix="tk-devpi-e2e-") as tmp:
                 wheel = probe_wheel(Path(tmp), version)
-                from thinkube_devpi.shell.upload import read_distribution
+                from thinkube_devpi.shell.upload import Uploader, read_distribution
 
                 dist = read_distribution(wheel)
-                with wheel.open("rb") as fh, self._devpi() as api:
-                    up = api.upload_file(index, self._root_session, dist.fields, wheel.name, fh)
-                if up.status_code != 200:
+                with self._devpi() as api:
+                    uploader = Uploader(api, index, self._root_login(), session=self._root_session)
+                    up = uploader.send(dist)
+                if not up.ok:
                     yield Check(
                         name,
                         False,
-                        "200",
-                        str(up.status_code),
-                        "Uploads go to the API host; check body-size limits on the route.",
+                        str(up.status),
+                        expected="200",
+                        hint="Uploads go to the API host; check body-size limits on the route.",
                     )
                     return
-                yield Check(name, True, "200", f"200: {wheel.name} on {index}")
+                yield Check(name, True, f"200: {wheel.name} on {index}", expected="200")
                 yield self._install_back(index, version, Path(tmp))
         finally:
             try:
                 gone = self.http.delete(f"{self.api}/{index}", headers=headers)
                 ok = gone.status_code in (200, 201, 404)
-                yield Check("the scratch index is deleted", ok, "200", str(gone.status_code))
+                yield Check(
+                    "the scratch index is deleted", ok, str(gone.status_code), expected="200"
+                )
             except httpx.HTTPError as exc:
                 yield Check(
                     "the scratch index is deleted",
                     False,
-                    "200",
                     f"no answer ({type(exc).__name__})",
-                    f"Delete {index} by hand: devpi index --delete {index}",
+                    expected="200",
+                    hint=f"Delete {index} by hand: devpi index --delete {index}",
                 )
 
     def _install_back(self, index: str, version: str, tmp: Path) -> Check:
@@ -449,13 +459,13 @@ class EndToEnd:
         )
         module = target / (PROBE_NAME.replace("-", "_") + ".py")
         if proc.returncode == 0 and module.exists() and version in module.read_text():
-            return Check(name, True, f"{PROBE_NAME}=={version} installed", "installed")
+            return Check(name, True, "installed", expected=f"{PROBE_NAME}=={version} installed")
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-1:] or ["no output"]
         return Check(
             name,
             False,
-            f"{PROBE_NAME}=={version} installed",
             f"pip exit {proc.returncode}: {tail[0]}",
+            expected=f"{PROBE_NAME}=={version} installed",
         )
 
     def check_helpers(self) -> Iterator[Check]:
@@ -479,10 +489,10 @@ class EndToEnd:
         yield Check(
             "tk-devpi whoami reaches the API host",
             reachable,
-            "server reachable",
             "server reachable"
             if reachable
             else (proc.stderr.strip().splitlines() or ["no output"])[-1],
+            expected="server reachable",
         )
         fish = shutil.which("fish")
         function = (
@@ -499,7 +509,9 @@ class EndToEnd:
                 check=False,
             )
             ok = proc.returncode == 0 or "reachable" in proc.stdout
-            yield Check("devpi-whoami (fish) works", ok, "exit 0", f"exit {proc.returncode}")
+            yield Check(
+                "devpi-whoami (fish) works", ok, f"exit {proc.returncode}", expected="exit 0"
+            )
 
 
 @contextmanager

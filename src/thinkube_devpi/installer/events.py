@@ -6,7 +6,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from thinkube_devpi.installer.preflight import Check
 
 
 class State(StrEnum):
@@ -76,6 +79,18 @@ class ObjectDeleted(Event):
 class LogLine(Event):
     text: str
     level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+@dataclass(frozen=True)
+class CheckDone(LogLine):
+    """A check's result as a log line (its plain-text row); faces that know checks show ``check``
+    the way they show preflight's."""
+
+    check: Check = field(kw_only=True)
+
+    @classmethod
+    def of(cls, phase: str, check: Check) -> CheckDone:
+        return cls(phase, check.line, "error" if check.ok is False else "info", check=check)
 
 
 @dataclass(frozen=True)

@@ -33,7 +33,7 @@ class GitHubError(Error):
 
 def github_repo(url: str) -> tuple[str, str] | None:
     """``(owner, name)`` of a github.com SSH URL; None for any other host."""
-    m = _GITHUB_URL.match(url)
+    m = _GITHUB_URL.fullmatch(url)
     return (m.group("owner"), m.group("name")) if m else None
 
 

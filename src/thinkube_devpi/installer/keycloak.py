@@ -14,7 +14,6 @@ One thing, so one module past 500 lines: the Keycloak admin API calls phase 40 m
 
 from __future__ import annotations
 
-import json
 import logging
 import ssl
 import time
@@ -25,7 +24,7 @@ from urllib.parse import quote
 
 from thinkube_devpi._lazy import lazy_import
 from thinkube_devpi.installer.phases.base import PhaseError
-from thinkube_devpi.secrets import Secret
+from thinkube_devpi.secrets import Secret, redact
 
 if TYPE_CHECKING:
     import httpx
@@ -228,12 +227,8 @@ class KeycloakAdmin:
     # ------------------------------------------------------------ transport
 
     def _redact(self, text: str) -> str:
-        for s in self._known:
-            value = s.reveal()
-            if len(value) >= 4:
-                for form in (value, json.dumps(value)[1:-1]):
-                    text = text.replace(form, "***")
-        return text
+        """Every form (plain, JSON, URL-encoded, base64) of every secret this client knows."""
+        return redact(text, self._known)
 
     def _error_text(self, resp: httpx.Response) -> str:
         """Keycloak's short error text, never the whole body."""

@@ -1,4 +1,8 @@
-"""Read-only checks of the cluster and services before any write, as :class:`Check` rows."""
+"""Read-only checks of the cluster and services before any write, as :class:`Check` rows.
+
+:class:`Check` is the product's one check result: preflight's rows and phase 88's end-to-end checks
+are both made of it, and the faces show both the same way.
+"""
 
 from __future__ import annotations
 
@@ -15,18 +19,42 @@ if TYPE_CHECKING:
     from thinkube_devpi.installer.kube import Kube
 
 
+MARKS = {True: "ok", False: "FAIL", None: "--"}
+
+
 @dataclass(frozen=True)
 class Check:
-    """One preflight result."""
+    """One check's result: what was looked at, whether it held, what was found.
+
+    ``expected`` is set when the check compares what it found with a known answer (phase 88's);
+    ``hint`` says what to do when it failed.
+    """
 
     name: str
     ok: bool | None  # None: could not be checked (plan mode)
-    detail: str
-    hint: str = ""  # what to do when it failed
+    detail: str  # what was found
+    hint: str = ""
+    expected: str = ""
+
+    @property
+    def mark(self) -> str:
+        return MARKS[self.ok]
+
+    @property
+    def text(self) -> str:
+        """The check and its finding, e.g. ``API host answers /+api: expected 200, got 302``."""
+        if self.expected:
+            return f"{self.name}: expected {self.expected}, got {self.detail}"
+        return f"{self.name}: {self.detail}"
+
+    @property
+    def line(self) -> str:
+        """The plain-text row: ``ok   name: ...``, ``FAIL name: ...`` or ``--   name: ...``."""
+        return f"{self.mark:<4} {self.text}"
 
 
 def _failed(label: str, exc: KubeError) -> Check:
-    return Check(label, False, exc.message, exc.hint or "Check the cluster connection and re-run.")
+    return Check(label, False, exc.message, hint=exc.hint or "Check the cluster connection and re-run.")
 
 
 def http_failure(exc: Exception, url: str) -> tuple[str, str]:
@@ -53,7 +81,8 @@ def http_failure(exc: Exception, url: str) -> tuple[str, str]:
 
 
 def preflight(kube: Kube | None, settings: Settings, *, timeout: float = 3.0) -> list[Check]:
-    """Cluster reachable, Argo and ArgoCD CRDs, ingress class or Gateway, Keycloak issuer, TLS."""
+    """Cluster reachable, Argo and ArgoCD CRDs, the Gateway (or IngressClass) and the peer the
+    NetworkPolicies admit, the wildcard Secret where it is used, Argo CD's tracking, Keycloak."""
     out: list[Check] = []
     if kube is None:
         out.append(
@@ -76,28 +105,107 @@ def preflight(kube: Kube | None, settings: Settings, *, timeout: float = 3.0) ->
             ("ArgoCD CRDs", "argoproj.io/v1alpha1", "Application"),
         ):
             out.append(_kind_check(kube, label, api, kind))
-        if settings.exposure == "gateway":
-            ref_api, ref_kind = "gateway.networking.k8s.io/v1", "Gateway"
-            name, ns = settings.gateway_name, settings.gateway_namespace
-        else:
-            ref_api, ref_kind = "networking.k8s.io/v1", "IngressClass"
-            name, ns = settings.ingress_class, None
-        out.append(_object_check(kube, f"{ref_kind} {name}", ref_api, ref_kind, name, ns))
+        out += exposure_checks(kube, settings)
+        out.append(argocd_tracking_check(kube, settings))
+        out.append(storage_check(kube, settings))
+    else:
+        for name in ("Argo Workflows CRDs", "ArgoCD CRDs", "exposure", "gateway peer"):
+            out.append(Check(name, None, "needs a cluster"))
+    out.append(_issuer_check(settings, timeout))
+    return out
+
+
+def exposure_checks(kube: Kube, settings: Settings) -> list[Check]:
+    """The Gateway (or IngressClass) the settings name, with what the cluster offers when it is
+    missing; the peer the NetworkPolicies admit; the wildcard Secret only where it is used."""
+    from thinkube_devpi.installer.phases.base import Context, PhaseError
+    from thinkube_devpi.installer.phases.p80_exposure import ExposurePhase
+
+    phase = ExposurePhase(Context(settings, kube=kube))
+    out: list[Check] = []
+    if settings.exposure == "gateway":
+        ref_api, ref_kind = "gateway.networking.k8s.io/v1", "Gateway"
+        name, ns = settings.gateway_name, settings.gateway_namespace
+        label = f"Gateway {ns}/{name}"
+    else:
+        ref_api, ref_kind = "networking.k8s.io/v1", "IngressClass"
+        name, ns = settings.ingress_class, None
+        label = f"IngressClass {name}"
+    check = _object_check(kube, label, ref_api, ref_kind, name, ns)
+    if check.ok is False:
+        try:
+            offer = phase.detected_exposure()
+        except KubeError as exc:
+            offer = str(exc)
+        check = Check(check.name, False, f"{check.detail}. {offer}")
+    elif check.ok and settings.exposure == "gateway":
+        try:
+            phase.check_gateway()
+            listener = f", listener {settings.gateway_section}" if settings.gateway_section else ""
+            check = Check(check.name, True, check.detail + listener)
+        except PhaseError as exc:
+            check = Check(check.name, False, f"{exc.message} {exc.hint}")
+    out.append(check)
+    if check.ok:
+        try:
+            phase.check_peer()
+            peer = (
+                "Cilium's ingress identity"
+                if settings.ingress_peer == "cilium-ingress"
+                else f"pods in {settings.ingress_peer_namespace}"
+            )
+            out.append(Check("gateway peer", True, f"{peer} may reach devpi"))
+        except PhaseError as exc:
+            out.append(Check("gateway peer", False, f"{exc.message} {exc.hint}"))
+        except KubeError as exc:
+            out.append(Check("gateway peer", False, str(exc)))
+    if settings.exposure == "ingress" and not (settings.tls_cert_file and settings.tls_key_file):
         out.append(
             _object_check(
                 kube,
                 "wildcard TLS Secret",
                 "v1",
                 "Secret",
-                settings.tls_secret_name,
+                settings.tls_source_name,
                 settings.tls_secret_namespace,
             )
         )
-    else:
-        for name in ("Argo Workflows CRDs", "ArgoCD CRDs", "ingress class", "wildcard TLS Secret"):
-            out.append(Check(name, None, "needs a cluster"))
-    out.append(_issuer_check(settings, timeout))
     return out
+
+
+def storage_check(kube: Kube, settings: Settings) -> Check:
+    """The storage class the package data gets; a warning when it cannot apply fsGroup."""
+    from thinkube_devpi.installer.phases.base import Context
+    from thinkube_devpi.installer.phases.p20_storage import StoragePhase
+
+    phase = StoragePhase(Context(settings, kube=kube))
+    try:
+        sc = phase.storage_class()
+        warning = phase.fs_group_warning()
+    except KubeError as exc:
+        return Check("storage class", False, str(exc))
+    if sc is None:
+        return Check(
+            "storage class",
+            False,
+            f"{settings.storage_class or 'no default storage class'} not found: set storage_class",
+        )
+    name = sc["metadata"]["name"]
+    return Check("storage class", True, f"warning: {warning}" if warning else f"{name}")
+
+
+def argocd_tracking_check(kube: Kube, settings: Settings) -> Check:
+    """Which resource tracking the Argo CD in front of us uses. Nothing the installer applies
+    itself carries the Application's instance label, so neither method prunes it."""
+    from thinkube_devpi.installer.events import ObjectRef
+    from thinkube_devpi.installer.phases.p70_deploy import argocd_tracking_method
+
+    try:
+        cm = kube.get(ObjectRef("v1", "ConfigMap", "argocd-cm", settings.argocd_namespace))
+    except KubeError as exc:
+        return Check("Argo CD tracking", False, str(exc))
+    method, why = argocd_tracking_method(cm, kube, settings.argocd_namespace)
+    return Check("Argo CD tracking", True, f"{method} ({why})")
 
 
 def _kind_check(kube: Kube, label: str, api: str, kind: str) -> Check:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import time
 from collections.abc import Iterable
 from pathlib import Path
@@ -28,6 +29,7 @@ from thinkube_devpi.installer.events import (
     PhaseSkipped,
     PhaseStarted,
     State,
+    WaitingFor,
     discard,
 )
 from thinkube_devpi.installer.kube import KubeError
@@ -56,9 +58,21 @@ class Journal:
         self.path = path
 
     def record(self, event: Event) -> None:
+        """Append one event. The journal is 0600 in a 0700 folder: it names hosts, users and
+        objects of the cluster (never a secret value, but nothing for other users either)."""
         try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            with self.path.open("a") as fh:
+            folder = self.path.parent
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            if folder.stat().st_mode & 0o077:
+                folder.chmod(0o700)
+            fd = os.open(
+                self.path,
+                os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC,
+                0o600,
+            )
+            with os.fdopen(fd, "a", encoding="utf-8") as fh:
+                if os.fstat(fd).st_mode & 0o077:
+                    os.fchmod(fd, 0o600)
                 fh.write(json.dumps(event_to_dict(event)) + "\n")
         except OSError as exc:  # a journal that cannot be written never stops an install
             log.warning("journal not written (%s): %s", self.path, exc.strerror)
@@ -107,11 +121,45 @@ class Runner:
         self.phases = phases if phases is not None else build(ctx)
         self._emit = emit
         self.journal = journal
+        self.phase = ""  # where the run is: the phase, and the step within it
+        self.step = ""
 
     def emit(self, event: Event) -> None:
+        self._track(event)
         if self.journal is not None:
             self.journal.record(event)
         self._emit(event)
+
+    def _track(self, event: Event) -> None:
+        match event:
+            case PhaseStarted(phase=phase, action=action):
+                self.phase, self.step = phase, f"starting ({action})"
+            case ObjectApplied(ref=ref, outcome=outcome):
+                self.step = f"applying objects (last: {ref} {outcome})"
+            case ObjectDeleted(ref=ref, outcome=outcome):
+                self.step = f"removing objects (last: {ref} {outcome})"
+            case WaitingFor(what=what, timeout=timeout):
+                self.step = f"waiting up to {timeout:g}s for {what}"
+            case LogLine(text=text) if not text.startswith("["):  # not a build pod's own line
+                self.step = text[:160]
+            case PhaseFinished():
+                self.step = "finished"
+
+    def interrupted(self) -> str:
+        """Say where a Ctrl-C stopped the run, to the journal and the faces; returns the text."""
+        self.ctx.cancel.set()  # watches and log streams close at once
+        where = f"phase {self.phase}, {self.step}" if self.phase else "before the first phase"
+        if self.phase and self.step != "finished":
+            self.emit(
+                PhaseFinished(
+                    self.phase,
+                    ok=False,
+                    state=State.FAILED,
+                    message=f"interrupted (Ctrl-C) while {self.step}",
+                    hint="Nothing was rolled back: a re-run picks up where this stopped.",
+                )
+            )
+        return where
 
     def selection(self, wanted: Iterable[str] | None = None) -> list[Phase]:
         if not wanted:
@@ -145,7 +193,33 @@ class Runner:
             phases = [p for p in phases if p.in_apply_all]
         if not dry_run:
             self.ctx.settings.require_real_domain()
+            if not self._precheck(phases):
+                return False
         return all(self._apply_one(phase, dry_run=dry_run, force=force) for phase in phases)
+
+    def _precheck(self, phases: list[Phase]) -> bool:
+        """Every selected phase's own checks, before the first write of the run."""
+        for phase in phases:
+            try:
+                if phase.needs_cluster:
+                    self.ctx.require_kube()
+                phase.precheck()
+            except Exception as exc:
+                message, hint = describe_error(exc)
+                if not isinstance(exc, Error):
+                    log.exception("phase %s precheck failed unexpectedly", phase.label)
+                self.emit(PhaseStarted(phase.name, action="apply", title=phase.title))
+                self.emit(
+                    PhaseFinished(
+                        phase.name,
+                        ok=False,
+                        state=State.FAILED,
+                        message=f"before anything was written: {message}",
+                        hint=hint,
+                    )
+                )
+                return False
+        return True
 
     def _apply_one(self, phase: Phase, *, dry_run: bool, force: bool) -> bool:
         self.emit(PhaseStarted(phase.name, action="apply", title=phase.title))

@@ -15,6 +15,7 @@ from __future__ import annotations
 import io
 import os
 from dataclasses import dataclass
+from typing import Any
 
 from thinkube_devpi.secrets import Secret
 
@@ -51,6 +52,7 @@ def _run(argv: list[str], password: Secret | None = None) -> ClientResult:
         return ClientResult(False, out.getvalue())
     if password is not None:
         hub.pm.register(_password_plugin(password), name="thinkube-devpi-password")
+    _bound(hub)
     try:
         code = method(hub, hub.args)
     except SystemExit as exc:
@@ -60,7 +62,32 @@ def _run(argv: list[str], password: Secret | None = None) -> ClientResult:
         code = 1
     finally:
         hub.close()
-    return ClientResult(not code, out.getvalue())
+    text = out.getvalue()
+    if password is not None:  # a server may echo the login request in its error
+        from thinkube_devpi.secrets import redact
+
+        text = redact(text, [password])
+    return ClientResult(not code, text)
+
+
+def _bound(hub: Any) -> None:
+    """devpi-client's requests session has no timeout: give each request the helpers' own."""
+    from thinkube_devpi.shell.api import CONNECT_TIMEOUT, READ_TIMEOUT, _seconds
+
+    bounds = (
+        _seconds("THINKUBE_DEVPI_CONNECT_TIMEOUT", CONNECT_TIMEOUT),
+        _seconds("THINKUBE_DEVPI_READ_TIMEOUT", READ_TIMEOUT),
+    )
+    http = getattr(hub, "http", None)
+    if http is None:
+        return
+    request = http.request
+
+    def bounded(method: str, url: str, **kwargs: Any) -> Any:
+        kwargs.setdefault("timeout", bounds)
+        return request(method, url, **kwargs)
+
+    http.request = bounded
 
 
 def use(index_url: str) -> ClientResult:

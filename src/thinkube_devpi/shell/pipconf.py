@@ -17,6 +17,7 @@ import io
 import os
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,7 +68,13 @@ def pip_conf_path(target: str) -> Path:
             raise PipConfigError(
                 "--target venv needs an active virtualenv (VIRTUAL_ENV is not set)"
             )
-        return Path(venv) / "pip.conf"
+        root = Path(venv)
+        if not (root / "pyvenv.cfg").is_file():
+            raise PipConfigError(
+                f"--target venv: VIRTUAL_ENV={venv!r} is not a virtualenv (no pyvenv.cfg in it); "
+                "activate the virtualenv, or use --target user"
+            )
+        return root / "pip.conf"
     return _config_home() / "pip" / "pip.conf"
 
 
@@ -178,8 +185,14 @@ def _action(old: str | None, new: str) -> str:
     return "unchanged" if old == new else "replace"
 
 
-def write(planned: list[PlannedFile]) -> list[WrittenFile]:
-    """Write the planned files, keeping a backup of each one replaced."""
+def write(
+    planned: list[PlannedFile], before: Callable[[WrittenFile], None] | None = None
+) -> list[WrittenFile]:
+    """Write the planned files, keeping a backup of each one replaced (with its mode).
+
+    ``before`` is told about each file (and its backup) before the file is replaced, so a caller
+    that records what it wrote can record it first: a kill in between then loses nothing.
+    """
     written: list[WrittenFile] = []
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     for item in planned:
@@ -190,9 +203,12 @@ def write(planned: list[PlannedFile]) -> list[WrittenFile]:
         item.path.parent.mkdir(parents=True, exist_ok=True)
         if item.path.exists():
             backup = item.path.with_name(f"{item.path.name}.bak-{stamp}")
-            shutil.copy2(item.path, backup)
-        paths.atomic_write(item.path, item.content)
-        written.append(WrittenFile(item.path, "replaced" if backup else "created", backup))
+            shutil.copy2(item.path, backup)  # keeps the mode: a 0600 pip.conf stays 0600
+        entry = WrittenFile(item.path, "replaced" if backup else "created", backup)
+        if before is not None:
+            before(entry)
+        paths.atomic_write(item.path, item.content)  # an existing file keeps its mode
+        written.append(entry)
     return written
 
 

@@ -70,13 +70,23 @@ def config_path() -> Path:
 def normalize_url(value: str) -> str:
     """A devpi root URL with a trailing slash; http or https with a host, nothing after the path."""
     text = value.strip()
-    parts = urlsplit(text)
+    try:
+        parts = urlsplit(text)
+    except ValueError:
+        raise SettingsError(
+            "the devpi URL is not a URL: give the devpi API host as https://host[:port]/"
+        ) from None
+    if "@" in parts.netloc:  # never repeat it: the part before "@" may be a password
+        raise SettingsError(
+            f"the URL for {parts.hostname} holds a user name or password (not shown): give the "
+            "devpi URL without one; the password comes from the keyring or --password-stdin"
+        )
     if parts.scheme not in {"http", "https"} or not parts.hostname:
         raise SettingsError(
             f"URL {value!r} is not usable: give the devpi API host as http(s)://host[:port]/ "
             "(for example https://devpi-api.example.com/)"
         )
-    if parts.query or parts.fragment or parts.username or parts.password:
+    if parts.query or parts.fragment:
         raise SettingsError(
             f"URL {value!r} is not usable: no user, password, query or fragment is allowed in it"
         )
@@ -84,7 +94,7 @@ def normalize_url(value: str) -> str:
 
 
 def validate_user(value: str) -> str:
-    if not _USER_RE.match(value):
+    if not _USER_RE.fullmatch(value):
         raise SettingsError(
             f"user {value!r} is not a devpi user name: letters, digits and . _ @ + - are allowed, "
             "starting with a letter or digit"
@@ -93,7 +103,7 @@ def validate_user(value: str) -> str:
 
 
 def validate_index(value: str) -> str:
-    if not _INDEX_RE.match(value):
+    if not _INDEX_RE.fullmatch(value):
         raise SettingsError(
             f"index {value!r} is not a devpi index name: use USER/INDEX, for example admin/prod"
         )

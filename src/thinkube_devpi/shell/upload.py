@@ -3,6 +3,10 @@
 devpi stores only the metadata an upload sends, so every core metadata field pkginfo reads from the
 file goes along (``requires_python`` among them: pip needs it on the simple page). The file
 itself is read in chunks while it is sent, never whole.
+
+The library behind `tk-devpi upload` and phase 88's probe upload: :func:`files` finds (or builds)
+what to send, :func:`read_all` reads it, :class:`Uploader` sends it with a login it renews once if
+the server voids it mid-run. Each file ends as a :class:`FileResult`; the faces only render them.
 """
 
 from __future__ import annotations
@@ -11,12 +15,19 @@ import io
 import os
 import subprocess
 import sys
-from collections.abc import Callable
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from thinkube_devpi.errors import Error
 from thinkube_devpi.secrets import child_environ
+
+if TYPE_CHECKING:
+    from thinkube_devpi.shell.api import DevpiAPI
+    from thinkube_devpi.shell.session import Login, Session
 
 DIST_SUFFIXES = (".whl", ".tar.gz", ".zip", ".tar.bz2", ".tgz")
 
@@ -166,3 +177,141 @@ def build_current_project(outdir: Path) -> list[Path]:
             "(pip install build if it is missing)"
         )
     return sorted(p for p in outdir.iterdir() if p.name.endswith(DIST_SUFFIXES))
+
+
+@contextmanager
+def files(paths: Sequence[str | Path]) -> Iterator[list[Path]]:
+    """The files to upload: `paths`, or, when none are given, a fresh build of the current project
+    (in a temporary folder that is removed afterwards)."""
+    if paths:
+        yield [Path(p) for p in paths]
+        return
+    with tempfile.TemporaryDirectory(prefix="tk-devpi-build-") as tmp:
+        yield build_current_project(Path(tmp))
+
+
+@dataclass(frozen=True)
+class FileResult:
+    """What became of one file: refused before sending, planned (dry run), sent, or failed."""
+
+    path: Path
+    ok: bool
+    sent: bool = False
+    dist: Distribution | None = None
+    target: str = ""  # the index URL a dry run would send to
+    status: int | None = None  # devpi's answer to the upload
+    error: str = ""  # what went wrong and what to do
+
+    def to_json(self) -> dict[str, Any]:
+        d = self.dist
+        if d is None:
+            return {"path": str(self.path), "ok": False, "error": self.error}
+        if not self.ok:
+            return {"path": str(self.path), "ok": False, "status": self.status,
+                    "error": self.error}  # fmt: skip
+        if self.sent:
+            return {"path": str(self.path), "name": d.name, "version": d.version, "ok": True,
+                    "sent": True}  # fmt: skip
+        return {"path": str(self.path), "name": d.name, "version": d.version, "size": d.size,
+                "filetype": d.filetype, "requires_python": d.requires_python,
+                "target": self.target, "ok": True, "sent": False}  # fmt: skip
+
+    def describe(self) -> str:
+        """One line a person reads; for a failure the error says it all."""
+        d = self.dist
+        if not self.ok or d is None:
+            return self.error
+        if self.sent:
+            return f"uploaded {self.path.name} to {self.target}"
+        return (
+            f"would upload {self.path.name}: {d.name} {d.version} ({d.filetype}, {d.size} bytes, "
+            f"requires-python {d.requires_python or 'any'}) to {self.target}"
+        )
+
+
+def read_all(paths: Iterable[Path]) -> tuple[list[Distribution], list[FileResult]]:
+    """Every path read as a distribution, and a failed result for each one that is not."""
+    dists: list[Distribution] = []
+    refused: list[FileResult] = []
+    for path in paths:
+        try:
+            dists.append(read_distribution(path))
+        except UploadInputError as exc:
+            refused.append(FileResult(path, ok=False, error=str(exc)))
+    return dists, refused
+
+
+def planned(dists: Iterable[Distribution], target: str) -> list[FileResult]:
+    """What a dry run would send, and where."""
+    return [FileResult(d.path, ok=True, dist=d, target=target) for d in dists]
+
+
+Progress = Callable[[Distribution, int], None]
+
+
+class Uploader:
+    """Sends distributions to one index of `api`'s server as `login`'s user.
+
+    The login is made valid (renewed from its password when expired or voided) before the first
+    file. A 401 or 403 whose token the server no longer accepts (it lost its secret mid-run) renews
+    the login once and sends that file again; any other refusal is explained in the result.
+    Transport failures raise :class:`~thinkube_devpi.shell.api.DevpiError`.
+    """
+
+    def __init__(
+        self,
+        api: DevpiAPI,
+        index: str,
+        login: Login,
+        *,
+        session: Session | None = None,
+        on_progress: Progress | None = None,
+    ) -> None:
+        self.api = api
+        self.index = index
+        self.login = login
+        self.on_progress = on_progress
+        self.session = session  # None: made valid before the first file
+
+    @property
+    def index_url(self) -> str:
+        return f"{self.api.url}{self.index}/"
+
+    def send_all(self, dists: Iterable[Distribution]) -> Iterator[FileResult]:
+        for dist in dists:
+            yield self.send(dist)
+
+    def send(self, dist: Distribution) -> FileResult:
+        if self.session is None:
+            self.session = self.login.valid(self.api)
+
+        def progress(done: int) -> None:
+            if self.on_progress is not None:
+                self.on_progress(dist, done)
+
+        for attempt in (1, 2):
+            with ProgressReader(dist.path, progress) as stream:
+                resp = self.api.upload_file(
+                    self.index, self.session, dist.fields, dist.path.name, stream
+                )
+            if (
+                resp.status_code in (401, 403)
+                and attempt == 1
+                and self.api.auth_status(self.session) != "ok"
+            ):
+                # the token died between the check and the upload (server reset): renew once
+                renewed = self.login.renew(self.api)
+                if renewed is not None:
+                    self.session = renewed
+                    continue
+            break
+        if resp.status_code == 200:
+            return FileResult(dist.path, ok=True, sent=True, dist=dist, target=self.index_url)
+        server_msg = self.api.server_message(resp)  # a server may echo the request
+        message = explain_status(
+            resp.status_code, dist, self.index, self.api.url, self.login.user, server_msg
+        )
+        return FileResult(
+            dist.path, ok=False, dist=dist, target=self.index_url, status=resp.status_code,
+            error=message,
+        )  # fmt: skip

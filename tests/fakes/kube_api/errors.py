@@ -17,12 +17,14 @@ class ApiError(Exception):
         reason: str,
         message: str,
         details: JSON | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.code = code
         self.reason = reason
         self.message = message
         self.details = details
+        self.headers = headers or {}  # such as Retry-After on a 429
 
     def status(self) -> JSON:
         st: JSON = {

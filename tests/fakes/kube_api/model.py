@@ -106,6 +106,10 @@ BUILTIN_RESOURCES: tuple[ResourceType, ...] = (
         categories=("all",),
     ),
     _rt("batch", "v1", "jobs", "Job", status=True, generation=True, categories=("all",)),
+    _rt(
+        "batch", "v1", "cronjobs", "CronJob", short_names=("cj",), status=True, generation=True,
+        categories=("all",),
+    ),
     _rt("rbac.authorization.k8s.io", "v1", "roles", "Role"),
     _rt("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding"),
     _rt("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", False),
@@ -190,6 +194,10 @@ CRD_SETS: dict[str, tuple[ResourceType, ...]] = {
             status=True,
         ),
         _cr("gateway.networking.k8s.io", "v1", "httproutes", "HTTPRoute", status=True),
+    ),
+    # Cilium, thinkube's CNI
+    "cilium": (
+        _cr("cilium.io", "v2", "ciliumnetworkpolicies", "CiliumNetworkPolicy", short_names=("cnp",)),
     ),
 }
 

@@ -17,6 +17,7 @@ import base64
 import contextlib
 import copy
 import hashlib
+import io
 import json
 import re
 import secrets
@@ -35,6 +36,8 @@ import yaml
 
 from fakes import http
 from fakes.controllers import ControllerBehaviour
+from fakes.kube_api.chaos import Chaos, Fault
+from fakes.kube_api.chaos import reset as chaos_reset
 from fakes.kube_api.errors import (
     ApiError,
     _details,
@@ -77,6 +80,7 @@ from fakes.kube_api.model import (
     _meta,
     _now,
 )
+from fakes.kube_api.quantity import canonicalize
 from fakes.kube_api.schema import schema_errors
 from fakes.kube_api.selectors import Selector, _Req, parse_field_selector, parse_label_selector
 
@@ -120,6 +124,7 @@ class _Fault:
     reason: str
     message: str
     times: int | None
+    headers: dict[str, str] | None = None
 
 
 @dataclass
@@ -127,6 +132,7 @@ class _Delay:
     method: str
     pattern: re.Pattern[str]
     seconds: float
+    watch: bool | None = None  # None: any request; True: watches only; False: no watches
 
 
 @dataclass
@@ -192,9 +198,16 @@ class _Handler(BaseHTTPRequestHandler):
         self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.server.fake._track(self.connection, True)
 
+    def handle(self) -> None:
+        # a client that gave up (a read timeout) or a connection the chaos mode reset: as a real
+        # server, carry on quietly
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            super().handle()
+
     def finish(self) -> None:
         try:
-            super().finish()
+            with contextlib.suppress(OSError):
+                super().finish()
         finally:
             self.server.fake._track(self.connection, False)
 
@@ -273,6 +286,7 @@ class FakeKubeAPI(ControllerBehaviour):
         self._logs: dict[tuple[str, str, str], _Log] = {}
         self._denies: list[tuple[str, str, str | None]] = []
         self._faults: list[_Fault] = []
+        self.chaos: Chaos | None = None  # fault injection: set a Chaos to turn it on
         self._delays: list[_Delay] = []
         self._conns: set[socket.socket] = set()
         self._stopping = threading.Event()
@@ -374,16 +388,26 @@ class FakeKubeAPI(ControllerBehaviour):
         reason: str = "InternalError",
         message: str = "an error on the server has prevented the request from succeeding",
         times: int | None = 1,
+        headers: dict[str, str] | None = None,
     ) -> None:
-        """The next ``times`` matching requests (None: all) answer with this Status."""
+        """The next ``times`` matching requests (None: all) answer with this Status (and
+        ``headers``, such as a 429's Retry-After)."""
         with self._lock:
             self._faults.append(
-                _Fault(method.upper(), re.compile(path_regex), status, reason, message, times)
+                _Fault(
+                    method.upper(), re.compile(path_regex), status, reason, message, times, headers
+                )
             )
 
-    def delay(self, method: str, path_regex: str, seconds: float) -> None:
+    def delay(
+        self, method: str, path_regex: str, seconds: float, *, watch: bool | None = None
+    ) -> None:
+        """Hold matching requests ``seconds`` before answering (``watch``: only watches, or none).
+
+        A long delay is a stall: the connection stays open and silent, as a dropped VPN link.
+        """
         with self._lock:
-            self._delays.append(_Delay(method.upper(), re.compile(path_regex), seconds))
+            self._delays.append(_Delay(method.upper(), re.compile(path_regex), seconds, watch))
 
     def writes(self) -> list[RequestRecord]:
         return [r for r in list(self.requests) if r.method not in ("GET", "HEAD", "OPTIONS")]
@@ -629,6 +653,10 @@ class FakeKubeAPI(ControllerBehaviour):
             obj.setdefault("status", {}).setdefault("phase", "Pending")
         elif rt.plural == "pods":
             obj.setdefault("status", {}).setdefault("phase", "Pending")
+        if rt.builtin:
+            # quantities come back canonical (5120Mi is stored as 5Gi)
+            canonicalize(obj.get("spec"))
+            canonicalize(obj.get("status"))
         if rt.status:
             obj.setdefault("status", {})
 
@@ -1042,10 +1070,23 @@ class FakeKubeAPI(ControllerBehaviour):
             self.requests.append(rec)
         try:
             self._authenticate(h)
-            self._inject(method, path)
-            self._route(h, rec)
+            self._inject(method, path, watch=rec.watch)
+            fault = (
+                self.chaos.decide(method, path, stream=rec.watch or path.endswith("/log"))
+                if self.chaos is not None
+                else None
+            )
+            if fault is None:
+                self._route(h, rec)
+            elif not self._chaos_before(h, rec, fault):
+                if fault.after:  # applied, then the answer is lost
+                    h.wfile = io.BytesIO()  # type: ignore[assignment]
+                    self._route(h, rec)
+                    self._chaos_lose(h, fault)
+                else:
+                    self._route(h, rec)
         except ApiError as e:
-            self._send_json(h, rec, e.code, e.status())
+            self._send_json(h, rec, e.code, e.status(), e.headers)
         except (BrokenPipeError, ConnectionResetError):
             h.close_connection = True
         except Exception as e:  # a bug in the fake: say so like a server would
@@ -1054,21 +1095,66 @@ class FakeKubeAPI(ControllerBehaviour):
             )
             raise
 
+    def _chaos_before(self, h: BaseHTTPRequestHandler, rec: RequestRecord, fault: Fault) -> bool:
+        """Fail the request before it is applied; True when it was answered (or dropped)."""
+        assert self.chaos is not None
+        what = f"{rec.path.rsplit('/', 1)[-1]}"
+        if fault.kind == "500":
+            raise ApiError(500, "InternalError", "etcdserver: request timed out")
+        if fault.kind == "409":
+            raise ApiError(
+                409,
+                "Conflict",
+                f'Operation cannot be fulfilled on "{what}": the object has been modified; '
+                "please apply your changes to the latest version and try again",
+                {"name": what},
+            )
+        if fault.kind == "429":
+            wait = self.chaos.retry_after
+            raise ApiError(
+                429,
+                "TooManyRequests",
+                "Too many requests, please try again later.",
+                {"retryAfterSeconds": wait},
+                {"Retry-After": str(wait)},
+            )
+        if fault.kind == "slow":
+            self._stopping.wait(self.chaos.slow_seconds)
+            return False
+        if fault.after:
+            return False
+        self._chaos_lose(h, fault)
+        return True
+
+    def _chaos_lose(self, h: BaseHTTPRequestHandler, fault: Fault) -> None:
+        """No answer: an RST now, or silence until the client gives up (then an RST)."""
+        assert self.chaos is not None
+        h.wfile = io.BytesIO()  # type: ignore[assignment]  # nothing more reaches the client
+        h.close_connection = True
+        if fault.kind == "stall":
+            self._stopping.wait(self.chaos.stall_seconds)
+        chaos_reset(h.connection)
+
     def _authenticate(self, h: BaseHTTPRequestHandler) -> None:
         auth = h.headers.get("Authorization") or ""
         if auth != f"Bearer {self.token}":
             raise ApiError(401, "Unauthorized", "Unauthorized")
 
-    def _inject(self, method: str, path: str) -> None:
+    def _inject(self, method: str, path: str, watch: bool = False) -> None:
+        """Delays and faults; a fault for method ``WATCH`` matches watch requests only."""
         delay = 0.0
         with self._lock:
             for d in self._delays:
-                if d.method in (method, "*") and d.pattern.search(path):
+                if (
+                    d.method in (method, "*")
+                    and d.pattern.search(path)
+                    and d.watch in (None, watch)
+                ):
                     delay += d.seconds
             fault = None
             for f in self._faults:
                 if (
-                    f.method in (method, "*")
+                    (f.method in (method, "*") or (f.method == "WATCH" and watch))
                     and f.pattern.search(path)
                     and (f.times is None or f.times > 0)
                 ):
@@ -1079,7 +1165,7 @@ class FakeKubeAPI(ControllerBehaviour):
         if delay:
             self._stopping.wait(delay)
         if fault is not None:
-            raise ApiError(fault.status, fault.reason, fault.message, {})
+            raise ApiError(fault.status, fault.reason, fault.message, {}, fault.headers)
 
     def _authorize(
         self, verb: str, rt: ResourceType, ns: str | None, name: str | None, sub: str | None
@@ -1098,12 +1184,19 @@ class FakeKubeAPI(ControllerBehaviour):
                 )
 
     def _send_json(
-        self, h: BaseHTTPRequestHandler, rec: RequestRecord, code: int, obj: Any
+        self,
+        h: BaseHTTPRequestHandler,
+        rec: RequestRecord,
+        code: int,
+        obj: Any,
+        headers: dict[str, str] | None = None,
     ) -> None:
         data = json.dumps(obj).encode()
         rec.status = code
         try:
             h.send_response(code)
+            for key, value in (headers or {}).items():
+                h.send_header(key, value)
             h.send_header("Content-Type", "application/json")
             h.send_header("Content-Length", str(len(data)))
             h.end_headers()

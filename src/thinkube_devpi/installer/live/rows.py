@@ -290,6 +290,25 @@ def ingress_row(ing: dict[str, Any]) -> Row:
     return _row(ing, word, health, str(spec.get("ingressClassName") or ""), hosts, address)
 
 
+def httproute_row(route: dict[str, Any]) -> Row:
+    """An HTTPRoute as its Gateway reports it: Accepted, Refused (why) or Pending."""
+    from thinkube_devpi.installer.phases.p80_exposure import route_problems
+
+    spec = route.get("spec") or {}
+    hosts = ",".join(spec.get("hostnames") or ["*"])
+    parents = []
+    word, health = "Accepted", Health.OK
+    for ref in spec.get("parentRefs") or []:
+        gateway = f"{ref.get('namespace') or metadata(route).get('namespace', '')}/{ref.get('name')}"
+        parents.append(gateway + (f"/{ref['sectionName']}" if ref.get("sectionName") else ""))
+        refused, pending = route_problems(route, gateway)
+        if refused:
+            word, health = "Refused: " + refused[0], Health.FAULT
+        elif pending and health is Health.OK:
+            word, health = "Pending", Health.PENDING
+    return _row(route, word, health, hosts, ",".join(parents), word)
+
+
 def job_row(job: dict[str, Any]) -> Row:
     spec = job.get("spec") or {}
     status = job.get("status") or {}

@@ -17,6 +17,7 @@ from thinkube_devpi.installer.live.rows import (
     application_row,
     deployment_row,
     event_row,
+    httproute_row,
     ingress_row,
     job_row,
     metadata,
@@ -75,6 +76,19 @@ def sources(settings: Settings) -> list[Source]:
         ),
         Source("Service", "v1", ns, ("TYPE", "CLUSTER-IP", "PORTS"), service_row),
         Source("Ingress", "networking.k8s.io/v1", ns, ("CLASS", "HOSTS", "ADDRESS"), ingress_row),
+        *(
+            [
+                Source(
+                    "HTTPRoute",
+                    "gateway.networking.k8s.io/v1",
+                    ns,
+                    ("HOSTNAMES", "PARENT", "STATUS"),
+                    httproute_row,
+                )
+            ]
+            if settings.exposure == "gateway"
+            else []
+        ),
         Source("Job", "batch/v1", ns, ("COMPLETIONS", "STATUS"), job_row),
         Source(
             "Workflow",

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from thinkube_devpi.installer.kube import KubeError
+from thinkube_devpi.installer.kube import RELIST, KubeError
 from thinkube_devpi.installer.live.rows import ClusterSnapshot, metadata, object_key
 from thinkube_devpi.installer.live.sources import Source, build_snapshot, sources
 
@@ -160,9 +160,13 @@ class StatusWatcher:
             except KubeError as exc:
                 if self.cancel.is_set():
                     return
-                if exc.status != 410:
+                # history expired (410), a lagging server's 504, a dropped stream: list again
+                # at once (the list says so if the server is really gone)
+                if exc.status not in RELIST and not exc.transient:
                     self._set(i, None, _short_error(exc))
                     self.cancel.wait(self.retry_after)
+                elif exc.status not in RELIST:
+                    self.cancel.wait(min(self.retry_after, 0.5))  # no tight loop on a bad link
 
     def _list(self, src: Source, field_selector: str | None) -> tuple[list[dict[str, Any]], str]:
         return self.kube.list(

@@ -14,6 +14,7 @@ from thinkube_devpi.installer.phases.p40_keycloak import KeycloakPhase
 from thinkube_devpi.installer.phases.p50_oauth2_proxy import OAuth2ProxyPhase
 from thinkube_devpi.installer.phases.p60_build import BuildPhase
 from thinkube_devpi.installer.phases.p70_deploy import DeployPhase
+from thinkube_devpi.installer.phases.p75_backup import BackupPhase
 from thinkube_devpi.installer.phases.p80_exposure import ExposurePhase
 from thinkube_devpi.installer.phases.p85_cli import CliPhase
 from thinkube_devpi.installer.phases.p86_shell import ShellPhase
@@ -29,6 +30,7 @@ PHASES: list[type[Phase]] = [
     OAuth2ProxyPhase,
     BuildPhase,
     DeployPhase,
+    BackupPhase,
     ExposurePhase,
     CliPhase,
     ShellPhase,

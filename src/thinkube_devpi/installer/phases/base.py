@@ -25,6 +25,7 @@ from thinkube_devpi.installer.events import (
     WaitingFor,
 )
 from thinkube_devpi.installer.kube import KubeError, is_adopted, is_ours
+from thinkube_devpi.installer.manifests import QUANTITY_KEYS, same_quantity
 from thinkube_devpi.secrets import Secret
 
 if TYPE_CHECKING:
@@ -159,6 +160,24 @@ def decode_secret_data(live: dict[str, Any] | None) -> dict[str, str]:
     return out
 
 
+def secret_data_version(live: dict[str, Any] | None) -> str:
+    """What a pod-template annotation follows so pods roll when a Secret's *data* changes.
+
+    Not its resourceVersion: a label, an annotation or a managed-fields change moves that too,
+    and restarting Redis drops every dashboard session. A digest of the data salted with the
+    Secret's uid (every value it covers is generated at random, never typed by a person), cut
+    to 16 hex digits: it tells versions apart and says nothing about the values.
+    """
+    if live is None:
+        return "-"
+    import hashlib
+    import json
+
+    uid = str((live.get("metadata") or {}).get("uid", ""))
+    data = json.dumps(live.get("data") or {}, sort_keys=True)
+    return hashlib.sha256(f"{uid}\n{data}".encode()).hexdigest()[:16]
+
+
 @dataclass
 class Deferred:
     """An object built only when it is needed, after the objects before it were applied.
@@ -279,7 +298,13 @@ def diff_paths(want: Any, live: Any, path: str = "") -> list[str]:
             match = next((x for x in live if isinstance(x, dict) and x.get("name") == name), None)
             out += diff_paths(value, match if name else live[i], f"{path}[{name or i}]")
         return out
-    return [] if want == live else [path or "."]
+    if want == live:
+        return []
+    # the server stores quantities canonically: 5120Mi comes back as 5Gi
+    parent = path.rsplit(".", 2)[-2] if path.count(".") >= 2 else ""
+    if parent in QUANTITY_KEYS and same_quantity(want, live):
+        return []
+    return [path or "."]
 
 
 def secret_changes(wanted: dict[str, Secret], live: dict[str, Any] | None) -> list[str]:
@@ -325,6 +350,12 @@ class Phase:
 
     def preflight(self) -> None:
         """Checks that must pass before anything is written (raise PhaseError)."""
+
+    def precheck(self) -> None:
+        """The checks that need nothing an earlier phase makes. The runner runs every selected
+        phase's precheck before the first write of a run, so a bad setting for a late phase
+        fails before an early phase writes anything. Most phases' preflight is such a check."""
+        self.preflight()
 
     def wait_ready(self, emit: Emit) -> None:
         """After the objects are applied: wait until they work (watches with timeouts)."""

@@ -11,6 +11,14 @@ from thinkube_devpi.installer.phases.base import Desired, Phase, PhaseError, Pha
 
 PVC_NAME = "devpi-data-pvc"
 DEFAULT_CLASS = "storageclass.kubernetes.io/is-default-class"
+# provisioners whose volumes are host paths: the kubelet does not apply fsGroup to them
+NO_FS_GROUP = {
+    "rancher.io/local-path": "local-path (host directories)",
+    "kubernetes.io/no-provisioner": "local volumes",
+    "k8s.io/minikube-hostpath": "hostPath",
+    "microk8s.io/hostpath": "hostPath",
+    "docker.io/hostpath": "hostPath",
+}
 
 
 class StoragePhase(Phase):
@@ -53,6 +61,30 @@ class StoragePhase(Phase):
                 f"{have} (growing works where the storage class allows expansion).",
             )
 
+    def storage_class(self) -> dict[str, Any] | None:
+        """The class the claim gets: storage_class, else the cluster's default."""
+        kube = self.ctx.require_kube()
+        if self.settings.storage_class:
+            return kube.get(ObjectRef("storage.k8s.io/v1", "StorageClass", self.settings.storage_class))
+        classes, _ = kube.list("storage.k8s.io/v1", "StorageClass")
+        for sc in classes:
+            if (sc.get("metadata", {}).get("annotations") or {}).get(DEFAULT_CLASS) == "true":
+                return sc
+        return None
+
+    def fs_group_warning(self) -> str | None:
+        """Why devpi (non-root) may not be able to write its volume, or None."""
+        sc = self.storage_class()
+        kind = NO_FS_GROUP.get(str((sc or {}).get("provisioner", "")))
+        if sc is None or kind is None:
+            return None
+        return (
+            f"storage class {sc['metadata']['name']} ({sc['provisioner']}: {kind}) does not "
+            "apply fsGroup: devpi runs as uid 10001 and can write /data only if the host "
+            "directory lets it (set storage_class to one that applies fsGroup, or make the "
+            "directory writable for 10001)"
+        )
+
     def _binding_mode(self, live: dict[str, Any]) -> str:
         kube = self.ctx.require_kube()
         name = (live.get("spec") or {}).get("storageClassName")
@@ -80,6 +112,9 @@ class StoragePhase(Phase):
         return PhaseStatus(State.PROGRESSING, f"{phase}: waiting for a volume")
 
     def wait_ready(self, emit: Emit) -> None:
+        warning = self.fs_group_warning()
+        if warning:
+            self.log(emit, warning, "warning")
         live = self.ctx.require_kube().get(self.pvc_ref) or {}
         if self._binding_mode(live) == "WaitForFirstConsumer":
             self.log(

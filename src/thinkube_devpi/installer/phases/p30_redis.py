@@ -29,6 +29,7 @@ from thinkube_devpi.installer.phases.base import (
     Phase,
     PhaseStatus,
     SecretObject,
+    secret_data_version,
 )
 from thinkube_devpi.secrets import Secret
 
@@ -110,12 +111,12 @@ class RedisPhase(Phase):
         ]
 
     def _secret_version(self) -> str:
-        """The Secret's resourceVersion: a new password rolls the pods."""
+        """A digest of the Secret's data: a new password rolls the pods, a new label does not."""
         kube = self.ctx.kube
         if kube is None:
             return "set at apply"
         live = kube.get(ObjectRef("v1", "Secret", AUTH_SECRET, self.settings.namespace))
-        return str((live or {}).get("metadata", {}).get("resourceVersion", "set at apply"))
+        return "set at apply" if live is None else secret_data_version(live)
 
     def deployment(self) -> dict[str, Any]:
         ns = self.settings.namespace

@@ -53,7 +53,7 @@ _URLSAFE = re.compile(r"^[A-Za-z0-9_-]+={0,2}$")
 
 def cookie_secret_ok(text: str) -> bool:
     """What oauth2-proxy accepts: URL-safe base64 of 16, 24 or 32 bytes."""
-    if not _URLSAFE.match(text):
+    if not _URLSAFE.fullmatch(text):
         return False
     try:
         raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
@@ -140,6 +140,11 @@ class KeycloakPhase(Phase):
 
     def objects(self) -> list[Desired]:
         return [self.secret()]
+
+    def precheck(self) -> None:
+        # the admin password is asked for when the phase runs (it may be skipped as healthy)
+        check_issuer(self.settings)
+        check_hosts(self.settings)
 
     def preflight(self) -> None:
         check_issuer(self.settings)

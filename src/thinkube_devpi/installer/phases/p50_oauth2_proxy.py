@@ -17,7 +17,7 @@ section 6), each handled here:
 
 No secret is in ``args``: client id/secret, cookie secret and Redis password come from
 secretKeyRefs as ``OAUTH2_PROXY_*`` variables (never expanded into args). A pod-template annotation
-follows both Secrets' resourceVersions, so a rotated secret rolls the pods.
+follows both Secrets' data (a digest), so a rotated secret rolls the pods and a label does not.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ from thinkube_devpi.installer.phases.base import (
     Phase,
     PhaseError,
     PhaseStatus,
+    secret_data_version,
 )
 
 NAME = "oauth2-proxy"
@@ -109,6 +110,11 @@ class OAuth2ProxyPhase(Phase):
             "--ping-path=/ping",
             "--ready-path=/ready",
         ]
+        # with --reverse-proxy it would trust X-Forwarded-* from anyone; the NetworkPolicy lets
+        # only the gateway in, and this says so to oauth2-proxy too
+        out += [f"--trusted-proxy-ip={cidr}" for cidr in s.gateway_peer_cidrs]
+        if s.allow_unverified_email:
+            out.append("--insecure-oidc-allow-unverified-email=true")
         if s.allowed_groups:
             # groups decide; the e-mail domain must still be given ("*" lets any through it)
             out.append("--email-domain=*")
@@ -162,7 +168,7 @@ class OAuth2ProxyPhase(Phase):
         }
 
     def _secret_versions(self) -> str:
-        """Both Secrets' resourceVersions: a new client or cookie secret or password rolls pods."""
+        """Both Secrets' data digests: a new client or cookie secret or password rolls pods."""
         kube = self.ctx.kube
         if kube is None:
             return "set at apply"
@@ -170,7 +176,7 @@ class OAuth2ProxyPhase(Phase):
         parts = []
         for name in (OIDC_SECRET, REDIS_SECRET):
             live = kube.get(ObjectRef("v1", "Secret", name, ns))
-            parts.append(str((live or {}).get("metadata", {}).get("resourceVersion", "-")))
+            parts.append(secret_data_version(live))
         return ".".join(parts)
 
     def deployment(self) -> dict[str, Any]:
@@ -216,6 +222,11 @@ class OAuth2ProxyPhase(Phase):
         )
 
     # ------------------------------------------------------------ checks, health
+
+    def precheck(self) -> None:
+        # the Secrets it checks for come from phases 30 and 40 of the same run
+        check_issuer(self.settings)
+        check_hosts(self.settings)
 
     def preflight(self) -> None:
         check_issuer(self.settings)

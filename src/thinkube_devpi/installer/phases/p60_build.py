@@ -24,10 +24,12 @@ from typing import Any
 
 from thinkube_devpi.installer.argo_build import (
     BUILD_LABEL,
+    CONTROLLER_LABEL,
     FINISHED,
     MONITOR,
     PULL_SECRET,
     REGISTRY_SECRET,
+    SOURCE_LABEL,
     SSH_SECRET,
     TEMPLATE,
     argo_version_from_image,
@@ -81,34 +83,53 @@ class FileKey(KeySource):
 
 
 class DockerConfig(KeySource):
-    """A registry's ``.dockerconfigjson``: from an existing Secret, or a user and a token file."""
+    """A registry's ``.dockerconfigjson``: from an existing Secret, or a user and a token file.
 
-    def __init__(self, settings: Any) -> None:
+    ``pull``: the pull-only credential the devpi namespace gets (``registry_pull_*``), never the
+    build's push credential."""
+
+    def __init__(self, settings: Any, *, pull: bool = False) -> None:
         self.settings = settings
+        prefix = "registry_pull" if pull else "registry"
+        self.secret_field, self.user_field, self.token_field = (
+            f"{prefix}_secret",
+            f"{prefix}_user",
+            f"{prefix}_token_file",
+        )
+        self.rights = "pull" if pull else "push"
         self.describe = (
-            f"from Secret {settings.registry_secret}"
-            if settings.registry_secret
-            else "from registry_user and registry_token_file"
+            f"from Secret {getattr(settings, self.secret_field)}"
+            if getattr(settings, self.secret_field)
+            else f"from {self.user_field} and {self.token_field}"
+        )
+
+    def configured(self) -> bool:
+        s = self.settings
+        return bool(
+            getattr(s, self.secret_field)
+            or (getattr(s, self.user_field) and getattr(s, self.token_field))
         )
 
     def resolve(self, existing: str | None, resolved: dict[str, Secret], ctx: Context) -> Secret:
         s = self.settings
-        if s.registry_secret:
-            ns, _, name = s.registry_secret.partition("/")
+        ref = getattr(s, self.secret_field)
+        if ref:
+            ns, _, name = ref.partition("/")
             live = ctx.require_kube().get(ObjectRef("v1", "Secret", name, ns))
             raw = ((live or {}).get("data") or {}).get(".dockerconfigjson")
             if not raw:
                 raise PhaseError(
-                    f"registry_secret: Secret {s.registry_secret} is missing or has no "
+                    f"{self.secret_field}: Secret {ref} is missing or has no "
                     ".dockerconfigjson key.",
-                    "Name a kubernetes.io/dockerconfigjson Secret with push rights.",
+                    f"Name a kubernetes.io/dockerconfigjson Secret with {self.rights} rights.",
                 )
             return Secret(base64.b64decode(raw).decode(), source=self.describe)
-        if not (s.registry_user and s.registry_token_file):
+        user, token_file = getattr(s, self.user_field), getattr(s, self.token_field)
+        if not (user and token_file):
             # preflight refuses to apply without credentials; no auths is no credential at all
             return Secret(json.dumps({"auths": {}}), source="registry credentials not set")
-        token = FileKey(s.registry_token_file, "registry_token_file").resolve(None, resolved, ctx)
-        auth = base64.b64encode(f"{s.registry_user}:{token.reveal().strip()}".encode()).decode()
+        token = FileKey(token_file, self.token_field).resolve(None, resolved, ctx)
+        auth = base64.b64encode(f"{user}:{token.reveal().strip()}".encode()).decode()
         return Secret(
             json.dumps({"auths": {s.registry_host: {"auth": auth}}}), source=self.describe
         )
@@ -157,12 +178,22 @@ class BuildPhase(Phase):
                 {".dockerconfigjson": docker},
                 type="kubernetes.io/dockerconfigjson",
             ),
+            *self.pull_secrets(),
+        ]
+
+    def pull_secrets(self) -> list[SecretObject]:
+        """devpi's namespace gets a pull-only credential, or none (an anonymous pull): the
+        push credential stays in the build namespace."""
+        pull = DockerConfig(self.settings, pull=True)
+        if not pull.configured():
+            return []
+        return [
             SecretObject(
                 PULL_SECRET,
-                s.namespace,
-                {".dockerconfigjson": docker},
+                self.settings.namespace,
+                {".dockerconfigjson": pull},
                 type="kubernetes.io/dockerconfigjson",
-            ),
+            )
         ]
 
     def uses_schedules(self) -> bool:
@@ -170,10 +201,7 @@ class BuildPhase(Phase):
         kube = self.ctx.kube
         if kube is None:
             return True
-        try:
-            dep = kube.get(ObjectRef("apps/v1", "Deployment", "workflow-controller", self.argo))
-        except KubeError:
-            return True
+        dep = self.controller()
         for c in ((((dep or {}).get("spec") or {}).get("template") or {}).get("spec") or {}).get(
             "containers"
         ) or []:
@@ -181,6 +209,27 @@ class BuildPhase(Phase):
             if version is not None:
                 return version >= (3, 6)
         return True
+
+    def controller(self) -> dict[str, Any] | None:
+        """Argo's workflow controller Deployment, found by its component label (the Helm chart
+        names it ``<release>-workflow-controller``, thinkube's ``argo-workflows-...``)."""
+        kube = self.ctx.kube
+        if kube is None:
+            return None
+        try:
+            found, _ = kube.list(
+                "apps/v1",
+                "Deployment",
+                self.argo,
+                label_selector=f"{CONTROLLER_LABEL}=workflow-controller",
+            )
+            if not found:  # manifests without the label: the plain install's name
+                ref = ObjectRef("apps/v1", "Deployment", "workflow-controller", self.argo)
+                live = kube.get(ref)
+                found = [live] if live else []
+        except KubeError:
+            return None
+        return found[0] if found else None
 
     def objects(self) -> list[Desired]:
         return [
@@ -235,13 +284,21 @@ class BuildPhase(Phase):
         self.ensure_github(emit)
         state = self.sync_repo(emit)
         super().apply(emit)  # Secrets, WorkflowTemplate, CronWorkflow
+        if not self.pull_secrets():
+            self.log(
+                emit,
+                f"no registry_pull_secret or registry_pull_user: namespace {self.settings.namespace} "
+                "gets no registry credential, so the image must be pullable anonymously (a "
+                "public project); the push credential never leaves the build namespace",
+                "warning",
+            )
         if not state.needs_build:
             self.log(
                 emit,
                 f"image {state.tag} is built from source commit {state.source[:7]}: no build needed",
             )
             return
-        self.build(emit)
+        self.build(emit, state.source)
 
     def ensure_github(self, emit: Emit) -> None:
         s = self.settings
@@ -288,12 +345,41 @@ class BuildPhase(Phase):
             self.log(emit, f"repository unchanged at {state.head[:7]}")
         return state
 
-    def build(self, emit: Emit) -> dict[str, Any]:
+    def running_build(self, source: str) -> dict[str, Any] | None:
+        """An installer build of ``source`` that has not finished (an interrupted run's)."""
+        if not source:
+            return None
+        runs, _ = self.ctx.require_kube().list(
+            "argoproj.io/v1alpha1",
+            "Workflow",
+            self.argo,
+            label_selector=f"{BUILD_LABEL}=installer,{SOURCE_LABEL}={source[:40]}",
+        )
+        running = [w for w in runs if ((w.get("status") or {}).get("phase")) not in FINISHED]
+        return max(running, key=lambda w: w["metadata"].get("creationTimestamp", ""), default=None)
+
+    def build(self, emit: Emit, source: str = "") -> dict[str, Any]:
         kube = self.ctx.require_kube()
-        wf = kube.create(build_workflow(self.settings))
+        wf = self.running_build(source)
+        if wf is not None:
+            self.log(
+                emit,
+                f"following Workflow {self.argo}/{wf['metadata']['name']}: it is already "
+                f"building {source[:7]} (not submitting a second build)",
+            )
+        else:
+            body = build_workflow(self.settings, source)
+            try:
+                wf = kube.create(body)  # sent once: a create is never retried
+            except KubeError as exc:
+                # the answer was lost (reset, timeout): the Workflow may exist all the same
+                landed = kube.get(ObjectRef.of(body)) if exc.transient else None
+                if landed is None:
+                    raise
+                wf = landed
+            self.log(emit, f"submitted Workflow {self.argo}/{wf['metadata']['name']}")
         name = wf["metadata"]["name"]
         ref = ObjectRef("argoproj.io/v1alpha1", "Workflow", name, self.argo)
-        self.log(emit, f"submitted Workflow {self.argo}/{name}")
         changed: queue.SimpleQueue[None] = queue.SimpleQueue()  # a step started or ended
         done = threading.Event()  # the workflow finished: stream what is left, then stop
         stop_logs = threading.Event()  # stop a log stream too (cancel, or it outlived the run)
@@ -330,7 +416,9 @@ class BuildPhase(Phase):
             changed.put(None)
             if self.ctx.cancel.is_set():
                 stop_logs.set()
-            follower.join(timeout=5)  # a finished pod's log stream ends by itself
+            # the pods stay after the run (podGC waits), so what is left is read to the end; a
+            # finished pod's log stream ends by itself, the bound is for a stuck connection
+            follower.join(timeout=30)
             stop_logs.set()
             follower.join(timeout=2)
         phase = ((final or {}).get("status") or {}).get("phase")
@@ -396,6 +484,16 @@ class BuildPhase(Phase):
         )
         by_name = {w["metadata"]["name"]: w for w in [*runs, *mine]}
         if not by_name:
+            # after a rollback (which deletes the runs) a re-install needs no build when the
+            # branch already deploys an image of its current source
+            try:
+                state = self.repo().read_state()
+            except RepoError:
+                state = None
+            if state is not None and not state.needs_build:
+                return PhaseStatus(
+                    State.HEALTHY, f"image {state.tag} is built from the current source"
+                )
             return PhaseStatus(State.PROGRESSING, "no build has run yet")
         last = max(by_name.values(), key=lambda w: w["metadata"].get("creationTimestamp", ""))
         phase = (last.get("status") or {}).get("phase") or "Pending"

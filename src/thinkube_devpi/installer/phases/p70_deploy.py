@@ -12,6 +12,7 @@ commit (not the previous one) Synced, its operation Succeeded and the app Health
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +27,7 @@ from thinkube_devpi.installer.deployrepo import (
 from thinkube_devpi.installer.events import Emit, ObjectApplied, ObjectRef, State, WaitingFor
 from thinkube_devpi.installer.kube import KubeError
 from thinkube_devpi.installer.manifests import (
+    applied_labels,
     container_security,
     meta,
     pod_security,
@@ -103,6 +105,41 @@ def application_state(app: dict[str, Any] | None) -> tuple[str, str, str, str, s
         str(health.get("status") or ""),
         str(message),
     )
+
+
+TRACKING_KEY = "application.resourceTrackingMethod"
+
+
+def argocd_tracking_method(
+    cm: dict[str, Any] | None, kube: Any, namespace: str
+) -> tuple[str, str]:
+    """(method, why): how the Argo CD in ``namespace`` tells its Application's objects.
+
+    ``argocd-cm`` names it; without the key Argo CD 3.x tracks by annotation and older releases
+    by the ``app.kubernetes.io/instance`` label (read from the application controller's image)."""
+    chosen = str(((cm or {}).get("data") or {}).get(TRACKING_KEY) or "")
+    if chosen:
+        return chosen, f"set in {namespace}/argocd-cm"
+    version = None
+    for api, kind in (("apps/v1", "StatefulSet"), ("apps/v1", "Deployment")):
+        try:
+            found, _ = kube.list(
+                api,
+                kind,
+                namespace,
+                label_selector="app.kubernetes.io/component=application-controller",
+            )
+        except (KubeError, LookupError):
+            continue
+        for obj in found:
+            for c in obj["spec"]["template"]["spec"].get("containers") or []:
+                m = re.search(r":v?(\d+)\.(\d+)", str(c.get("image", "")).rsplit("/", 1)[-1])
+                if m:
+                    version = (int(m.group(1)), int(m.group(2)))
+    if version is None:
+        return "unknown", "no argocd-cm setting and no application controller found"
+    default = "annotation" if version >= (3, 0) else "label"
+    return default, f"Argo CD {version[0]}.{version[1]}'s default"
 
 
 def job_done(job: dict[str, Any] | None) -> bool:
@@ -202,7 +239,7 @@ class DeployPhase(Phase):
             "apiVersion": "batch/v1",
             "kind": "Job",
             "metadata": {
-                **meta(INIT_JOB, s.namespace, **selector(INIT_JOB)),
+                **meta(INIT_JOB, s.namespace, **applied_labels(INIT_JOB)),
                 "annotations": {INPUTS: inputs},
             },
             "spec": {
@@ -347,9 +384,21 @@ class DeployPhase(Phase):
                     f"operation {op or '-'}, health {health or 'Unknown'}",
                 )
 
+        later: dict[str, bool] = {}
+
+        def at_or_after_push(rev: str) -> bool:
+            # the monitor may have pushed another tag bump on top of ours meanwhile: a
+            # descendant of the pushed commit carries it too
+            if rev not in later:
+                try:
+                    later[rev] = bool(rev) and self.repo().descends_from(rev, state.head)
+                except RepoError:
+                    later[rev] = False
+            return later[rev]
+
         def settled(app: dict[str, Any] | None) -> bool:
             rev, sync, op, health, _ = application_state(app)
-            if rev != state.head:
+            if rev != state.head and not at_or_after_push(rev):
                 return False  # ArgoCD still shows the previous commit
             if health == "Degraded" or op in ("Failed", "Error"):
                 return True
@@ -366,6 +415,8 @@ class DeployPhase(Phase):
             on_change=progress,
         )
         rev, _, op, health, message = application_state(app)
+        if rev != state.head:
+            self.log(emit, f"Application {APP} synced {rev[:7]}, made on top of {state.head[:7]}")
         if health == "Degraded" or op in ("Failed", "Error"):
             raise PhaseError(
                 f"Application {APP} is {health or op} at {rev[:7]}: {message or 'no message'}",

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from thinkube_devpi.installer.auth_checks import check_hosts
-from thinkube_devpi.installer.events import ObjectRef, State
+from thinkube_devpi.installer.events import Emit, ObjectRef, State
 from thinkube_devpi.installer.manifests import meta, selector
 from thinkube_devpi.installer.phases.base import (
     Context,
@@ -44,6 +44,9 @@ PROXY = "oauth2-proxy"
 PROXY_PORT = 4180
 OUTSIDE_URL_HEADER = "X-Outside-Url"
 GATEWAY_GROUP = "gateway.networking.k8s.io"
+CILIUM_POLICY_API = "cilium.io/v2"
+CILIUM_GATEWAY_CONTROLLER = "io.cilium/gateway-controller"
+ENVOY_GATEWAY_CONTROLLER = "gateway.envoyproxy.io/gatewayclass-controller"
 NGINX = "nginx.ingress.kubernetes.io"
 
 
@@ -108,6 +111,59 @@ class FromFile(KeySource):
             ) from None
 
 
+def cilium_ingress_policy(name: str, namespace: str, target: str, port: int) -> dict[str, Any]:
+    """Admit Cilium's gateway/ingress traffic (identity ``reserved:ingress``) on one port."""
+    return {
+        "apiVersion": CILIUM_POLICY_API,
+        "kind": "CiliumNetworkPolicy",
+        "metadata": meta(name, namespace),
+        "spec": {
+            "endpointSelector": {"matchLabels": selector(target)},
+            "ingress": [
+                {
+                    "fromEntities": ["ingress"],
+                    "toPorts": [{"ports": [{"port": str(port), "protocol": "TCP"}]}],
+                }
+            ],
+        },
+    }
+
+
+def route_problems(route: dict[str, Any] | None, gateway: str) -> tuple[list[str], list[str]]:
+    """(refused, pending): why ``gateway`` does not serve ``route``, read from the route's
+    ``status.parents[].conditions`` (Accepted, ResolvedRefs) as the Gateway's controller reports
+    them. Both empty: served."""
+    if route is None:
+        return [], ["absent"]
+    parents = [
+        p
+        for p in ((route.get("status") or {}).get("parents") or [])
+        if "/".join(
+            str((p.get("parentRef") or {}).get(k, "")) for k in ("namespace", "name")
+        )
+        == gateway
+    ]
+    if not parents:
+        return [], ["not yet accepted by the Gateway (no status from it)"]
+    refused: list[str] = []
+    pending: list[str] = []
+    generation = (route.get("metadata") or {}).get("generation")
+    for p in parents:
+        conditions = {c.get("type"): c for c in p.get("conditions") or []}
+        section = (p.get("parentRef") or {}).get("sectionName")
+        where = f" (listener {section})" if section else ""
+        for kind in ("Accepted", "ResolvedRefs"):
+            c = conditions.get(kind)
+            if c is None:
+                pending.append(f"{kind} not reported yet")
+            elif generation and c.get("observedGeneration", generation) < generation:
+                pending.append(f"{kind} not reported yet for the current spec")
+            elif c.get("status") != "True":
+                detail = ": ".join(str(x) for x in (c.get("reason"), c.get("message")) if x)
+                refused.append(f"{kind}={c.get('status')}{where}: {detail}")
+    return refused, pending
+
+
 # ---------------------------------------------------------------- the phase
 
 
@@ -123,7 +179,7 @@ class ExposurePhase(Phase):
     @property
     def source_ref(self) -> ObjectRef:
         s = self.settings
-        return ObjectRef("v1", "Secret", s.tls_secret_name, s.tls_secret_namespace)
+        return ObjectRef("v1", "Secret", s.tls_source_name, s.tls_secret_namespace)
 
     @property
     def from_files(self) -> bool:
@@ -239,14 +295,24 @@ class ExposurePhase(Phase):
         ]
 
     def network_policies(self) -> list[dict[str, Any]]:
+        """devpi on 3141 from the gateway peer, oauth2-proxy and the init Job; oauth2-proxy on
+        4180 from the gateway peer. The peer is the pods of ``ingress_peer_namespace`` (Envoy
+        Gateway's proxies on thinkube), or, for Cilium's own gateway, Cilium's ``ingress``
+        identity, which only a CiliumNetworkPolicy can name."""
         s = self.settings
-        peer = {
+        by_namespace = s.ingress_peer == "namespace"
+        peer: dict[str, Any] = {
             "namespaceSelector": {
                 "matchLabels": {"kubernetes.io/metadata.name": s.ingress_peer_namespace}
             }
         }
+        if s.peer_pod_labels:
+            # the proxies only, not every pod of their namespace (Envoy Gateway's controller ...)
+            peer["podSelector"] = {"matchLabels": s.peer_pod_labels}
 
         def policy(name: str, port: int, sources: list[dict[str, Any]]) -> dict[str, Any]:
+            # no sources: the pod admits nothing through this policy (default deny)
+            rules = [{"from": sources, "ports": [{"protocol": "TCP", "port": port}]}]
             return {
                 "apiVersion": "networking.k8s.io/v1",
                 "kind": "NetworkPolicy",
@@ -254,69 +320,178 @@ class ExposurePhase(Phase):
                 "spec": {
                     "podSelector": {"matchLabels": selector(name)},
                     "policyTypes": ["Ingress"],
-                    "ingress": [{"from": sources, "ports": [{"protocol": "TCP", "port": port}]}],
+                    "ingress": rules if sources else [],
                 },
             }
 
-        return [
+        gateway = [peer] if by_namespace else []
+        out = [
             policy(
                 DEVPI,
                 DEVPI_PORT,
                 [
-                    peer,
+                    *gateway,
                     {"podSelector": {"matchLabels": selector(PROXY)}},
                     {"podSelector": {"matchLabels": selector("devpi-init")}},
                 ],
             ),
-            policy(PROXY, PROXY_PORT, [peer]),
+            policy(PROXY, PROXY_PORT, gateway),
         ]
+        if not by_namespace:
+            out += [
+                cilium_ingress_policy(f"{DEVPI}-from-gateway", s.namespace, DEVPI, DEVPI_PORT),
+                cilium_ingress_policy(f"{PROXY}-from-gateway", s.namespace, PROXY, PROXY_PORT),
+            ]
+        return out
 
     # ------------------------------------------------------------ checks
 
     def preflight(self) -> None:
         s = self.settings
         check_hosts(s)
-        kube = self.ctx.require_kube()
+        self.ctx.require_kube()
         if s.exposure == "ingress":
-            if kube.get(ObjectRef("networking.k8s.io/v1", "IngressClass", s.ingress_class)) is None:
-                names = [
-                    o["metadata"]["name"]
-                    for o in kube.list("networking.k8s.io/v1", "IngressClass")[0]
-                ]
-                raise PhaseError(
-                    f"IngressClass {s.ingress_class!r} does not exist in the cluster.",
-                    "Set ingress_class to one of: "
-                    + (", ".join(names) or "none (install an ingress controller)")
-                    + ', or use exposure = "gateway".',
-                )
-            self._check_certificate()
+            self._check_ingress_class()
+            self._check_certificate()  # the Ingress carries a copy of the wildcard certificate
         else:
-            if not kube.has_kind(f"{GATEWAY_GROUP}/v1", "HTTPRoute"):
+            self.check_gateway()
+        self.check_peer()
+
+    def check_peer(self) -> None:
+        """Who the NetworkPolicies admit must be where the gateway's traffic comes from."""
+        s = self.settings
+        kube = self.ctx.require_kube()
+        gateway_class = self.check_gateway() if s.exposure == "gateway" else None
+        if s.ingress_peer == "cilium-ingress":
+            if not kube.has_kind(CILIUM_POLICY_API, "CiliumNetworkPolicy"):
                 raise PhaseError(
-                    "The cluster does not serve Gateway API HTTPRoutes (gateway.networking.k8s.io/v1).",
-                    'Install the Gateway API CRDs, or use exposure = "ingress".',
+                    "ingress_peer is cilium-ingress but the cluster does not serve "
+                    "cilium.io/v2 CiliumNetworkPolicy.",
+                    'Is Cilium the CNI? Otherwise set ingress_peer = "namespace" and '
+                    "ingress_peer_namespace to the namespace of the gateway's proxy pods.",
                 )
-            if s.api_source_ranges:
-                raise PhaseError(
-                    "api_source_ranges cannot be enforced by an HTTPRoute.",
-                    "Restrict the source addresses at the Gateway (its implementation's policy) "
-                    'and clear api_source_ranges, or use exposure = "ingress".',
-                )
-            gw_ref = ObjectRef(
-                f"{GATEWAY_GROUP}/v1", "Gateway", s.gateway_name, s.gateway_namespace
+        elif gateway_class == CILIUM_GATEWAY_CONTROLLER:
+            raise PhaseError(
+                f"Gateway {s.gateway_namespace}/{s.gateway_name} is Cilium's own gateway: its "
+                "traffic carries Cilium's ingress identity, which no namespace peer matches.",
+                'Set ingress_peer = "cilium-ingress" (a CiliumNetworkPolicy admits it).',
             )
-            gateway = kube.get(gw_ref)
-            if gateway is None:
-                raise PhaseError(
-                    f"{gw_ref} does not exist.",
-                    "Set gateway_name and gateway_namespace to the cluster's Gateway.",
-                )
-            listeners = (gateway.get("spec") or {}).get("listeners") or []
-            if s.gateway_section and s.gateway_section not in [x.get("name") for x in listeners]:
-                raise PhaseError(
-                    f"{gw_ref} has no listener {s.gateway_section!r}.",
-                    "Listeners: " + (", ".join(str(x.get("name")) for x in listeners) or "none"),
-                )
+        else:
+            self._check_peer_namespace()
+
+    def detected_exposure(self) -> str:
+        """What the cluster offers, in words for a hint: Gateways and IngressClasses."""
+        kube = self.ctx.require_kube()
+        found = []
+        if kube.has_kind(f"{GATEWAY_GROUP}/v1", "Gateway"):
+            gws = kube.list(f"{GATEWAY_GROUP}/v1", "Gateway")[0]
+            found += [
+                f'exposure = "gateway", gateway_namespace = "{g["metadata"]["namespace"]}", '
+                f'gateway_name = "{g["metadata"]["name"]}"'
+                for g in gws
+            ]
+        classes = kube.list("networking.k8s.io/v1", "IngressClass")[0]
+        found += [f'exposure = "ingress", ingress_class = "{c["metadata"]["name"]}"' for c in classes]
+        if not found:
+            return "The cluster has neither a Gateway nor an IngressClass: install one first."
+        return "The cluster offers: " + "; or ".join(found) + "."
+
+    def _check_ingress_class(self) -> None:
+        s = self.settings
+        kube = self.ctx.require_kube()
+        if kube.get(ObjectRef("networking.k8s.io/v1", "IngressClass", s.ingress_class)) is None:
+            raise PhaseError(
+                f"IngressClass {s.ingress_class!r} does not exist in the cluster.",
+                "Set " + self.detected_exposure().removeprefix("The cluster offers: "),
+            )
+
+    def check_gateway(self) -> str | None:
+        """Checks the Gateway and its listener; returns its GatewayClass's controller name."""
+        s = self.settings
+        kube = self.ctx.require_kube()
+        if not kube.has_kind(f"{GATEWAY_GROUP}/v1", "HTTPRoute"):
+            raise PhaseError(
+                "The cluster does not serve Gateway API HTTPRoutes (gateway.networking.k8s.io/v1).",
+                self.detected_exposure(),
+            )
+        if s.api_source_ranges:
+            raise PhaseError(
+                "api_source_ranges cannot be enforced by an HTTPRoute.",
+                "Restrict the source addresses at the Gateway (its implementation's policy) "
+                'and clear api_source_ranges, or use exposure = "ingress".',
+            )
+        gw_ref = ObjectRef(f"{GATEWAY_GROUP}/v1", "Gateway", s.gateway_name, s.gateway_namespace)
+        gateway = kube.get(gw_ref)
+        if gateway is None:
+            raise PhaseError(f"{gw_ref} does not exist.", self.detected_exposure())
+        listeners = (gateway.get("spec") or {}).get("listeners") or []
+        names = [str(x.get("name")) for x in listeners]
+        if s.gateway_section and s.gateway_section not in names:
+            tls = [str(x.get("name")) for x in listeners if x.get("protocol") == "HTTPS"]
+            raise PhaseError(
+                f"{gw_ref} has no listener {s.gateway_section!r}.",
+                "Set gateway_section to its HTTPS listener: "
+                + (", ".join(tls) or "none (add one)")
+                + f" (listeners: {', '.join(names) or 'none'}).",
+            )
+        class_name = (gateway.get("spec") or {}).get("gatewayClassName")
+        if not class_name:
+            return None
+        gc = kube.get(ObjectRef(f"{GATEWAY_GROUP}/v1", "GatewayClass", str(class_name)))
+        return str(((gc or {}).get("spec") or {}).get("controllerName") or "") or None
+
+    def _check_peer_namespace(self) -> None:
+        """The peer namespace must hold the gateway's proxy pods (or the ingress controller)."""
+        s = self.settings
+        kube = self.ctx.require_kube()
+        wanted = s.peer_pod_labels
+        selector = ",".join(f"{k}={v}" for k, v in wanted.items()) or None
+        here = kube.list("v1", "Pod", s.ingress_peer_namespace, label_selector=selector)[0]
+        if here:
+            self._check_peer_addresses(here)
+            return
+        found: list[str] = []
+        if selector:
+            elsewhere, _ = kube.list("v1", "Pod", label_selector=selector)
+            found = sorted({p["metadata"]["namespace"] for p in elsewhere})
+        what = f"pods labelled {selector}" if selector else "pods"
+        if found:
+            raise PhaseError(
+                f"ingress_peer_namespace {s.ingress_peer_namespace!r} holds none of the gateway's "
+                f"proxy pods ({what}); they run in {', '.join(found)}.",
+                f'Set ingress_peer_namespace = "{found[0]}": only that peer may reach devpi.',
+            )
+        raise PhaseError(
+            f"ingress_peer_namespace {s.ingress_peer_namespace!r} holds no {what}: the "
+            "NetworkPolicies would let no gateway reach devpi (both hosts would answer 503).",
+            "Set ingress_peer_namespace to the namespace of the gateway's proxy pods or the "
+            "ingress controller (thinkube's Envoy Gateway: envoy-gateway-system) and "
+            "ingress_peer_labels to their labels ('*' for every pod there), or ingress_peer = "
+            '"cilium-ingress" for Cilium\'s own gateway.',
+        )
+
+    def _check_peer_addresses(self, pods: list[dict[str, Any]]) -> None:
+        """oauth2-proxy trusts forwarded headers from gateway_peer_cidrs only: the proxies'
+        addresses must be in them, or every sign-in would see the proxy as the client."""
+        import ipaddress
+
+        s = self.settings
+        nets = [ipaddress.ip_network(c, strict=False) for c in s.gateway_peer_cidrs]
+        outside = sorted(
+            {
+                ip
+                for p in pods
+                if (ip := str((p.get("status") or {}).get("podIP") or ""))
+                and not any(ipaddress.ip_address(ip) in n for n in nets)
+            }
+        )
+        if outside:
+            raise PhaseError(
+                f"The gateway's proxy pods have addresses outside gateway_peer_cidrs "
+                f"({', '.join(s.gateway_peer_cidrs)}): {', '.join(outside)}.",
+                "Set gateway_peer_cidrs to the cluster's pod network (thinkube: 10.244.0.0/16; "
+                "`kubectl cluster-info dump | grep -m1 cluster-cidr`).",
+            )
 
     def _certificate_pem(self) -> tuple[str, str]:
         """(source description, certificate PEM) of the source; PhaseError when missing."""
@@ -398,7 +573,7 @@ class ExposurePhase(Phase):
             else f"HTTPRoutes on Gateway {s.gateway_namespace}/{s.gateway_name}"
         )
         if s.exposure != "ingress":
-            return PhaseStatus(State.HEALTHY, f"{s.dashboard} and {s.api} via {where}")
+            return self._route_health(where)
         live = self.ctx.require_kube().get(ObjectRef("v1", "Secret", TLS_SECRET, s.namespace))
         pem = decode_secret_data(live).get("tls.crt", "")
         try:
@@ -416,4 +591,50 @@ class ExposurePhase(Phase):
             f"{s.dashboard} and {s.api} via {where}; certificate as its source, "
             f"expires {expires:%Y-%m-%d}",
             [f"sha256 {fingerprint}"],
+        )
+
+    def wait_ready(self, emit: Emit) -> None:
+        """With Gateway API: until the Gateway accepted both routes (or refused one)."""
+        s = self.settings
+        if s.exposure != "gateway":
+            return
+        gateway = f"{s.gateway_namespace}/{s.gateway_name}"
+        for name in (DASHBOARD, API):
+            ref = ObjectRef(f"{GATEWAY_GROUP}/v1", "HTTPRoute", name, s.namespace)
+            live = self.wait_for(
+                emit,
+                ref,
+                lambda r: not route_problems(r, gateway)[1],
+                f"Gateway {gateway} to accept HTTPRoute {name}",
+            )
+            problems, _ = route_problems(live, gateway)
+            if problems:
+                raise PhaseError(
+                    f"Gateway {gateway} refused HTTPRoute {name}: {'; '.join(problems)}",
+                    "Check gateway_name, gateway_namespace and gateway_section against the "
+                    "Gateway's listeners, and that the backend Service exists.",
+                )
+
+    def _route_health(self, where: str) -> PhaseStatus:
+        """Each HTTPRoute as its Gateway reports it (Accepted, ResolvedRefs)."""
+        s = self.settings
+        kube = self.ctx.require_kube()
+        gateway = f"{s.gateway_namespace}/{s.gateway_name}"
+        refused, waiting = [], []
+        for name, host in ((DASHBOARD, s.dashboard), (API, s.api)):
+            live = kube.get(ObjectRef(f"{GATEWAY_GROUP}/v1", "HTTPRoute", name, s.namespace))
+            problems, pending = route_problems(live, gateway)
+            if problems:
+                refused.append(f"HTTPRoute {name} ({host}): {'; '.join(problems)}")
+            elif pending:
+                waiting.append(f"HTTPRoute {name} ({host}): {'; '.join(pending)}")
+        if refused:
+            return PhaseStatus(
+                State.FAILED, f"Gateway {gateway} refused: {refused[0]}", refused + waiting
+            )
+        if waiting:
+            return PhaseStatus(State.PROGRESSING, waiting[0], waiting)
+        listener = f" (listener {s.gateway_section})" if s.gateway_section else ""
+        return PhaseStatus(
+            State.HEALTHY, f"{s.dashboard} and {s.api} via {where}{listener}; routes accepted"
         )

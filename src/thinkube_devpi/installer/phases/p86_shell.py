@@ -76,11 +76,16 @@ class ShellPhase(Phase):
         if self._pip():
             from thinkube_devpi.shell import pipconf
 
-            written = pipconf.write(pipconf.plan(self.simple_url, "user"))
             previous = {w["path"]: w for w in record.get("pip", [])}
-            for w in written:
-                if w.action != "unchanged" and str(w.path) not in previous:
+
+            def intent(w: pipconf.WrittenFile) -> None:
+                # recorded before the file is replaced: a kill right after keeps the backup known
+                if str(w.path) not in previous:
                     previous[str(w.path)] = w.to_json()
+                    record["pip"] = list(previous.values())
+                    local_state.write(self.name, record)
+
+            for w in pipconf.write(pipconf.plan(self.simple_url, "user"), before=intent):
                 self.log(emit, f"{w.action}: {w.path}")
             record["pip"] = list(previous.values())
         local_state.write(self.name, record)

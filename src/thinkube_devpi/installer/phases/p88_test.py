@@ -6,7 +6,7 @@ cluster, only found out by trying.
 
 from __future__ import annotations
 
-from thinkube_devpi.installer.events import Emit, LogLine, ObjectRef, State
+from thinkube_devpi.installer.events import CheckDone, Emit, LogLine, ObjectRef, State
 from thinkube_devpi.installer.phases.base import Phase, PhaseError, PhaseStatus, decode_secret_data
 from thinkube_devpi.secrets import Secret
 
@@ -62,9 +62,7 @@ class TestPhase(Phase):
         ) as e2e:
             for check in e2e.run():
                 count += 1
-                mark = "ok  " if check.ok else "FAIL"
-                text = f"{mark} {check.name}: expected {check.expected}, got {check.got}"
-                emit(LogLine(self.name, text, "info" if check.ok else "error"))
+                emit(CheckDone.of(self.name, check))
                 if not check.ok:
                     failed.append(check)
                     if check.hint:

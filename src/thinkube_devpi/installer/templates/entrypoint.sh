@@ -7,9 +7,10 @@
 #   DEVPISERVER_ROOT_PASSWD (a secretKeyRef): devpi-init reads it from the environment, so the
 #   password (or its hash) never appears in any process's argv.
 # - A server directory this entrypoint did not create is refused, never initialised over.
-# - The server runs with --restrict-modify root (nobody anonymous creates users or indexes) and a
-#   fixed --outside-url: devpi's pages link to the API host whatever X-Outside-Url a client sends
-#   (devpi-server would let that header win: the launcher drops it).
+# - The server runs with --restrict-modify root (nobody anonymous creates users or indexes); its
+#   pages link to the host a request came in on when it is one of DEVPI_OUTSIDE_HOSTS (else to the
+#   first, the API host), whatever X-Outside-Url a client sends (the launcher decides, not devpi's
+#   header or a fixed --outside-url, which would send the dashboard's links to the API host).
 # Extra arguments are passed on to devpi-server.
 set -eu
 
@@ -20,7 +21,8 @@ set -eu
 : "${DEVPI_HOST:=0.0.0.0}"
 : "${DEVPI_PORT:=3141}"
 : "${DEVPI_LAUNCHER:=/opt/thinkube-devpi/devpi_server_launch.py}"
-: "${DEVPI_OUTSIDE_URL:?DEVPI_OUTSIDE_URL must name the API host, such as https://devpi-api.example.com}"
+: "${DEVPI_OUTSIDE_HOSTS:?DEVPI_OUTSIDE_HOSTS must name the API host and the dashboard host, such as devpi-api.example.com,devpi.example.com}"
+export DEVPI_OUTSIDE_HOSTS
 MARKER=.thinkube-devpi
 
 umask 077
@@ -58,5 +60,4 @@ exec python3 "$DEVPI_LAUNCHER" \
     --port "$DEVPI_PORT" \
     --secretfile "$DEVPI_SECRET_DIR/secret" \
     --restrict-modify root \
-    --outside-url "$DEVPI_OUTSIDE_URL" \
     "$@"

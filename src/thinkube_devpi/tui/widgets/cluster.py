@@ -31,6 +31,7 @@ KINDS: tuple[tuple[str, str], ...] = (
     ("PersistentVolumeClaim", "pvc"),
     ("Service", "svc"),
     ("Ingress", "ing"),
+    ("HTTPRoute", "httproute"),
     ("Job", "jobs"),
     ("Workflow", "workflows"),
     ("Application", "apps"),

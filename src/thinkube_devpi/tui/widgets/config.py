@@ -29,6 +29,8 @@ from thinkube_devpi.tui.colors import check_text
 SECRET_NAMES: tuple[tuple[str, str], ...] = (
     ("DEVPI_ADMIN_PASSWORD", "devpi admin password"),
     ("KEYCLOAK_ADMIN_PASSWORD", "Keycloak admin password"),
+    ("THINKUBE_DEVPI_S3_ACCESS_KEY", "object storage access key (backups)"),
+    ("THINKUBE_DEVPI_S3_SECRET_KEY", "object storage secret key (backups)"),
 )
 
 # yes/no questions of the local phases, by the Context attribute local_state.flag reads

@@ -1,0 +1,86 @@
+"""The TUI against the real control plane: it connects, runs phases 10 to 30, and its cluster view
+shows the rows the real controllers make (the PVC bound by the provisioner stand-in and the real
+binder, the redis pod scheduled and made Running by kwok). Nobody plays a controller here."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from real_cluster.harness import RealCluster
+from thinkube_devpi.config import Settings
+from thinkube_devpi.installer.events import State
+from thinkube_devpi.installer.kube import Kube
+from thinkube_devpi.installer.phases.base import Context
+from thinkube_devpi.installer.runner import Runner
+from thinkube_devpi.tui.app import DevpiApp
+from tui.conftest import SIZE, settle, until
+from tui.test_pilot import rows, state_of
+
+pytestmark = pytest.mark.real_cluster
+
+
+@pytest.fixture
+def tui_settings(exclusive: RealCluster, tmp_path: Path) -> Iterator[Settings]:
+    settings = Settings(domain="example.com", namespace=f"devpi-{secrets.token_hex(3)}").validate()
+    yield settings
+    kube = Kube.connect(exclusive.kubeconfig, cache_dir=tmp_path / "cleanup-cache")
+    Runner(
+        Context(settings, kube, wait_timeout=60, delete_package_data=settings.namespace),
+        phases=None,
+    ).rollback(["redis", "storage", "namespace"])
+    exclusive.delete("v1", "Namespace", settings.namespace)
+
+
+async def test_the_tui_shows_live_rows_of_the_real_cluster(
+    exclusive: RealCluster, tui_settings: Settings, tmp_path: Path
+) -> None:
+    ns = tui_settings.namespace
+    app = DevpiApp(
+        tui_settings,
+        kubeconfig=exclusive.kubeconfig,
+        config_path=tmp_path / "config.toml",
+        cache_dir=tmp_path / "cache",
+        journal_dir=tmp_path / "journal",
+    )
+    app.animation_level = "none"
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.connection == "connected", timeout=30, what="connection")
+        assert app.header.context == "admin@thinkube-devpi-test"
+        app.ctx.wait_timeout = 60
+        await until(pilot, lambda: app.snapshot is not None, timeout=30, what="first snapshot")
+        await pilot.press("a")  # run all remaining: 10, 20, 30 go through, keycloak stops
+        await until(
+            pilot,
+            lambda: app.running == "apply" or bool(app.failed),
+            what=f"the run to start (plan mode: {app.plan_mode})",
+        )
+        assert app.failed in (set(), {"keycloak"}), {
+            name: "\n".join(t.plain for t in app.phases_view.logs[name]) for name in app.failed
+        }
+        await pilot.press("2")
+        await until(
+            pilot,
+            lambda: ("devpi-data-pvc", "Bound") in rows(app, "PersistentVolumeClaim"),
+            timeout=60,
+            what="the PVC to show Bound",
+        )
+        await until(
+            pilot,
+            lambda: any(
+                n.startswith("ephemeral-redis-") and s == "Running" for n, s in rows(app, "Pod")
+            ),
+            timeout=60,
+            what="the redis pod, Running",
+        )
+        await until(pilot, lambda: app.running is None, timeout=90, what="the run to finish")
+        await settle(app, pilot)
+        for name in ("namespace", "storage", "redis"):
+            assert state_of(app, name) is State.HEALTHY, name
+        assert app.failed == {"keycloak"}
+        assert ("ephemeral-redis", "Available") in rows(app, "Deployment")
+        log = "\n".join(t.plain for t in app.phases_view.logs["storage"])
+        assert f"PersistentVolumeClaim {ns}/devpi-data-pvc" in log
