@@ -226,14 +226,76 @@ async def bench_render(rounds: int) -> dict[str, float]:
     }
 
 
+BARE_IMPORTS = "import textual.app; from textual.widgets import DataTable, Footer, Header"
+
+
+def import_profile(rounds: int) -> dict[str, float]:
+    """``python -X importtime``: the bare app's imports against the TUI's (best of N, so the
+    machine's load counts least), and the TUI's own modules that cost the most."""
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+
+    def run(code: str) -> dict[str, int]:
+        out = subprocess.run(
+            [sys.executable, "-X", "importtime", "-c", code],
+            capture_output=True, text=True, env=env, check=True,
+        ).stderr
+        cumulative: dict[str, int] = {}
+        total = 0
+        for line in out.splitlines():
+            if not line.startswith("import time:") or "|" not in line:
+                continue
+            _, cum, raw = line.split("|")
+            if not cum.strip().isdigit():
+                continue
+            name = raw.strip()
+            cumulative[name] = int(cum)
+            if len(raw) - len(raw.lstrip()) == 1:  # a top-level import, not nested in another
+                total += int(cum)
+        cumulative["<total>"] = total
+        return cumulative
+
+    bare, ours = [], []
+    best: dict[str, int] = {}
+    for _ in range(rounds):
+        b = run(BARE_IMPORTS)
+        o = run(f"{BARE_IMPORTS}; import thinkube_devpi.tui.app")
+        bare.append(b["<total>"])
+        ours.append(o["<total>"])
+        for name, us in o.items():
+            if name.startswith("thinkube_devpi"):
+                best[name] = min(best.get(name, us), us)
+    out = {
+        "imports, bare app, best (s)": min(bare) / 1e6,
+        "imports, thinkube-devpi-tui, best (s)": min(ours) / 1e6,
+    }
+    top = sorted(
+        (kv for kv in best.items() if kv[0].count(".") <= 3), key=lambda kv: -kv[1]
+    )[:6]
+    for name, us in top:
+        out[f"  import {name} (s)"] = us / 1e6
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--only",
+        choices=["startup", "imports", "api", "render"],
+        action="append",
+        help="Run only these parts (repeatable). Default: all.",
+    )
     args = parser.parse_args()
+    parts = set(args.only or ["startup", "imports", "api", "render"])
     results: dict[str, float] = {}
-    results.update(bench_startup(args.rounds))
-    results.update(asyncio.run(bench_api_to_screen(args.rounds)))
-    results.update(asyncio.run(bench_render(args.rounds)))
+    if "startup" in parts:
+        results.update(bench_startup(args.rounds))
+    if "imports" in parts:
+        results.update(import_profile(args.rounds))
+    if "api" in parts:
+        results.update(asyncio.run(bench_api_to_screen(args.rounds)))
+    if "render" in parts:
+        results.update(asyncio.run(bench_render(args.rounds)))
     width = max(len(k) for k in results)
     print(f"cpus: {os.cpu_count()}, load: {os.getloadavg()[0]:.2f}")
     for key, value in results.items():

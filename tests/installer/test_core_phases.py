@@ -200,7 +200,9 @@ def test_rollback_keeps_pvc_and_its_namespace(
         str(e.ref): e.reason for e in events if isinstance(e, ObjectDeleted) and e.outcome == "kept"
     }
     assert "PersistentVolumeClaim devpi/devpi-data-pvc" in kept
-    assert "--delete-package-data=devpi" in kept["PersistentVolumeClaim devpi/devpi-data-pvc"]
+    # the reason is shown by the TUI as well: it names no CLI flag
+    reason = kept["PersistentVolumeClaim devpi/devpi-data-pvc"]
+    assert "package data is kept" in reason and "--" not in reason
     assert "devpi-data-pvc" in kept["Namespace devpi"]
     assert fake_kube.get("v1", "PersistentVolumeClaim", "devpi-data-pvc", "devpi") is not None
     assert fake_kube.get("apps/v1", "Deployment", "ephemeral-redis", "devpi") is None

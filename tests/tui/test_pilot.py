@@ -49,6 +49,13 @@ def apply_directly(fake: FakeKubeAPI, settings: Settings, tmp_path: Path, *phase
         done.set()
 
 
+async def answer_yes(pilot, app) -> None:
+    """A run asks first (what each phase creates or changes): answer y."""
+    await until(pilot, lambda: app.screen.__class__.__name__ == "ConfirmRun", what="the question")
+    await pilot.press("y")
+    await until(pilot, lambda: app.screen.__class__.__name__ != "ConfirmRun", what="the answer")
+
+
 def state_of(app, name: str) -> State | None:
     status = app.phases_view.statuses.get(name)
     return status.state if status else None
@@ -103,6 +110,7 @@ async def test_running_phases_10_to_30_shows_objects_appearing(
         app.ctx.wait_timeout = 20
         await until(pilot, lambda: app.snapshot is not None, what="first snapshot")
         await pilot.press("a")  # run all remaining
+        await answer_yes(pilot, app)
         await until(pilot, lambda: app.running == "apply", what="the run to start")
 
         # the test plays the controllers, the cluster view shows what the API shows
@@ -179,6 +187,7 @@ async def test_failing_phase_enables_retry_and_shows_the_api_message(
         assert app.check_action("retry_failed", ()) is None  # nothing failed yet
         app.phases_view.select("storage")
         await pilot.press("r")
+        await answer_yes(pilot, app)
         await until(pilot, lambda: "storage" in app.failed, what="the phase to fail")
         await until(pilot, lambda: app.running is None, what="the run to end")
         assert state_of(app, "storage") is State.FAILED
@@ -191,6 +200,7 @@ async def test_failing_phase_enables_retry_and_shows_the_api_message(
         # the fault was a one-off: retry, play the storage controller, and it is healthy
         app.ctx.wait_timeout = 20
         await pilot.press("t")
+        await answer_yes(pilot, app)
         await until(
             pilot,
             lambda: cluster.get("v1", "PersistentVolumeClaim", "devpi-data-pvc", NS) is not None,
@@ -249,7 +259,10 @@ async def test_rollback_on_yes_deletes_what_the_phase_made(
         await settle(app, pilot)
         assert cluster.get("v1", "PersistentVolumeClaim", "devpi-data-pvc", NS) is not None
         log = "\n".join(t.plain for t in app.phases_view.logs["storage"])
-        assert "kept" in log and "--delete-package-data=devpi" in log
+        # the TUI names no CLI flag, and the row says what the log says (the data is kept)
+        assert "kept" in log and "package data is kept" in log and "--" not in log
+        assert state_of(app, "storage") is State.HEALTHY
+        assert "✔ healthy: rolled back; kept PersistentVolumeClaim" in log
 
 
 async def test_plan_mode_with_no_cluster_lists_every_phase(make_app, tmp_path):
@@ -322,6 +335,7 @@ async def test_quit_during_a_phase_asks_first(cluster, kubeconfig, make_app, set
         app.ctx.wait_timeout = 20
         app.phases_view.select("storage")
         await pilot.press("r")  # waits for the PVC to be Bound: nobody binds it
+        await answer_yes(pilot, app)
         await until(pilot, lambda: app.running_phase == "storage", what="the phase")
         await pilot.press("q")
         await pilot.pause()

@@ -192,3 +192,31 @@ def test_plan_mode(snap_compare, make_app):
         await settle(app, pilot)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=ready)
+
+
+def test_plan_mode_at_80x24(snap_compare, make_app, tmp_path):
+    """The smallest terminal an admin may have: the header folds, the phase list and the plan
+    keep their words whole, and the reason for plan mode is read in full."""
+    # a fixed path: the reason names it, and the baseline must not change between runs
+    app = make_app(kubeconfig="/nonexistent/kubeconfig")
+
+    async def ready(pilot: Pilot[Any]) -> None:
+        await until(pilot, lambda: app.connection == "unreachable", what="plan mode")
+        await until(pilot, lambda: app.phases_view.plans.get("redis") is not None, what="plans")
+        await settle(app, pilot)
+        app.phases_view.select("redis")
+        await settle(app, pilot)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=ready)
+
+
+def test_help_screen_of_the_phases_view(snap_compare, make_app):
+    app = make_app(plan=True)
+
+    async def ready(pilot: Pilot[Any]) -> None:
+        await settle(app, pilot)
+        await pilot.press("question_mark")
+        await until(pilot, lambda: app.screen.__class__.__name__ == "HelpScreen", what="help")
+        await settle(app, pilot)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=ready)

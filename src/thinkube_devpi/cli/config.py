@@ -83,6 +83,28 @@ def init(path: Path | None, force: bool, dry_run: bool, **values: object) -> Non
     click.echo(f"wrote {save(settings, path)}")
 
 
+# a setting left empty takes this derived value (shown beside it, never as Python's None)
+DERIVED_FROM = {
+    "domain": "effective_domain",
+    "dashboard_host": "dashboard",
+    "api_host": "api",
+    "keycloak_url": "keycloak",
+    "registry": "registry_host",
+}
+
+
+def shown_value(settings: Settings, name: str) -> str:
+    """A setting as an admin reads it: true/false, and what an empty one becomes."""
+    value = getattr(settings, name)
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None or value == "":
+        if name in DERIVED_FROM:
+            return f"(derived) {getattr(settings, DERIVED_FROM[name])}"
+        return "(not set)"
+    return str(value)
+
+
 @config.command()
 @click.option("--config", "path", type=click.Path(path_type=Path), default=None)
 @click.option("-o", "--output", type=click.Choice(["text", "json"]), default="text")
@@ -92,7 +114,7 @@ def show(path: Path | None, output: str) -> None:
     derived = {
         "dashboard": settings.dashboard,
         "api": settings.api,
-        "keycloak": settings.keycloak,
+        "keycloak_url": settings.keycloak,
         "issuer": settings.issuer,
         "registry": settings.registry_host,
         "prod_index": settings.prod_index,
@@ -111,7 +133,8 @@ def show(path: Path | None, output: str) -> None:
         return
     click.echo(f"# {path or default_config_path()}")
     for f in dataclasses.fields(Settings):
-        click.echo(f"{f.name:<24} {getattr(settings, f.name)!s:<32} {f.metadata['help']}")
+        shown = shown_value(settings, f.name)
+        click.echo(f"{f.name:<24} {shown:<32} {f.metadata['help']}")
     for key, value in derived.items():
         click.echo(f"{'(' + key + ')':<24} {value}")
     if settings.is_placeholder:

@@ -28,7 +28,7 @@ from thinkube_devpi.installer.events import (
 )
 from thinkube_devpi.installer.phases.base import Plan
 from thinkube_devpi.installer.preflight import Check
-from thinkube_devpi.installer.runner import Journal, Runner, event_to_dict
+from thinkube_devpi.installer.runner import Journal, Runner, event_to_dict, rollback_listing
 from thinkube_devpi.installer.session import Session
 
 STATE_STYLE = {
@@ -276,6 +276,12 @@ def apply(
     renderer = EventPrinter(output)
     runner = session.runner(emit=renderer, journal=None if dry_run else Journal())
     _validate_phases(runner, phases)
+    destructive = [p for p in runner.selection(phases) if phases and p.destructive]
+    if destructive:
+        raise click.UsageError(
+            f"phase {destructive[0].label} deletes the install, and apply never deletes: run "
+            "`tk-devpi install rollback --all` (it lists what goes and what stays, and asks)."
+        )
     if session.plan_mode:
         renderer.note(f"Plan mode: no cluster ({session.why}); showing what apply would do.")
     _run_and_exit(renderer, lambda: runner.apply(phases, dry_run=dry_run, force=force), runner)
@@ -406,6 +412,9 @@ def _watch_status(
     help="Also delete the package data PVC; the value must be the namespace name.",
 )
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@click.option(
+    "--dry-run", is_flag=True, help="List what would be deleted and kept; delete nothing."
+)
 @_common
 @click.pass_obj
 def rollback(
@@ -414,6 +423,7 @@ def rollback(
     everything: bool,
     delete_package_data: str | None,
     yes: bool,
+    dry_run: bool,
     output: str,
 ) -> None:
     """Undo phases in reverse order. Deletes only objects thinkube-devpi made and did not adopt.
@@ -434,11 +444,47 @@ def rollback(
     renderer = EventPrinter(output)
     runner = session.runner(emit=renderer, journal=Journal())
     _validate_phases(runner, phases)
-    if not yes and sys.stdin.isatty():
-        names = ", ".join(p.label for p in runner.selection(phases))
-        where = session.kube.context if session.kube else "?"
-        click.confirm(f"Roll back {names} on {where}?", abort=True)
+    if dry_run:
+        if output == "json":
+            click.echo(
+                json.dumps(
+                    [
+                        {
+                            "number": phase.number,
+                            "name": phase.name,
+                            "skipped": preview is None,
+                            "deletes": preview.deletes if preview else [],
+                            "keeps": [
+                                {"what": what, "why": why}
+                                for what, why in (preview.keeps if preview else [])
+                            ],
+                        }
+                        for phase, preview in runner.rollback_preview(phases)
+                    ],
+                    indent=2,
+                )
+            )
+        else:
+            click.echo("Dry run: nothing is deleted. A rollback would go in this order:")
+            for line in rollback_listing(runner, phases):
+                click.echo(f"  {line}")
+        return
+    if not yes:
+        if not sys.stdin.isatty():
+            raise click.UsageError(
+                "rollback deletes objects and asks first; without a terminal to ask on, pass "
+                "--yes (`--dry-run` lists what it would delete and keep)."
+            )
+        _confirm_rollback(runner, session, phases)
     _run_and_exit(renderer, lambda: runner.rollback(phases), runner, summary=True)
+
+
+def _confirm_rollback(runner: Runner, session: Session, phases: tuple[str, ...]) -> None:
+    where = session.kube.context or session.kube.server if session.kube else "the cluster"
+    click.echo(f"Rollback on {where}, in this order:")
+    for line in rollback_listing(runner, phases):
+        click.echo(f"  {line}")
+    click.confirm("Go ahead?", default=False, abort=True)
 
 
 @install.command()
@@ -455,7 +501,11 @@ def preflight(opts: Options, output: str) -> None:
     if output == "json":
         click.echo(
             json.dumps(
-                [{"check": c.name, "ok": c.ok, "detail": c.detail} for c in checks], indent=2
+                [
+                    {"check": c.name, "ok": c.ok, "detail": c.detail, "hint": c.hint}
+                    for c in checks
+                ],
+                indent=2,
             )
         )
     else:
@@ -464,6 +514,8 @@ def preflight(opts: Options, output: str) -> None:
             console.print(f"[cyan]No cluster[/]: {session.why}")
         for c in checks:
             console.print(check_markup(c))
+            if c.ok is False and c.hint:
+                console.print(f"      [yellow]hint[/]  {c.hint}", markup=True, highlight=False)
     sys.exit(0 if all(c.ok for c in checks) else 1)
 
 
@@ -621,9 +673,17 @@ class EventPrinter:
             )
             return
         c = self.console
+        if not kept:
+            c.print(f"\n[bold]Removed[/] {len(removed)} object(s); nothing kept.")
+            return
         c.print(f"\n[bold]Removed[/] {len(removed)} object(s); [bold]kept[/] {len(kept)}:")
         for e in kept:
             c.print(f"   [cyan]kept[/]  {e.ref}: {e.reason}")
+        if any(e.ref.kind == "PersistentVolumeClaim" for e in kept):
+            c.print(
+                "   [dim]to delete the package data too: tk-devpi install rollback "
+                "--phase storage --delete-package-data=NAMESPACE[/]"
+            )
 
     def __call__(self, event: Event) -> None:
         if isinstance(event, ObjectDeleted):

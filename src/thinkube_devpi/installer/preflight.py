@@ -7,6 +7,7 @@ are both made of it, and the faces show both the same way.
 from __future__ import annotations
 
 import contextlib
+import re
 import ssl
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -32,8 +33,8 @@ class Check:
     name: str
     ok: bool | None  # None: could not be checked (plan mode)
     detail: str  # what was found
-    expected: str = ""
     hint: str = ""
+    expected: str = ""
 
     @property
     def mark(self) -> str:
@@ -52,17 +53,51 @@ class Check:
         return f"{self.mark:<4} {self.text}"
 
 
+def _failed(label: str, exc: KubeError) -> Check:
+    return Check(label, False, exc.message, hint=exc.hint or "Check the cluster connection and re-run.")
+
+
+def http_failure(exc: Exception, url: str) -> tuple[str, str]:
+    """(what happened, what to do) for an HTTP call that got no answer; no class names."""
+    import httpx
+
+    if isinstance(exc, httpx.TimeoutException):
+        return f"{url}: no answer in time", "Is Keycloak up and reachable from this machine?"
+    text = re.sub(r"\[Errno -?\d+\] ", "", str(exc))
+    if "CERTIFICATE_VERIFY_FAILED" in text or isinstance(exc, ssl.SSLError):
+        return (
+            f"{url}: its TLS certificate is not trusted here",
+            "Set keycloak_ca_file to the CA that signed it (`tk-devpi config init "
+            "--keycloak-ca-file PATH`).",
+        )
+    if isinstance(exc, httpx.ConnectError):
+        return (
+            f"{url}: cannot connect ({text.splitlines()[0][:120] if text else 'refused'})",
+            "Check the domain (or keycloak_url) and that the name resolves from this machine.",
+        )
+    return f"{url}: {text.splitlines()[0][:160] if text else 'the request failed'}", (
+        "Check keycloak_url and the network, then re-run."
+    )
+
+
 def preflight(kube: Kube | None, settings: Settings, *, timeout: float = 3.0) -> list[Check]:
     """Cluster reachable, Argo and ArgoCD CRDs, the Gateway (or IngressClass) and the peer the
     NetworkPolicies admit, the wildcard Secret where it is used, Argo CD's tracking, Keycloak."""
     out: list[Check] = []
     if kube is None:
-        out.append(Check("cluster reachable", False, "no cluster: plan mode"))
+        out.append(
+            Check(
+                "cluster reachable",
+                False,
+                "no cluster: plan mode",
+                "Set KUBECONFIG or --context to a reachable cluster.",
+            )
+        )
     else:
         try:
             out.append(Check("cluster reachable", True, f"{kube.server} ({kube.version()})"))
         except KubeError as exc:
-            out.append(Check("cluster reachable", False, str(exc)))
+            out.append(_failed("cluster reachable", exc))
             kube = None
     if kube is not None:
         for label, api, kind in (
@@ -177,8 +212,14 @@ def _kind_check(kube: Kube, label: str, api: str, kind: str) -> Check:
     try:
         found = kube.has_kind(api, kind)
     except KubeError as exc:
-        return Check(label, False, str(exc))
-    return Check(label, found, f"{kind} ({api}) " + ("served" if found else "not served"))
+        return _failed(label, exc)
+    product = "Argo Workflows" if kind == "Workflow" else "ArgoCD"
+    return Check(
+        label,
+        found,
+        f"{kind} ({api}) " + ("served" if found else "not served"),
+        "" if found else f"Install {product} on the cluster first (thinkube installs it).",
+    )
 
 
 def _object_check(
@@ -190,8 +231,18 @@ def _object_check(
     try:
         found = kube.get(ref) is not None  # only existence: a Secret's data is never shown
     except KubeError as exc:
-        return Check(label, False, str(exc))
-    return Check(label, found, f"{ref} " + ("present" if found else "not found"))
+        return _failed(label, exc)
+    hints = {
+        "Secret": "Set tls_secret_name/tls_secret_namespace to the wildcard certificate's Secret.",
+        "IngressClass": "Set ingress_class to one `kubectl get ingressclass` lists.",
+        "Gateway": "Set gateway_name/gateway_namespace to the cluster's Gateway.",
+    }
+    return Check(
+        label,
+        found,
+        f"{ref} " + ("present" if found else "not found"),
+        "" if found else hints.get(kind, ""),
+    )
 
 
 def _issuer_check(settings: Settings, timeout: float) -> Check:
@@ -206,14 +257,23 @@ def _issuer_check(settings: Settings, timeout: float) -> Check:
             verify = ssl.create_default_context(cafile=settings.keycloak_ca_file)
         with httpx.Client(timeout=timeout, verify=verify) as client:
             resp = client.get(url)
-    except httpx.HTTPError as exc:
-        return Check("Keycloak issuer", False, f"{url}: {type(exc).__name__}")
+    except (httpx.HTTPError, ssl.SSLError, OSError) as exc:
+        detail, hint = http_failure(exc, url)
+        return Check("Keycloak issuer", False, detail, hint)
     if resp.status_code != 200:
-        return Check("Keycloak issuer", False, f"{url}: HTTP {resp.status_code}")
+        return Check(
+            "Keycloak issuer",
+            False,
+            f"{url}: HTTP {resp.status_code}",
+            "Check keycloak_realm (and keycloak_url when Keycloak is not at auth.DOMAIN).",
+        )
     issuer = ""
     with contextlib.suppress(ValueError):
         issuer = str(resp.json().get("issuer", ""))
     ok = issuer == settings.issuer
     return Check(
-        "Keycloak issuer", ok, f"{settings.issuer}" + ("" if ok else f" (server says {issuer!r})")
+        "Keycloak issuer",
+        ok,
+        f"{settings.issuer}" + ("" if ok else f" (server says {issuer!r})"),
+        "" if ok else "Set keycloak_url to the address Keycloak calls itself.",
     )

@@ -34,7 +34,16 @@ from thinkube_devpi.installer.events import (
 )
 from thinkube_devpi.installer.kube import KubeError
 from thinkube_devpi.installer.phases import build, select
-from thinkube_devpi.installer.phases.base import Context, Phase, PhaseError, PhaseStatus, Plan
+from thinkube_devpi.installer.phases.base import (
+    Context,
+    Phase,
+    PhaseError,
+    PhaseStatus,
+    Plan,
+    RollbackPreview,
+)
+
+NEVER_APPLIED = "never applied: none of its objects exist, nothing to undo"
 
 log = logging.getLogger(__name__)
 
@@ -214,6 +223,18 @@ class Runner:
 
     def _apply_one(self, phase: Phase, *, dry_run: bool, force: bool) -> bool:
         self.emit(PhaseStarted(phase.name, action="apply", title=phase.title))
+        if phase.destructive:
+            # "run" never deletes: undoing the install is a rollback, asked for and confirmed
+            self.emit(
+                PhaseFinished(
+                    phase.name,
+                    ok=False,
+                    state=State.UNKNOWN,
+                    message=f"Phase {phase.label} deletes the install; apply never deletes.",
+                    hint="Roll back instead: it lists what goes and what stays, and asks first.",
+                )
+            )
+            return False
         try:
             if dry_run:
                 plan = phase.plan()
@@ -267,8 +288,31 @@ class Runner:
         )
         return ok
 
+    def rollback_selection(self, wanted: Iterable[str] | None = None) -> list[Phase]:
+        """The phases a rollback undoes, in install order; phase 89 (or nothing named) means
+        every phase."""
+        chosen = self.selection(wanted)
+        if not wanted or any(p.destructive for p in chosen):
+            chosen = list(self.phases)
+        return [p for p in chosen if not p.destructive]
+
+    def rollback_preview(
+        self, wanted: Iterable[str] | None = None
+    ) -> list[tuple[Phase, RollbackPreview | None]]:
+        """Per phase, in rollback order: what it would delete and keep (None: never applied,
+        skipped). Read from the cluster and this machine; nothing is written."""
+        out: list[tuple[Phase, RollbackPreview | None]] = []
+        for phase in reversed(self.rollback_selection(wanted)):
+            blind = phase.needs_cluster and self.ctx.kube is None  # plan mode: cannot tell
+            out.append((phase, phase.rollback_preview() if blind or phase.was_applied() else None))
+        return out
+
     def rollback(self, wanted: Iterable[str] | None = None) -> bool:
-        """Roll back the selected phases in reverse order; keeps going past a failure."""
+        """Roll back the selected phases in reverse order; keeps going past a failure.
+
+        A phase none of whose objects exist is skipped (a partial install asks for no password
+        of a phase it never reached). The finishing state is read back, so a phase that kept
+        its package data says so."""
         ns = self.ctx.settings.namespace
         asked = self.ctx.delete_package_data
         if asked is not None and asked != ns:
@@ -278,12 +322,25 @@ class Runner:
                 f"the namespace name ({ns!r}) to delete the package data in it",
             )
         ok = True
-        for phase in reversed(self.selection(wanted)):
+        for phase in reversed(self.rollback_selection(wanted)):
             self.emit(PhaseStarted(phase.name, action="rollback", title=phase.title))
+            kept: list[str] = []
+
+            def relay(event: Event, kept: list[str] = kept) -> None:
+                if isinstance(event, ObjectDeleted) and event.outcome == "kept":
+                    kept.append(f"{event.ref} ({event.reason})" if event.reason else str(event.ref))
+                self.emit(event)
+
             try:
                 if phase.needs_cluster:
                     self.ctx.require_kube()
-                phase.rollback(self.emit)
+                if not phase.was_applied():
+                    self.emit(PhaseSkipped(phase.name, reason=NEVER_APPLIED))
+                    self.emit(
+                        PhaseFinished(phase.name, ok=True, state=State.MISSING, message=NEVER_APPLIED)
+                    )
+                    continue
+                phase.rollback(relay)
             except Exception as exc:
                 message, hint = describe_error(exc)
                 self.emit(
@@ -293,7 +350,28 @@ class Runner:
                 )
                 ok = False
                 continue
-            self.emit(
-                PhaseFinished(phase.name, ok=True, state=State.MISSING, message="rolled back")
-            )
+            self.emit(self._rolled_back(phase, kept))
         return ok
+
+    def _rolled_back(self, phase: Phase, kept: list[str]) -> PhaseFinished:
+        """The phase's state after its rollback, read back, and what it kept."""
+        message = "rolled back" + (f"; kept {', '.join(kept)}" if kept else "")
+        state = State.MISSING
+        if kept and phase.in_apply_all:
+            try:
+                state = phase.status().state
+            except Exception:  # the rollback itself went well; the state is read again later
+                state = State.UNKNOWN
+        return PhaseFinished(phase.name, ok=True, state=state, message=message)
+
+
+def rollback_listing(runner: Runner, wanted: Iterable[str] | None = None) -> list[str]:
+    """What a rollback deletes and keeps, phase by phase, in the order it runs (for a question)."""
+    lines: list[str] = []
+    for phase, preview in runner.rollback_preview(wanted):
+        if preview is None:
+            lines.append(f"{phase.label}: skipped (never applied)")
+            continue
+        lines.append(f"{phase.label}:")
+        lines += [f"  {line}" for line in preview.lines()]
+    return lines

@@ -57,6 +57,25 @@ class Session:
             return cls(settings, why=str(exc))
         return cls(settings, kube)
 
+    @staticmethod
+    def server_in(kubeconfig: str | Path | None, context: str | None = None) -> str:
+        """The API server a connection would ask (read from the kubeconfig, no network), or ''."""
+        import os
+
+        import yaml
+
+        path = str(kubeconfig) if kubeconfig else os.environ.get("KUBECONFIG", "~/.kube/config")
+        try:
+            with open(os.path.expanduser(path.split(os.pathsep)[0]), encoding="utf-8") as fh:
+                cfg = yaml.safe_load(fh) or {}
+            name = context or cfg.get("current-context")
+            ctx = next(c for c in cfg.get("contexts") or [] if c.get("name") == name)
+            cluster = ctx["context"]["cluster"]
+            entry = next(c for c in cfg.get("clusters") or [] if c.get("name") == cluster)
+            return str(entry["cluster"]["server"])
+        except (OSError, ValueError, KeyError, TypeError, StopIteration, yaml.YAMLError):
+            return ""
+
     # -- the connection
 
     @property
@@ -66,6 +85,17 @@ class Session:
     @property
     def plan_mode(self) -> bool:
         return self.context.kube is None
+
+    def ping(self) -> str:
+        """'' when the API server answers (with any HTTP status), else what went wrong. One GET
+        of the namespace: the client caches the version, so asking for it again proves nothing."""
+        from thinkube_devpi.installer.events import ObjectRef
+
+        try:
+            self.require_kube().get(ObjectRef("v1", "Namespace", self.settings.namespace))
+        except KubeError as exc:
+            return "" if exc.status is not None else exc.message
+        return ""
 
     def version(self) -> str:
         """The API server's version; asking is how a face learns the cluster answers."""

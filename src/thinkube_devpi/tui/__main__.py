@@ -49,14 +49,20 @@ def main(argv: list[str] | None = None) -> None:
     settings, path, note = load_settings(args.config)
     from thinkube_devpi.tui.app import DevpiApp
 
-    DevpiApp(
+    app = DevpiApp(
         settings,
         config_path=path,
         config_note=note,
         kubeconfig=args.kubeconfig,
         context=args.context,
         plan=args.plan,
-    ).run()
+    )
+    # q exits within 2 s even when a worker waits on a server that never answers
+    app.hard_exit_after = 1.5
+    try:
+        app.run()
+    except KeyboardInterrupt:  # ctrl+c while the app shuts down: no traceback
+        raise SystemExit(130) from None
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ waits for a server.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable
@@ -18,18 +19,19 @@ from rich.text import Text
 from textual import on, work
 from textual.app import App, ComposeResult
 from textual.containers import Container
-from textual.widgets import ContentSwitcher, Footer
+from textual.widgets import ContentSwitcher, Footer, Input
 from textual.worker import Worker, WorkerState
 
 from thinkube_devpi import config
 from thinkube_devpi.config import ConfigError, Settings
 from thinkube_devpi.errors import Error
-from thinkube_devpi.installer.events import PhaseFinished
+from thinkube_devpi.installer.events import PhaseFinished, PhaseStarted
 from thinkube_devpi.installer.phases import build
 from thinkube_devpi.installer.phases.base import Phase
-from thinkube_devpi.installer.runner import Journal, Runner, describe_error
+from thinkube_devpi.installer.runner import Journal, Runner, describe_error, rollback_listing
 from thinkube_devpi.installer.session import Session
 from thinkube_devpi.tui.commands import COMMANDS, bindings, devpi_commands, hints
+from thinkube_devpi.tui.keys import SerialKeysApp
 from thinkube_devpi.tui.messages import (
     ClusterStatus,
     Connected,
@@ -37,9 +39,12 @@ from thinkube_devpi.tui.messages import (
     PlanRead,
     PodLogLines,
     PreflightDone,
+    ProbeAnswered,
+    RollbackPreviewRead,
     RunFinished,
     RunnerEvent,
     SecretKept,
+    Trying,
     Unreachable,
 )
 from thinkube_devpi.tui.widgets.header import VIEWS, KubeHeader
@@ -52,14 +57,33 @@ if TYPE_CHECKING:
     from thinkube_devpi.tui.widgets.config import ConfigView
 
 AGE_SECONDS = 5.0  # how often the cluster view's ages are re-rendered without an API change
-PHASE_REFRESH_DELAY = 1.0  # after a cluster change, re-read phase states at most this often
+PHASE_REFRESH_DELAY = 1.0
+CONNECT_DEADLINE = 8.0  # s: a silent API server is reported and plan mode takes over
+PROBE_EVERY = 5.0  # s between two liveness probes (GET /version) once connected
+PROBE_DEADLINE = 5.0  # s without an answer before the header says the view is stale  # after a cluster change, re-read phase states at most this often
 
 
-class DevpiApp(App[None]):
+def _exit_soon(delay: float) -> None:
+    """The app has restored the terminal and quit; a thread blocked on the network is all that
+    keeps the process: end it."""
+    time.sleep(delay)
+    import os
+    import sys
+
+    with contextlib.suppress(Exception):
+        sys.stdout.flush()
+        sys.stderr.flush()
+    os._exit(0)
+
+
+class DevpiApp(SerialKeysApp):
     """The guided setup. ``plan=True`` (or no reachable cluster) is plan mode: nothing written."""
 
     CSS_PATH = "app.tcss"
     TITLE = "thinkube-devpi"
+    # an 80x24 terminal gets a narrower phase list and a folded header (app.tcss, header.py)
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (30, "-tall")]
     BINDINGS = bindings()
     COMMANDS = App.COMMANDS | {devpi_commands}
 
@@ -99,12 +123,24 @@ class DevpiApp(App[None]):
         self.watch_cancel = threading.Event()
         self.log_cancel = threading.Event()
         self.view = "phases"
+        self._attempt = 0  # connection attempts; only the newest one's answer counts
+        self._tried = ""  # what the current attempt is waiting for (shown when it never answers)
+        self._not_answering_since = ""
+        self._probe_started: float | None = None
+        self._last_probe_end = 0.0
+        self._watchdog_timer: Any = None
+        self.hard_exit_after: float | None = None  # set by main(): see action_quit
+        self.previous_view = "phases"
+        self._plans_due: set[str] = set()  # phases whose plan must be read (again)
+        self._seen_status: dict[str, tuple[Any, str]] = {}  # state the last plan was read for
+        self.prompt_mode = ""  # "filter" or "command" while the prompt line is open
         self._phase_refresh_timer: Any = None
         self._age_timer: Any = None
         # the cluster and config views are built the first time they are shown: the first
         # screen paints sooner without their ~60 widgets
         self._cluster: ClusterView | None = None
         self._config: ConfigView | None = None
+        self._mounting: list[Any] = []  # views being mounted; showing one waits for it
         self.snapshot: ClusterSnapshot | None = None
         self.cluster_message = "waiting for the cluster…"
 
@@ -118,6 +154,12 @@ class DevpiApp(App[None]):
                 yield PhasesView(self.phase_list, id="phases-view")
             yield Container(id="cluster")
             yield Container(id="config")
+        # `/` filter and `:` command mode, k9s-style: one line above the footer, while in use
+        prompt = Input(id="prompt")
+        # never focused while hidden (not even by the screen's first auto-focus)
+        prompt.display = False
+        prompt.can_focus = False
+        yield prompt
         yield Footer()
 
     @property
@@ -144,7 +186,7 @@ class DevpiApp(App[None]):
             view.message = self.cluster_message
             view.snapshot = self.snapshot
             self._cluster = view
-            self.query_one("#cluster", Container).mount(view)
+            self._mounting.append(self.query_one("#cluster", Container).mount(view))
         return self._cluster
 
     @property
@@ -154,7 +196,7 @@ class DevpiApp(App[None]):
             from thinkube_devpi.tui.widgets.config import ConfigView
 
             self._config = ConfigView(self.settings, self.config_note, id="config-view")
-            self.query_one("#config", Container).mount(self._config)
+            self._mounting.append(self.query_one("#config", Container).mount(self._config))
         return self._config
 
     @property
@@ -172,7 +214,7 @@ class DevpiApp(App[None]):
         else:
             self.header.reason = "loading the Kubernetes client…"
             # after the first paint: importing the kubernetes client costs ~0.3 s
-            self.call_after_refresh(self.connect)
+            self.call_after_refresh(self.begin_connect)
 
     def _domain_note(self) -> str:
         if self.settings.is_placeholder:
@@ -181,6 +223,39 @@ class DevpiApp(App[None]):
 
     # ------------------------------------------------------------------ connection
 
+    def begin_connect(self) -> None:
+        """Connect in a worker; a server that does not answer within CONNECT_DEADLINE is
+        reported in the header (since when, what was tried) and plan mode takes over. The
+        worker may stay blocked on the network: nothing waits for it."""
+        self._attempt += 1
+        self._tried = "the kubeconfig's API server"
+        self.connection = "connecting"
+        self.header.connection = "connecting"
+        self.connect(self._attempt)
+        attempt = self._attempt
+        self.set_timer(CONNECT_DEADLINE, lambda: self._connect_overdue(attempt))
+
+    def _connect_overdue(self, attempt: int) -> None:
+        if self.closing or attempt != self._attempt or self.connection != "connecting":
+            return
+        self._not_answering_since = self._now()
+        self._enter_plan_mode(
+            f"since {self._not_answering_since}: asked {self._tried}, no answer in "
+            f"{CONNECT_DEADLINE:g} s",
+            "Check the VPN or network to the cluster, and the kubeconfig's server; "
+            "ctrl+r tries again.",
+            connection="not answering",
+        )
+
+    def _now(self) -> str:
+        return time.strftime("%H:%M:%S", time.localtime(self.clock()))
+
+    @on(Trying)
+    def _trying(self, message: Trying) -> None:
+        if message.attempt == self._attempt:
+            self._tried = f"{message.server} (API discovery, then /version)"
+            self.header.reason = f"asking {message.server}…"
+
     @work(
         thread=True,
         exclusive=True,
@@ -188,7 +263,10 @@ class DevpiApp(App[None]):
         group="connect",
         description="Connecting to the cluster",
     )
-    def connect(self) -> None:
+    def connect(self, attempt: int = 0) -> None:
+        server = Session.server_in(self.kubeconfig, self.context_name)
+        if server:
+            self.post_message(Trying(attempt, server))
         try:
             session = Session.open(
                 self.settings, self.kubeconfig, self.context_name, cache_dir=self.cache_dir
@@ -196,15 +274,21 @@ class DevpiApp(App[None]):
             version = session.version()
         except Error as exc:
             message, hint = describe_error(exc)
-            self.post_message(Unreachable(message, hint))
+            self.post_message(Unreachable(message, hint, attempt))
             return
-        self.post_message(Connected(session, version))
+        self.post_message(Connected(session, version, attempt))
 
     @on(Connected)
     def _connected(self, message: Connected) -> None:
-        if self.closing:
+        if self.closing or message.attempt != self._attempt:
             return
         self.session.attach(message.session)
+        self._probe_started = None
+        self._last_probe_end = time.monotonic()
+        self._not_answering_since = ""
+        self.header.since = ""
+        if self._watchdog_timer is None:
+            self._watchdog_timer = self.set_interval(1.0, self._watchdog)
         kube = self.session.require_kube()
         self.connection = "connected"
         header = self.header
@@ -220,11 +304,71 @@ class DevpiApp(App[None]):
 
     @on(Unreachable)
     def _unreachable(self, message: Unreachable) -> None:
-        if self.closing:
+        if self.closing or message.attempt != self._attempt:
             return
         self._enter_plan_mode(message.reason, message.hint, connection="unreachable")
 
+    # -- liveness: a cluster that stops answering mid-session turns the header stale
+
+    def _watchdog(self) -> None:
+        if self.closing or self.plan_mode:
+            return
+        now = time.monotonic()
+        if self._probe_started is None:
+            if now - self._last_probe_end >= PROBE_EVERY:
+                self._probe_started = now
+                self.probe()
+        elif now - self._probe_started > PROBE_DEADLINE and self.connection == "connected":
+            kube = self.session.kube
+            server = kube.server if kube is not None else "the API server"
+            ns = self.settings.namespace
+            self._stale(f"GET {server}/api/v1/namespaces/{ns} got no answer in {PROBE_DEADLINE:g} s")
+
+    @work(
+        thread=True,
+        exclusive=False,
+        exit_on_error=False,
+        group="probe",
+        description="Asking the API server whether it still answers",
+    )
+    def probe(self) -> None:
+        try:
+            error = self.session.ping()
+        except Error as exc:
+            error = describe_error(exc)[0]
+        except Exception as exc:  # a dropped connection, whatever the client raises
+            error = f"the connection failed: {str(exc).splitlines()[0][:120] if str(exc) else 'no answer'}"
+        self.post_message(ProbeAnswered(error))
+
+    @on(ProbeAnswered)
+    def _probe_answered(self, message: ProbeAnswered) -> None:
+        self._probe_started = None
+        self._last_probe_end = time.monotonic()
+        if self.closing or self.plan_mode:
+            return
+        if message.error:
+            self._stale(message.error)
+        elif self.connection == "stale":
+            self.connection = "connected"
+            self._not_answering_since = ""
+            self.header.connection = "connected"
+            self.header.since = ""
+            self.header.reason = ""
+            self._start_watcher()
+            self.refresh_phases()
+
+    def _stale(self, what: str) -> None:
+        if self.connection != "stale":
+            self._not_answering_since = self._now()
+        self.connection = "stale"
+        header = self.header
+        header.connection = "stale"
+        header.since = f"since {self._not_answering_since}"
+        header.reason = f"the API server stopped answering ({what}); showing the last state read"
+        self._cluster_message(f"stale since {self._not_answering_since}: {what}")
+
     def _enter_plan_mode(self, reason: str, hint: str = "", connection: str = "plan mode") -> None:
+        self._stop_watcher()
         self.session.detach(reason)
         self.connection = connection
         header = self.header
@@ -287,6 +431,15 @@ class DevpiApp(App[None]):
 
     # ------------------------------------------------------------------ phase states and plans
 
+    def refresh_phases(self, plans: bool = True) -> None:
+        """Read every phase's state again; with ``plans``, every plan too. A phase whose state
+        changed has its plan read again as well, right after its state: the plan shown is
+        always the plan for the state shown. A read cut short by a newer one leaves its
+        unread plans due, so a cluster change never loses the first plan read."""
+        if plans:
+            self._plans_due.update(p.name for p in self.phase_list)
+        self._read_phases()
+
     @work(
         thread=True,
         exclusive=True,
@@ -294,21 +447,21 @@ class DevpiApp(App[None]):
         group="phase-status",
         description="Reading phase states and plans",
     )
-    def refresh_phases(self, plans: bool = True) -> None:
+    def _read_phases(self) -> None:
         from textual.worker import get_current_worker
 
         worker = get_current_worker()
         runner = Runner(self.ctx, phases=self.phase_list)
+        due = set(self._plans_due)
         for phase in self.phase_list:
             if worker.is_cancelled:
                 return
             ((_, status),) = runner.status([phase.name])
             self.post_message(PhaseStatusRead(phase.name, status))
-        if not plans:
-            return
-        for phase in self.phase_list:
-            if worker.is_cancelled:
-                return
+            seen = self._seen_status.get(phase.name)
+            if phase.name not in due and seen == (status.state, status.reason):
+                continue
+            self._seen_status[phase.name] = (status.state, status.reason)
             try:
                 plan = phase.plan()
             except Exception as exc:
@@ -329,6 +482,7 @@ class DevpiApp(App[None]):
 
     @on(PlanRead)
     def _plan_read(self, message: PlanRead) -> None:
+        self._plans_due.discard(message.phase)
         if self.closing:
             return
         self.phases_view.set_plan(message.phase, message.plan, message.error)
@@ -344,15 +498,70 @@ class DevpiApp(App[None]):
             self.action_run_phase_named(name)
 
     def action_run_phase_named(self, name: str) -> None:
-        self._start("apply", [name])
+        """Run one phase, after saying what it creates and changes. Phase 89 deletes: "run" on
+        it is the rollback of everything, with the rollback's question."""
+        phase = self._phase(name)
+        if phase is None or not self._can_write():
+            return
+        if phase.destructive:
+            self.action_rollback_phase_named(name)
+            return
+        self._confirm_run(f"Run phase {phase.label}?", self._run_listing([phase]), [name])
 
     def action_run_all(self) -> None:
-        self._start("apply", None)
+        if not self._can_write():
+            return
+        phases = [p for p in self.phase_list if p.in_apply_all]
+        self._confirm_run("Run all remaining phases?", self._run_listing(phases), None)
 
     def action_retry_failed(self) -> None:
-        order = [p.name for p in self.phase_list if p.name in self.failed]
-        if order:
-            self._start("apply", order)
+        order = [p for p in self.phase_list if p.name in self.failed]
+        if order and self._can_write():
+            self._confirm_run(
+                "Retry the failed phases?", self._run_listing(order), [p.name for p in order]
+            )
+
+    def _can_write(self) -> bool:
+        if self.running:
+            self.notify("A run is in progress; wait for it to finish.", severity="warning")
+            return False
+        if self.plan_mode:
+            self.notify("Plan mode: nothing is written.", severity="warning")
+            return False
+        return True
+
+    def _run_listing(self, phases: list[Phase]) -> list[str]:
+        """What each phase would do, from the plans on screen (no network call)."""
+        lines: list[str] = []
+        for phase in phases:
+            status = self.phases_view.statuses.get(phase.name)
+            state = status.state.value if status else "state not read yet"
+            if status is not None and status.healthy:
+                lines.append(f"{phase.label}: healthy, verified and skipped")
+                continue
+            lines.append(f"{phase.label} ({state}):")
+            plan = self.phases_view.plans.get(phase.name)
+            if plan is None:
+                lines.append("  plan not read yet")
+                continue
+            todo = [i for i in plan.items if i.action in ("create", "update", "refuse")]
+            lines += [f"  {i.action:<7} {i.ref}" for i in todo[:12]]
+            if len(todo) > 12:
+                lines.append(f"  … and {len(todo) - 12} more")
+            if not plan.items:
+                lines += [f"  {note}" for note in plan.notes[:4]]
+            elif not todo:
+                lines.append("  every object as wanted; waits until it is healthy")
+        return lines
+
+    def _confirm_run(self, title: str, lines: list[str], wanted: list[str] | None) -> None:
+        from thinkube_devpi.tui.screens.confirm import ConfirmRun
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self._start("apply", wanted)
+
+        self.push_screen(ConfirmRun(title, lines), answered)
 
     def action_rollback_phase(self) -> None:
         name = self.phases_view.selected
@@ -360,14 +569,44 @@ class DevpiApp(App[None]):
             self.action_rollback_phase_named(name)
 
     def action_rollback_phase_named(self, name: str) -> None:
+        """Read what the rollback would delete and keep (a worker: it asks the cluster), then
+        ask. Nothing is deleted before the answer."""
         phase = self._phase(name)
-        if phase is None or self.running or self.plan_mode:
+        if phase is None or not self._can_write():
             return
-        plan = self.phases_view.plans.get(name)
-        items = plan.items if plan else []
-        objects = [str(i.ref) for i in reversed(items)]
-        offers_data = any(i.ref.kind in ("PersistentVolumeClaim", "Namespace") for i in items)
+        self.phases_view.add_log(
+            name, Text("reading what a rollback would delete and keep…", style="#8a8a8a")
+        )
+        self.preview_rollback(name)
 
+    @work(
+        thread=True,
+        exclusive=True,
+        exit_on_error=False,
+        group="rollback-preview",
+        description="Reading what a rollback would delete",
+    )
+    def preview_rollback(self, name: str) -> None:
+        import dataclasses
+
+        runner = Runner(self.ctx, phases=self.phase_list)
+        listing = rollback_listing(runner, (name,))
+        ns = self.settings.namespace
+        with_data = None
+        chosen = runner.rollback_selection([name])
+        if any(p.number in (10, 20, 70) for p in chosen):
+            ctx = dataclasses.replace(self.ctx, delete_package_data=ns)
+            with_data = rollback_listing(Runner(ctx), (name,))
+        self.post_message(RollbackPreviewRead(name, listing, with_data))
+
+    @on(RollbackPreviewRead)
+    def _rollback_preview(self, message: RollbackPreviewRead) -> None:
+        if self.closing:
+            return
+        name = message.phase
+        phase = self._phase(name)
+        if phase is None:
+            return
         from thinkube_devpi.tui.screens.confirm import ConfirmRollback
 
         def answered(choice: RollbackChoice | None) -> None:
@@ -378,8 +617,10 @@ class DevpiApp(App[None]):
                 return
             self._start("rollback", [name], choice.delete_package_data)
 
+        label = "the whole install (every phase)" if phase.destructive else f"phase {phase.label}"
         self.push_screen(
-            ConfirmRollback(phase.label, objects, self.settings.namespace, offers_data), answered
+            ConfirmRollback(label, message.listing, self.settings.namespace, message.with_data),
+            answered,
         )
 
     def _start(
@@ -440,8 +681,12 @@ class DevpiApp(App[None]):
         if self.closing:
             return
         event = message.event
+        if isinstance(event, PhaseStarted) and self.running:
+            # "Run all" follows the phase that runs: cursor, plan and log
+            self.phases_view.select(event.phase)
         self.phases_view.add_event(event)
         if isinstance(event, PhaseFinished):
+            self._plans_due.add(event.phase)  # what it wrote or deleted changes its plan
             self.running_phase = None
             if event.ok:
                 self.failed.discard(event.phase)
@@ -552,6 +797,8 @@ class DevpiApp(App[None]):
             return
         path = config.save(settings, self.config_path)
         self.notify(f"Saved to {path}", title="Settings")
+        view.saved(path)
+        self.config_note = ""
         self._use_settings(settings)
 
     def _use_settings(self, settings: Settings) -> None:
@@ -564,6 +811,11 @@ class DevpiApp(App[None]):
         self.refresh_phases()
         if self.watcher is not None:
             self._start_watcher()
+
+    def on_config_view_choice_changed(self, message: Any) -> None:
+        # read by local_state.flag as a Context attribute; the plans of 85/86 say what changes
+        setattr(self.ctx, message.name, message.value)
+        self.refresh_phases()
 
     def on_config_view_secret_entered(self, message: Any) -> None:
         # in memory for this run, as a Secret; never os.environ
@@ -600,27 +852,165 @@ class DevpiApp(App[None]):
 
     # ------------------------------------------------------------------ views, keys, refresh
 
-    def action_show_view(self, view: str) -> None:
+    async def action_show_view(self, view: str) -> None:
         if view not in VIEWS:
             return
+        if view != self.view:
+            self.previous_view = self.view
+        if self.prompt_mode:
+            self._close_prompt()
         self.view = view
+        built = self.cluster_view if view == "cluster" else self.config_view if view == "config" else None
+        while self._mounting:
+            # the keys typed right after this one go to the view's widgets, which must exist
+            await self._mounting.pop(0)
         self.query_one("#views", ContentSwitcher).current = view
         self.header.view = view
         if view == "cluster":
             self.cluster_view.render_snapshot(new_ages=True)
-            self.call_after_refresh(self.cluster_view.focus_table)
-        elif view == "config":
-            self.call_after_refresh(self.config_view.focus_form)
+            self.cluster_view.focus_table()
+        elif built is not None:
+            self.config_view.focus_form()
         else:
-            self.phases_view.query_one("#phase-table").focus()
+            self.screen.set_focus(self.phases_view.query_one("#phase-table"))
         self.refresh_bindings()
         self._update_hints()
 
+    # ------------------------------------------------------------------ k9s habits
+
+    def action_help(self) -> None:
+        from thinkube_devpi.tui.commands import help_rows
+        from thinkube_devpi.tui.screens.help import HelpScreen
+
+        extra = {
+            "phases": [("enter", "Select the phase under the cursor (its plan and log)")],
+            "cluster": [("tab", "Move between the kinds list and the tables")],
+            "config": [
+                ("s", "Jump to the secret fields"),
+                ("tab", "Next field; every setting is validated as you type"),
+                ("esc", "Leave the field (then 1 2 3 switch views again)"),
+            ],
+        }.get(self.view, [])
+        self.push_screen(HelpScreen(self.view, help_rows(self.view, extra)))
+
+    @property
+    def prompt(self) -> Input:
+        return self.query_one("#prompt", Input)
+
+    def _open_prompt(self, mode: str, placeholder: str) -> None:
+        prompt = self.prompt
+        prompt.display = True
+        prompt.can_focus = True
+        prompt.set_class(mode == "filter", "-filter")
+        prompt.value = self._filter_text() if mode == "filter" else ""
+        prompt.placeholder = placeholder
+        prompt.border_title = mode
+        self.prompt_mode = mode
+        # at once, not after the keys already queued: "/redis" types into the prompt
+        self.screen.set_focus(prompt)
+
+    def _filter_text(self) -> str:
+        if self.view == "cluster" and self._cluster is not None:
+            return self._cluster.filter_text
+        return self.phases_view.filter_text if self.view == "phases" else ""
+
+    def _close_prompt(self) -> None:
+        self.prompt.display = False
+        self.prompt.can_focus = False
+        self.prompt_mode = ""
+        self._focus_view()
+
+    def _focus_view(self) -> None:
+        if self.view == "cluster":
+            self.cluster_view.focus_table()
+        elif self.view == "config":
+            self.config_view.focus_form()
+        else:
+            self.screen.set_focus(self.phases_view.query_one("#phase-table"))
+
+    def action_filter(self) -> None:
+        self._open_prompt("filter", "/ filter: type to show matching rows, Enter keeps, Esc clears")
+
+    def action_command_mode(self) -> None:
+        self._open_prompt("command", ": phases cluster config pods deploy pvc svc ing jobs "
+                          "workflows apps events")
+
+    @on(Input.Changed, "#prompt")
+    def _prompt_changed(self, event: Input.Changed) -> None:
+        event.stop()
+        if self.prompt_mode == "filter":
+            self._set_filter(event.value.strip())
+
+    def _set_filter(self, text: str) -> None:
+        if self.view == "cluster":
+            self.cluster_view.set_filter(text)
+        elif self.view == "phases":
+            self.phases_view.set_filter(text)
+
+    @on(Input.Submitted, "#prompt")
+    async def _prompt_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        mode, text = self.prompt_mode, event.value.strip().lstrip(":/")
+        self._close_prompt()
+        if mode == "command" and text:
+            await self.go_to(text)
+
+    async def go_to(self, target: str) -> None:
+        """`:name`: a view, or a resource kind of the cluster view (k9s aliases)."""
+        from thinkube_devpi.tui.widgets.cluster import KINDS
+
+        word = target.lower().strip()
+        aliases = {"phase": "phases", "ph": "phases", "cl": "cluster", "cfg": "config",
+                   "settings": "config"}
+        word = aliases.get(word, word)
+        if word in VIEWS:
+            await self.action_show_view(word)
+            return
+        kinds = {short: kind for kind, short in KINDS}
+        kinds.update({kind.lower(): kind for kind, _ in KINDS})
+        kinds.update({"po": "Pod", "deployments": "Deployment", "pvcs": "PersistentVolumeClaim",
+                      "services": "Service", "ingresses": "Ingress", "job": "Job", "wf":
+                      "Workflow", "applications": "Application", "app": "Application"})
+        if word in kinds or word in ("events", "ev", "event"):
+            await self.action_show_view("cluster")
+            if word in kinds:
+                self.cluster_view.show_kind(kinds[word])
+                kinds_table = self.cluster_view.query_one("#kinds")
+                kinds_table.move_cursor(row=kinds_table.get_row_index(kinds[word]))  # type: ignore[attr-defined]
+                self.cluster_view.focus_table()
+            else:
+                self.cluster_view.show_events()
+                self.screen.set_focus(self.cluster_view.query_one("#events"))
+            return
+        choices = ", ".join([*VIEWS, *(short for _, short in KINDS), "events"])
+        self.notify(f":{target} is not a view or a kind. Try one of: {choices}",
+                    title="Unknown command", severity="warning")
+
+    def action_cursor(self, direction: str) -> None:
+        """j/k: down/up in the focused list or table."""
+        method = getattr(self.focused, f"action_cursor_{direction}", None)
+        if callable(method):
+            method()
+
+    async def action_back(self) -> None:
+        """Esc: close the prompt (a filter is cleared), else clear a filter, else the view
+        before this one."""
+        if self.prompt_mode:
+            if self.prompt_mode == "filter":
+                self._set_filter("")
+            self._close_prompt()
+            return
+        if self._filter_text():
+            self._set_filter("")
+            return
+        if self.view != "phases":
+            await self.action_show_view(self.previous_view if self.previous_view != self.view
+                                        else "phases")
+
     def action_refresh(self) -> None:
         if self.plan_mode and not self.force_plan:
-            self.header.connection = "connecting"
             self.header.reason = "connecting again…"
-            self.connect()
+            self.begin_connect()
             return
         self.refresh_phases()
 
@@ -661,15 +1051,27 @@ class DevpiApp(App[None]):
 
             def answered(leave: bool | None) -> None:
                 if leave:
-                    self._close_streams()
-                    self.exit()
+                    self._leave()
 
             from thinkube_devpi.tui.screens.confirm import ConfirmQuit
 
-            label = self.running_phase or "a phase"
+            label = self._phase_label(self.running_phase) or "a phase"
             self.push_screen(ConfirmQuit(label), answered)
             return
+        self._leave()
+
+    def _phase_label(self, name: str | None) -> str:
+        phase = self._phase(name)
+        return phase.label if phase is not None else ""
+
+    def _leave(self) -> None:
+        """Quit now, whatever is in flight: streams close at once, and a worker stuck on a
+        silent server cannot keep the process alive (asyncio would wait for its thread)."""
         self._close_streams()
+        if self.hard_exit_after is not None:
+            threading.Thread(
+                target=_exit_soon, args=(self.hard_exit_after,), daemon=True, name="exit"
+            ).start()
         self.exit()
 
     def _close_streams(self) -> None:

@@ -50,7 +50,7 @@ COMMANDS: tuple[Command, ...] = (
         "run_phase",
         "Run",
         "Run the selected phase",
-        "Apply the selected phase; a healthy phase is verified and skipped",
+        "Apply the selected phase after listing what it creates or changes (asks first)",
         ("phases",),
     ),
     Command(
@@ -59,7 +59,7 @@ COMMANDS: tuple[Command, ...] = (
         "run_all",
         "Run all",
         "Run all remaining phases",
-        "Apply every phase in order, skipping the healthy ones",
+        "Apply every phase in order, skipping the healthy ones (asks first)",
         ("phases",),
     ),
     Command(
@@ -68,7 +68,7 @@ COMMANDS: tuple[Command, ...] = (
         "retry_failed",
         "Retry",
         "Retry the failed phases",
-        "Run the phases that failed again",
+        "Run the phases that failed again (asks first)",
         ("phases",),
     ),
     Command(
@@ -77,7 +77,7 @@ COMMANDS: tuple[Command, ...] = (
         "rollback_phase",
         "Roll back",
         "Roll back the selected phase",
-        "Delete what the selected phase made (asks first; package data is kept)",
+        "Delete what the selected phase made: lists what goes and stays, then asks",
         ("phases",),
     ),
     Command(
@@ -134,12 +134,55 @@ COMMANDS: tuple[Command, ...] = (
         "Read every phase's state and plan from the cluster again",
     ),
     Command("quit", "q", "quit", "Quit", "Quit", "Quit (asks first while a phase runs)"),
+    # k9s habits: help, filter, command mode, vi keys, Esc back
+    Command("help", "question_mark", "help", "Help", "Help", "Every key of this view"),
+    Command(
+        "filter",
+        "slash",
+        "filter",
+        "Filter",
+        "Filter the list",
+        "Show only the rows that hold what you type (Enter keeps it, Esc clears it)",
+        ("phases", "cluster"),
+    ),
+    Command(
+        "command",
+        "colon",
+        "command_mode",
+        "Command",
+        "Go to a view or resource",
+        ":phases :cluster :config or a kind (:pods :deploy :pvc :svc :ing :jobs :workflows "
+        ":apps :events)",
+    ),
+    Command("down", "j", "cursor('down')", "Down", "Down", "Move down", show=False),
+    Command("up", "k", "cursor('up')", "Up", "Up", "Move up", show=False),
+    Command(
+        "back", "escape", "back", "Back", "Back", "Close the prompt, clear the filter, or go "
+        "back to the previous view", show=False,
+    ),
 )
+
+# what a key is called on screen (Textual's names for ? / : are words)
+KEY_DISPLAY = {
+    "question_mark": "?",
+    "slash": "/",
+    "colon": ":",
+    "escape": "esc",
+}
 
 
 def bindings() -> list[Binding]:
     out = [
-        Binding(c.key, c.action, c.label, id=c.id, tooltip=c.help, show=c.show) for c in COMMANDS
+        Binding(
+            c.key,
+            c.action,
+            c.label,
+            id=c.id,
+            tooltip=c.help,
+            show=c.show,
+            key_display=KEY_DISPLAY.get(c.key),
+        )
+        for c in COMMANDS
     ]
     out.append(Binding("ctrl+q", "quit", "Quit", id="quit-ctrl", show=False, priority=True))
     out.append(Binding("f5", "refresh", "Refresh", id="refresh-f5", show=False))
@@ -150,15 +193,32 @@ def hints(view: str) -> list[tuple[str, str]]:
     """(key, label) pairs for the header: the commands of this view, then the global ones."""
 
     def shown(key: str) -> str:
-        return key.replace("ctrl+", "^")
+        return KEY_DISPLAY.get(key, key.replace("ctrl+", "^"))
 
-    own = [(shown(c.key), c.label) for c in COMMANDS if view in c.views]
+    own = [(shown(c.key), c.label) for c in COMMANDS if view in c.views and c.show]
     common = [
         (shown(c.key), c.label)
         for c in COMMANDS
-        if not c.views and c.id not in {"view-phases", "view-cluster", "view-config"}
+        if not c.views and c.show and c.id not in {"view-phases", "view-cluster", "view-config"}
     ]
     return own + common + [("^p", "Palette")]
+
+
+def help_rows(view: str, extra: list[tuple[str, str]] | None = None) -> list[tuple[str, str]]:
+    """(key, what) for every key that works in ``view``: its commands, then the global ones."""
+
+    def shown(c: Command) -> str:
+        return KEY_DISPLAY.get(c.key, c.key.replace("ctrl+", "^"))
+
+    own = [(shown(c), c.help) for c in COMMANDS if view in c.views]
+    common = [(shown(c), c.help) for c in COMMANDS if not c.views]
+    return [
+        *own,
+        *(extra or []),
+        *common,
+        ("^p", "Command palette: every action by name"),
+        ("^q", "Quit at once (asks first while a phase runs)"),
+    ]
 
 
 def devpi_commands() -> type:

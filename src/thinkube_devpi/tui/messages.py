@@ -25,6 +25,7 @@ class Connected(Message):
 
     session: Any
     version: str
+    attempt: int = 0  # which connection attempt: a late answer to an older one is dropped
 
 
 @dataclass
@@ -33,6 +34,7 @@ class Unreachable(Message):
 
     reason: str
     hint: str = ""
+    attempt: int = 0
 
 
 @dataclass
@@ -98,3 +100,28 @@ class SecretKept(Message):
     name: str
     where: str
     ok: bool = True
+
+
+@dataclass
+class RollbackPreviewRead(Message):
+    """What a rollback of ``phase`` would delete and keep, as lines; ``with_data`` is the same
+    when the package data is deleted too (None when the rollback does not touch it)."""
+
+    phase: str
+    listing: list[str]
+    with_data: list[str] | None = None
+
+
+@dataclass
+class Trying(Message):
+    """The kubeconfig is read: the connection attempt now asks ``server`` for its version."""
+
+    attempt: int
+    server: str
+
+
+@dataclass
+class ProbeAnswered(Message):
+    """The periodic liveness probe (GET /version) came back; ``error`` when it failed."""
+
+    error: str = ""

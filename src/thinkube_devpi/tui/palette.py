@@ -49,20 +49,28 @@ class DevpiCommands(Provider):
                 continue
             out.append((c.title, c.action, f"{c.help}  [{c.key}]"))
         if not app.plan_mode:
+            # the same questions as the keys: a run says what it creates, a rollback what goes
             for phase in app.phase_list:
+                if getattr(phase, "destructive", False):
+                    continue
                 out.append(
                     (
                         f"Run phase {phase.label}",
                         f"run_phase_named('{phase.name}')",
-                        phase.title,
+                        f"{phase.title} (asks first)",
                     )
                 )
             for phase in app.phase_list:
+                title = (
+                    "Roll back the whole install (phase 89)"
+                    if getattr(phase, "destructive", False)
+                    else f"Roll back phase {phase.label}"
+                )
                 out.append(
                     (
-                        f"Roll back phase {phase.label}",
+                        title,
                         f"rollback_phase_named('{phase.name}')",
-                        phase.title,
+                        "lists what it deletes and keeps, and asks first",
                     )
                 )
         return out

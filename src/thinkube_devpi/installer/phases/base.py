@@ -247,6 +247,25 @@ class Plan:
 
 
 @dataclass
+class RollbackPreview:
+    """What a rollback would delete and what it would keep (with why), read before asking."""
+
+    deletes: list[str] = field(default_factory=list)
+    keeps: list[tuple[str, str]] = field(default_factory=list)  # (what, why)
+
+    def extend(self, other: RollbackPreview) -> None:
+        self.deletes += other.deletes
+        self.keeps += other.keeps
+
+    def lines(self) -> list[str]:
+        """The preview as text: the deletes, then the keeps with their reasons."""
+        out = ["deletes:"] + [f"  - {d}" for d in self.deletes or ["nothing"]]
+        if self.keeps:
+            out += ["keeps:"] + [f"  - {what} ({why})" for what, why in self.keeps]
+        return out
+
+
+@dataclass
 class PhaseStatus:
     state: State
     reason: str = ""
@@ -312,6 +331,8 @@ class Phase:
     summary: ClassVar[str] = ""
     needs_cluster: ClassVar[bool] = True
     in_apply_all: ClassVar[bool] = True  # phases 88/89 run through their own commands
+    # a phase whose apply deletes (89): never run by apply or "run", only by a confirmed rollback
+    destructive: ClassVar[bool] = False
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
@@ -446,8 +467,40 @@ class Phase:
 
     # -- rollback
 
+    def keep_reason(self, ref: ObjectRef) -> str:
+        """Why rollback keeps an object of ours (package data); empty when it deletes it."""
+        return ""
+
+    def was_applied(self) -> bool:
+        """Whether any object of the phase exists: a rollback of a phase that never ran skips it
+        (and asks for none of its passwords). True when there is no cluster to ask."""
+        kube = self.ctx.kube
+        if kube is None:
+            return True
+        return any(kube.get(ref_of(obj)) is not None for obj in self.objects())
+
+    def rollback_preview(self) -> RollbackPreview:
+        """What :meth:`rollback` would delete and keep, read from the cluster; nothing written."""
+        preview = RollbackPreview()
+        kube = self.ctx.kube
+        for obj in reversed(self.objects()):
+            ref = ref_of(obj)
+            live = kube.get(ref) if kube is not None else {}
+            if live is None:
+                continue
+            reason = self.keep_reason(ref)
+            if kube is not None and not is_ours(live):
+                preview.keeps.append((str(ref), "not made by thinkube-devpi"))
+            elif kube is not None and is_adopted(live):
+                preview.keeps.append((str(ref), "adopted: it existed before the install"))
+            elif reason:
+                preview.keeps.append((str(ref), reason))
+            else:
+                preview.deletes.append(str(ref) if kube is not None else f"{ref} (if present)")
+        return preview
+
     def rollback(self, emit: Emit) -> None:
-        self.delete_objects(reversed(self.objects()), emit)
+        self.delete_objects(reversed(self.objects()), emit, keep=self.keep_reason)
 
     def delete_objects(
         self, objs: Iterable[Desired], emit: Emit, *, keep: Callable[[ObjectRef], str] | None = None
@@ -506,6 +559,7 @@ __all__ = [
     "PhaseStatus",
     "Plan",
     "PlanItem",
+    "RollbackPreview",
     "SecretObject",
     "decode_secret_data",
     "diff_paths",

@@ -133,6 +133,19 @@ class NamespacePhase(Phase):
                 "Is Argo Workflows installed? Set argo_namespace to the namespace it runs in.",
             )
 
+    def keep_reason(self, ref: ObjectRef) -> str:
+        """The namespace stays while it holds the package data (unless that goes too)."""
+        kube = self.ctx.kube
+        if ref.kind != "Namespace" or kube is None:
+            return ""
+        if self.ctx.delete_package_data == self.settings.namespace:
+            return ""
+        claims, _ = kube.list("v1", "PersistentVolumeClaim", self.settings.namespace)
+        if claims:
+            names = ", ".join(c["metadata"]["name"] for c in claims)
+            return f"it still holds PersistentVolumeClaim {names} (package data)"
+        return ""
+
     def rollback(self, emit: Emit) -> None:
         kube = self.ctx.require_kube()
         ns = self.settings.namespace

@@ -129,15 +129,7 @@ class StoragePhase(Phase):
             f"{self.pvc_ref} to be Bound",
         )
 
-    def rollback(self, emit: Emit) -> None:
-        ns = self.settings.namespace
-        asked = self.ctx.delete_package_data == ns
-        self.delete_objects(
-            self.objects(),
-            emit,
-            keep=lambda ref: (
-                ""
-                if asked
-                else f"package data is kept (pass --delete-package-data={ns} to delete it)"
-            ),
-        )
+    def keep_reason(self, ref: ObjectRef) -> str:
+        if self.ctx.delete_package_data == self.settings.namespace:
+            return ""
+        return "package data is kept; it goes only when asked for by the namespace name"

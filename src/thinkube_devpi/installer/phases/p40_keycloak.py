@@ -42,6 +42,7 @@ from thinkube_devpi.installer.phases.base import (
     PhaseError,
     PhaseStatus,
     Plan,
+    RollbackPreview,
     SecretObject,
     realize,
 )
@@ -293,6 +294,25 @@ class KeycloakPhase(Phase):
         )
 
     # ------------------------------------------------------------ rollback
+
+    def was_applied(self) -> bool:
+        """The Secret exists, or a Keycloak admin password is at hand to look for the client; a
+        partial install that never reached this phase is not asked for Keycloak's password."""
+        if super().was_applied():
+            return True
+        try:
+            return admin_password(self.ctx, required=False) is not None
+        except PhaseError:
+            return False
+
+    def rollback_preview(self) -> RollbackPreview:
+        preview = super().rollback_preview()
+        preview.deletes.insert(
+            0,
+            f"Keycloak client {CLIENT_ID} in realm {self.settings.keycloak_realm} "
+            "(only if thinkube-devpi made it)",
+        )
+        return preview
 
     def rollback(self, emit: Emit) -> None:
         with self.keycloak(required=True) as admin:

@@ -243,7 +243,7 @@ class OAuth2ProxyPhase(Phase):
                 what = "does not exist" if live is None else f"lacks {', '.join(missing)}"
                 raise PhaseError(
                     f"Secret {ns}/{name} {what}: oauth2-proxy could not start.",
-                    f"Apply phase {phase} first (`tk-devpi install apply {phase.split()[1]}`).",
+                    f"Apply phase {phase} first (`tk-devpi install apply --phase {phase.split()[1]}`).",
                 )
 
     def health(self) -> PhaseStatus:

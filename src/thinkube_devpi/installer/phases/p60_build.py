@@ -56,6 +56,7 @@ from thinkube_devpi.installer.phases.base import (
     Phase,
     PhaseError,
     PhaseStatus,
+    RollbackPreview,
     SecretObject,
 )
 from thinkube_devpi.secrets import Secret
@@ -526,6 +527,12 @@ class BuildPhase(Phase):
             elif finished_too:
                 kube.delete(ObjectRef.of(wf))
                 emit(ObjectDeleted(self.name, ObjectRef.of(wf), "deleted"))
+
+    def rollback_preview(self) -> RollbackPreview:
+        preview = super().rollback_preview()
+        preview.deletes.append(f"every build Workflow of {TEMPLATE} in {self.argo}, with its logs")
+        preview.keeps.append((f"the deployment repository {self.settings.deploy_repo}", "on the host"))
+        return preview
 
     def rollback(self, emit: Emit) -> None:
         """CronWorkflow, running Workflows, finished runs, WorkflowTemplate, Secrets; the

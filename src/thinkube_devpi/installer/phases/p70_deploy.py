@@ -492,13 +492,14 @@ class DeployPhase(Phase):
         BuildPhase(self.ctx).stop_builds(emit)
         self.delete_objects([self.application()], emit)
         self.wait_for(emit, self.app_ref, lambda o: o is None, f"Application {APP} to be gone")
-        keep_data = self.ctx.delete_package_data != self.settings.namespace
-
-        def keep(ref: ObjectRef) -> str:
-            if keep_data and ref.name in (deployrepo.ROOT_SECRET, deployrepo.SERVER_SECRET):
-                return "kept with the package data (the server directory was initialised with it)"
-            return ""
-
         self.delete_objects(
-            [self.init_job(deployrepo.UNBUILT), *reversed(self.secrets())], emit, keep=keep
+            [self.init_job(deployrepo.UNBUILT), *reversed(self.secrets())],
+            emit,
+            keep=self.keep_reason,
         )
+
+    def keep_reason(self, ref: ObjectRef) -> str:
+        keep_data = self.ctx.delete_package_data != self.settings.namespace
+        if keep_data and ref.name in (deployrepo.ROOT_SECRET, deployrepo.SERVER_SECRET):
+            return "kept with the package data (the server directory was initialised with it)"
+        return ""

@@ -15,7 +15,13 @@ from pathlib import Path
 
 from thinkube_devpi.installer.events import Emit, State
 from thinkube_devpi.installer.phases import local_state
-from thinkube_devpi.installer.phases.base import Phase, PhaseError, PhaseStatus, Plan
+from thinkube_devpi.installer.phases.base import (
+    Phase,
+    PhaseError,
+    PhaseStatus,
+    Plan,
+    RollbackPreview,
+)
 from thinkube_devpi.shell import settings as helper_settings
 
 ADMIN_PASSWORD_ENV = "DEVPI_ADMIN_PASSWORD"
@@ -130,6 +136,23 @@ class CliPhase(Phase):
                 )
             details.append("admin password in the keyring")
         return PhaseStatus(State.HEALTHY, "helper configuration installed", details)
+
+    def was_applied(self) -> bool:
+        return bool(local_state.read(self.name))
+
+    def rollback_preview(self) -> RollbackPreview:
+        record = local_state.read(self.name)
+        preview = RollbackPreview()
+        if not record:
+            return preview
+        path = Path(record.get("path") or helper_settings.config_path())
+        if record.get("backup"):
+            preview.deletes.append(f"{path} (the copy from before the install is put back)")
+        elif record.get("created"):
+            preview.deletes.append(str(path))
+        if record.get("stored_password"):
+            preview.deletes.append("the devpi admin password in the keyring")
+        return preview
 
     def rollback(self, emit: Emit) -> None:
         record = local_state.read(self.name)

@@ -12,7 +12,13 @@ from pathlib import Path
 
 from thinkube_devpi.installer.events import Emit, State
 from thinkube_devpi.installer.phases import local_state
-from thinkube_devpi.installer.phases.base import Phase, PhaseError, PhaseStatus, Plan
+from thinkube_devpi.installer.phases.base import (
+    Phase,
+    PhaseError,
+    PhaseStatus,
+    Plan,
+    RollbackPreview,
+)
 
 
 class ShellPhase(Phase):
@@ -115,6 +121,25 @@ class ShellPhase(Phase):
                     State.PROGRESSING, f"outdated or missing: {', '.join(stale)}", stale
                 )
         return result
+
+    def was_applied(self) -> bool:
+        from thinkube_devpi.fish import generator
+
+        if local_state.read(self.name):
+            return True
+        report = generator.status(self._fish_dir())
+        return any(state in ("installed", "outdated") for _, state in report.files)
+
+    def rollback_preview(self) -> RollbackPreview:
+        record = local_state.read(self.name)
+        preview = RollbackPreview()
+        fish_dir = Path(record.get("fish_dir") or self._fish_dir())
+        preview.deletes.append(f"the generated devpi-* fish functions in {fish_dir}")
+        preview.keeps.append(("fish files you edited", "never deleted"))
+        for w in record.get("pip") or []:
+            what = "put back as before" if w.get("backup") else "removed"
+            preview.deletes.append(f"{w['path']} ({what})")
+        return preview
 
     def rollback(self, emit: Emit) -> None:
         from thinkube_devpi.fish import generator

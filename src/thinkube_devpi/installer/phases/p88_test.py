@@ -74,5 +74,8 @@ class TestPhase(Phase):
             )
         self.passed = count
 
+    def was_applied(self) -> bool:
+        return False  # the test leaves nothing behind
+
     def rollback(self, emit: Emit) -> None:
         self.log(emit, "nothing to roll back: the test leaves nothing behind")

@@ -7,7 +7,7 @@ a namespace that still holds the PVC are kept (each phase says why).
 from __future__ import annotations
 
 from thinkube_devpi.installer.events import Emit, Event, PhaseFinished, State
-from thinkube_devpi.installer.phases.base import Phase, PhaseError, PhaseStatus
+from thinkube_devpi.installer.phases.base import Phase, PhaseError, PhaseStatus, RollbackPreview
 
 
 class RollbackPhase(Phase):
@@ -16,10 +16,12 @@ class RollbackPhase(Phase):
     title = "Whole-install rollback"
     summary = "Every phase's rollback in reverse order; package data kept unless asked by name."
     in_apply_all = False
+    destructive = True  # never run by apply or the TUI's "run": only by a confirmed rollback
 
     def status(self) -> PhaseStatus:
         return PhaseStatus(
-            State.UNKNOWN, "run it to undo the install: tk-devpi install rollback --all"
+            State.UNKNOWN,
+            "on demand: undoes every phase, after listing what goes and what stays and asking",
         )
 
     def plan(self):  # type: ignore[no-untyped-def]
@@ -34,12 +36,23 @@ class RollbackPhase(Phase):
         )
         return plan
 
+    def earlier(self) -> list[Phase]:
+        from thinkube_devpi.installer.phases import build
+
+        return [p for p in build(self.ctx) if p.number < self.number]
+
+    def rollback_preview(self) -> RollbackPreview:
+        preview = RollbackPreview()
+        for phase in reversed(self.earlier()):
+            if phase.was_applied():
+                preview.extend(phase.rollback_preview())
+        return preview
+
     def apply(self, emit: Emit) -> None:
         """The runner's rollback of every phase before this one (same events, same order)."""
-        from thinkube_devpi.installer.phases import build
         from thinkube_devpi.installer.runner import Runner
 
-        phases = [p for p in build(self.ctx) if p.number < self.number]
+        phases = self.earlier()
         failed: list[str] = []
 
         def relay(event: Event) -> None:

@@ -1,13 +1,14 @@
-"""Confirmation modals: roll back a phase, quit while a phase runs."""
+"""Confirmation modals: roll back (listing what goes and stays), run, quit while a phase runs."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Button, Checkbox, Input, Label, Static
 
@@ -20,7 +21,8 @@ class RollbackChoice:
 
 
 class ConfirmRollback(ModalScreen[RollbackChoice | None]):
-    """Roll back a phase? Deleting package data needs the namespace name typed in full."""
+    """Roll back? Lists what goes and what stays, read from the cluster before asking; deleting
+    the package data needs the namespace name typed in full (and the listing then says so)."""
 
     CSS_PATH = "confirm.tcss"
 
@@ -29,22 +31,29 @@ class ConfirmRollback(ModalScreen[RollbackChoice | None]):
         Binding("n", "no", "No", show=False, id="rollback-no", tooltip="Keep everything"),
     ]
 
-    def __init__(self, label: str, objects: list[str], namespace: str, offers_data: bool) -> None:
+    def __init__(
+        self,
+        label: str,
+        listing: list[str],
+        namespace: str,
+        listing_with_data: list[str] | None = None,
+    ) -> None:
         super().__init__()
         self.label = label
-        self.objects = objects
+        self.listing = listing
+        self.listing_with_data = listing_with_data
         self.namespace = namespace
-        self.offers_data = offers_data
+        self.offers_data = listing_with_data is not None
 
     def compose(self) -> ComposeResult:
         with Vertical(id="dialog") as box:
-            box.border_title = f"Roll back phase {self.label}?"
+            box.border_title = f"Roll back {self.label}?"
             yield Static(
-                "This deletes what the phase made (objects that are ours and not adopted):",
+                "Only objects thinkube-devpi made and did not adopt are deleted:",
                 classes="dialog-text",
             )
-            listing = "\n".join(f"  • {o}" for o in self.objects) or "  (nothing to delete)"
-            yield Static(listing, id="rollback-objects")
+            with VerticalScroll(id="rollback-scroll"):
+                yield Static(self._listing(self.listing), id="rollback-objects")
             if self.offers_data:
                 yield Static(
                     "The package data (the PVC and everything uploaded) is kept unless you ask.",
@@ -60,6 +69,19 @@ class ConfirmRollback(ModalScreen[RollbackChoice | None]):
                 yield Button("Roll back", variant="error", id="yes")
                 yield Button("Cancel", variant="primary", id="no")
 
+    @staticmethod
+    def _listing(lines: list[str]) -> Text:
+        out = Text()
+        for i, line in enumerate(lines):
+            if i:
+                out.append("\n")
+            stripped = line.strip()
+            if stripped in ("deletes:", "keeps:"):
+                out.append(line, style="bold #ff8700" if stripped == "deletes:" else "bold #87afd7")
+            else:
+                out.append(line)
+        return out or Text("(nothing to delete)")
+
     def on_mount(self) -> None:
         self.query_one("#no", Button).focus()
 
@@ -69,6 +91,8 @@ class ConfirmRollback(ModalScreen[RollbackChoice | None]):
         field.disabled = not event.value
         if event.value:
             field.focus()
+        lines = self.listing_with_data if event.value and self.listing_with_data else self.listing
+        self.query_one("#rollback-objects", Static).update(self._listing(lines))
         self._update_yes()
 
     @on(Input.Changed, "#confirm-namespace")
@@ -96,6 +120,45 @@ class ConfirmRollback(ModalScreen[RollbackChoice | None]):
     @on(Button.Pressed, "#no")
     def action_no(self) -> None:
         self.dismiss(None)
+
+
+class ConfirmRun(ModalScreen[bool]):
+    """Run phases? A single letter never writes to the cluster without this question; the
+    listing says what each phase would create or change (a run never deletes)."""
+
+    CSS_PATH = "confirm.tcss"
+
+    BINDINGS = [
+        Binding("escape,n", "no", "Cancel", id="run-cancel", tooltip="Run nothing"),
+        Binding("y", "yes", "Run", id="run-yes", tooltip="Run it"),
+    ]
+
+    def __init__(self, title: str, lines: list[str]) -> None:
+        super().__init__()
+        self.title_text = title
+        self.lines = lines
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="dialog", classes="run") as box:
+            box.border_title = self.title_text
+            with VerticalScroll(id="rollback-scroll"):
+                yield Static("\n".join(self.lines) or "(nothing to do)", id="run-listing")
+            yield Static("A run never deletes anything. y runs, n or Esc cancels.",
+                         classes="dialog-text")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Run", variant="success", id="yes")
+                yield Button("Cancel", variant="primary", id="no")
+
+    def on_mount(self) -> None:
+        self.query_one("#no", Button).focus()
+
+    @on(Button.Pressed, "#yes")
+    def action_yes(self) -> None:
+        self.dismiss(True)
+
+    @on(Button.Pressed, "#no")
+    def action_no(self) -> None:
+        self.dismiss(False)
 
 
 class ConfirmQuit(ModalScreen[bool]):

@@ -58,9 +58,16 @@ class StatusTable(DataTable[Any]):
         self._columns: tuple[str, ...] = ()
         self._shown: tuple[Any, ...] | None = None  # (rows, now, filter) last synced
 
-    def sync(self, table: Table, now: float, keep: Callable[[Row], bool] | None = None) -> None:
-        """Show ``table``'s rows (those ``keep`` accepts), touching only what changed."""
-        shown = (table.rows, now, keep is None)
+    def sync(
+        self,
+        table: Table,
+        now: float,
+        keep: Callable[[Row], bool] | None = None,
+        keep_key: object = None,
+    ) -> None:
+        """Show ``table``'s rows (those ``keep`` accepts; ``keep_key`` names that choice),
+        touching only what changed."""
+        shown = (table.rows, now, keep is None, keep_key)
         if (
             self._shown is not None
             and self._shown[1:] == shown[1:]
@@ -154,6 +161,7 @@ class ClusterView(Horizontal):
         self.message = "waiting for the cluster…"
         self.age_now: float | None = None  # ages are re-rendered on the tick, not per update
         self._kind_cells: dict[tuple[str, str], tuple[str, str]] = {}
+        self.filter_text = ""  # `/`: rows whose name or cells hold it
 
     def compose(self) -> ComposeResult:
         kinds: DataTable[Any] = DataTable(id="kinds", cursor_type="row")
@@ -204,7 +212,15 @@ class ClusterView(Horizontal):
         if new_ages or self.age_now is None:
             self.age_now = self.clock()
         now = self.age_now
-        keep = (lambda r: r.health.is_fault) if self.faults_only else None
+        needle = self.filter_text.lower()
+
+        def matches(r: Row) -> bool:
+            if self.faults_only and not r.health.is_fault:
+                return False
+            return not needle or any(needle in str(c).lower() for c in (r.name, *r.cells))
+
+        keep = matches if (self.faults_only or needle) else None
+        keep_key = (self.faults_only, needle)
         kinds = self.query_one("#kinds", DataTable)
         for kind, short in KINDS:
             try:
@@ -212,10 +228,11 @@ class ClusterView(Horizontal):
             except KeyError:
                 continue
             widget = self.query_one(f"#{table_id(kind)}", StatusTable)
-            widget.sync(table, now, keep)
+            widget.sync(table, now, keep, keep_key)
             shown = widget.row_count
             title = f"{kind}({table.namespace})[{shown}]"
             title += " faults only" if self.faults_only else ""
+            title += f" /{self.filter_text}" if self.filter_text else ""
             if widget.border_title != title:
                 widget.border_title = title
             if widget.border_subtitle != table.error:
@@ -235,7 +252,7 @@ class ClusterView(Horizontal):
                 kinds, kind, "faults", str(faults) if faults else "", HEALTH_STYLE[Health.FAULT]
             )
         events = self.query_one("#events", StatusTable)
-        events.sync(snap.events, now, keep)
+        events.sync(snap.events, now, keep, keep_key)
         title = f"Events({snap.events.namespace})[{events.row_count}]"
         if events.border_title != title:
             events.border_title = title
@@ -265,7 +282,11 @@ class ClusterView(Horizontal):
         self.query_one("#kind-switcher", ContentSwitcher).current = table_id(kind)
 
     def focus_table(self) -> None:
-        self.query_one(f"#{table_id(self.kind)}", StatusTable).focus()
+        self.screen.set_focus(self.query_one(f"#{table_id(self.kind)}", StatusTable))
+
+    def set_filter(self, text: str) -> None:
+        self.filter_text = text
+        self.render_snapshot()
 
     def toggle_faults(self) -> None:
         self.faults_only = not self.faults_only

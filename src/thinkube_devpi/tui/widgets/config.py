@@ -19,7 +19,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
 from textual.message import Message
-from textual.widgets import Button, Input, Label, Static
+from textual.widgets import Button, Checkbox, Input, Label, Static
 
 from thinkube_devpi.config import ConfigError, Settings, _as_bool
 from thinkube_devpi.installer.preflight import Check
@@ -31,6 +31,12 @@ SECRET_NAMES: tuple[tuple[str, str], ...] = (
     ("KEYCLOAK_ADMIN_PASSWORD", "Keycloak admin password"),
     ("THINKUBE_DEVPI_S3_ACCESS_KEY", "object storage access key (backups)"),
     ("THINKUBE_DEVPI_S3_SECRET_KEY", "object storage secret key (backups)"),
+)
+
+# yes/no questions of the local phases, by the Context attribute local_state.flag reads
+CHOICES: tuple[tuple[str, str], ...] = (
+    ("write_pip_config", "Phase 86: point pip and uv at devpi (pip.conf, uv.toml)"),
+    ("store_admin_password", "Phase 85: keep the devpi admin password in the keyring"),
 )
 
 
@@ -72,22 +78,33 @@ class ConfigView(Horizontal):
             self.keyring = keyring
             super().__init__()
 
+    class ChoiceChanged(Message):
+        """A yes/no for this run (write pip.conf/uv.toml in phase 86, keep the admin password
+        in the keyring in phase 85): set on the installer Context by that name."""
+
+        def __init__(self, name: str, value: bool) -> None:
+            self.name = name
+            self.value = value
+            super().__init__()
+
     def __init__(self, settings: Settings, note: str = "", **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.settings = settings
         self.note = note
         self.errors: dict[str, str] = {}
         self.secret_state: dict[str, str] = {}
-        self.populated = False
 
     def compose(self) -> ComposeResult:
+        # the form is composed with the view, not mounted after it: keys typed in a burst
+        # right after the view opens land in its fields instead of running commands
         with VerticalScroll(id="settings-form") as form:
             form.border_title = "Settings"
             if self.note:
                 yield Static(Text(self.note, style="#ffaf00"), id="config-note")
+            yield from self._form()
         with Vertical(id="config-side"):
             with Vertical(id="secrets-box") as box:
-                box.border_title = "Secrets"
+                box.border_title = "Secrets (s)"
                 for name, label in SECRET_NAMES:
                     yield Label(f"{label} ({name})", classes="secret-label")
                     yield Static(
@@ -106,11 +123,22 @@ class ConfigView(Horizontal):
                             classes="keyring-button",
                             tooltip="Store it in the system keyring",
                         )
+            with Vertical(id="choices-box") as choices:
+                choices.border_title = "This run"
+                for name, label in CHOICES:
+                    yield Checkbox(label, False, id=f"choice-{name}", classes="choice")
             with VerticalScroll(id="preflight-box") as pre:
                 pre.border_title = "Preflight (p)"
                 yield Static(Text("not run yet: press p", style="#8a8a8a"), id="preflight")
 
     BINDINGS = [
+        Binding(
+            "s",
+            "focus_secrets",
+            "Secrets",
+            id="config-secrets",
+            tooltip="Jump to the secret fields (typed for this run, or kept in the keyring)",
+        ),
         Binding(
             "escape",
             "leave_field",
@@ -121,9 +149,6 @@ class ConfigView(Horizontal):
         ),
     ]
 
-    def on_mount(self) -> None:
-        self.populate()
-
     def focus_form(self) -> None:
         """Focus the form, not a field: 1/2/3 keep switching views until a field is entered."""
         forms = self.query("#settings-form").results(VerticalScroll)
@@ -131,33 +156,50 @@ class ConfigView(Horizontal):
         if form is None:  # mounted but not composed yet (a busy machine): after the next refresh
             self.call_after_refresh(self.focus_form)
             return
-        form.focus()
+        # at once, not after the keys already queued (tui/keys.py)
+        self.screen.set_focus(form)
 
     def action_leave_field(self) -> None:
         self.focus_form()
 
-    def populate(self) -> None:
-        """Mount the settings form (once)."""
-        if self.populated:
-            return
-        self.populated = True
-        widgets = []
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Esc on the form itself (no field entered) is the app's "back"
+        if action == "leave_field":
+            focused = self.app.focused
+            return focused is not None and focused.id != "settings-form"
+        return True
+
+    def action_focus_secrets(self) -> None:
+        """The secrets are two fields below 25 settings: ``s`` jumps there."""
+        self.screen.set_focus(self.query_one(f"#secret-{SECRET_NAMES[0][0]}", Input))
+
+    def _form(self) -> ComposeResult:
         for f in dataclasses.fields(Settings):
-            widgets.append(
-                Horizontal(
-                    Label(f.name, classes="setting-name"),
-                    Input(
-                        field_value(self.settings, f.name),
-                        placeholder=f.metadata.get("help", ""),
-                        id=f"input-{f.name}",
-                        classes="setting-input",
-                        select_on_focus=False,
-                    ),
-                    classes="setting-row",
-                )
+            yield Horizontal(
+                Label(f.name, classes="setting-name"),
+                Input(
+                    field_value(self.settings, f.name),
+                    placeholder=f.metadata.get("help", ""),
+                    id=f"input-{f.name}",
+                    classes="setting-input",
+                    select_on_focus=False,
+                ),
+                classes="setting-row",
             )
-            widgets.append(Static("", id=f"error-{f.name}", classes="setting-error"))
-        self.query_one("#settings-form", VerticalScroll).mount_all(widgets)
+            yield Static("", id=f"error-{f.name}", classes="setting-error")
+
+    def saved(self, path: object) -> None:
+        """The settings file now exists: the note about it missing (or broken) goes."""
+        self.note = ""
+        for note in self.query("#config-note"):
+            note.remove()
+        self.settings_path = path
+
+    @on(Checkbox.Changed, ".choice")
+    def _choice(self, event: Checkbox.Changed) -> None:
+        event.stop()
+        name = (event.checkbox.id or "").removeprefix("choice-")
+        self.post_message(self.ChoiceChanged(name, event.value))
 
     # -- validation as the admin types
 
@@ -173,7 +215,6 @@ class ConfigView(Horizontal):
 
     def values(self) -> dict[str, object]:
         """The form as a mapping for ``config.from_mapping`` (empty means unset)."""
-        self.populate()
         out: dict[str, object] = {}
         for f in dataclasses.fields(Settings):
             text = self.query_one(f"#input-{f.name}", Input).value.strip()
@@ -238,5 +279,8 @@ class ConfigView(Horizontal):
         table.add_column(no_wrap=True)
         table.add_column(overflow="fold")
         for check in checks:
-            table.add_row(check_text(check.ok), check.name, Text(check.detail, style="#d0d0d0"))
+            detail = Text(check.detail, style="#d0d0d0")
+            if check.ok is False and check.hint:
+                detail.append(f"\n→ {check.hint}", style="#ffaf00")
+            table.add_row(check_text(check.ok), check.name, detail)
         widget.update(table)

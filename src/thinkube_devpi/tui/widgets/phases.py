@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from typing import Any
 
 from rich.console import Group
@@ -28,6 +29,7 @@ from thinkube_devpi.installer.events import (
 from thinkube_devpi.installer.phases.base import Phase, PhaseStatus, Plan, PlanItem
 from thinkube_devpi.tui.colors import ACTION_STYLE, LEVEL_STYLE, STATE_STYLE, state_text
 
+SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
 LOG_LINES = 500  # kept on screen per phase; the journal keeps everything
 _STEP = re.compile(r"\.([^.\[]+)|\[([^\]]+)\]")
 
@@ -77,18 +79,25 @@ def plan_renderable(plan: Plan | None, status: PhaseStatus | None, error: str = 
         parts.append(Text(note, style="italic #8a8a8a"))
     if not plan.items:
         return Group(*parts)
+    # two columns, the changes under their object: readable from 80 columns up (a third
+    # column for the changes squeezed ACTION and OBJECT to a few letters there)
     table = Table(box=None, expand=True, padding=(0, 1), show_edge=False)
-    table.add_column("ACTION", no_wrap=True)
-    table.add_column("OBJECT", no_wrap=True)
-    table.add_column("CHANGES", overflow="fold", ratio=1)
+    table.add_column("ACTION", no_wrap=True, min_width=9)
+    table.add_column("OBJECT / CHANGES", overflow="fold", ratio=1)
     for item in plan.items:
-        table.add_row(
-            Text(item.action, style=ACTION_STYLE.get(item.action, "")),
-            str(item.ref),
-            _details(item),
-        )
+        cell = Text(str(item.ref))
+        details = _details(item)
+        if details.plain:
+            cell.append("\n")
+            cell.append_text(_indent(details))
+        table.add_row(Text(item.action, style=ACTION_STYLE.get(item.action, "")), cell)
     parts.append(table)
     return Group(*parts)
+
+
+def _indent(text: Text) -> Text:
+    lines = text.split("\n")
+    return Text("\n").join(Text("  ").append_text(line) for line in lines)
 
 
 def _details(item: PlanItem) -> Text:
@@ -165,6 +174,9 @@ class PhasesView(Horizontal):
         self.plan_errors: dict[str, str] = {}
         self.logs: dict[str, list[Text]] = {p.name: [] for p in phases}
         self.running: str | None = None
+        self.filter_text = ""
+        self.waiting: tuple[str, str, float, float] | None = None  # phase, what, timeout, since
+        self._wait_timer: Any = None
 
     def compose(self) -> ComposeResult:
         table: DataTable[Any] = DataTable(id="phase-table", cursor_type="row", zebra_stripes=False)
@@ -181,10 +193,30 @@ class PhasesView(Horizontal):
     def on_mount(self) -> None:
         table = self.query_one("#phase-table", DataTable)
         table.add_column("#", key="number", width=3)
-        table.add_column("PHASE", key="name", width=13)
-        table.add_column("STATE", key="state", width=16)
+        table.add_column("PHASE", key="name", width=12)
+        table.add_column("STATE", key="state", width=11)
+        self._fill()
+        self._show_selected()
+
+    def _fill(self) -> None:
+        table = self.query_one("#phase-table", DataTable)
+        table.clear()
+        needle = self.filter_text.lower()
         for phase in self.phases:
+            text = f"{phase.number} {phase.name} {phase.title}".lower()
+            if needle and needle not in text:
+                continue
             table.add_row(str(phase.number), phase.name, self._state_cell(phase), key=phase.name)
+        table.border_title = f"Phases /{self.filter_text}" if self.filter_text else "Phases"
+
+    def set_filter(self, text: str) -> None:
+        """`/`: only the phases whose number, name or title hold ``text``."""
+        selected = self.selected
+        self.filter_text = text
+        self._fill()
+        table = self.query_one("#phase-table", DataTable)
+        if selected is not None and selected in {str(k.value) for k in table.rows}:
+            table.move_cursor(row=table.get_row_index(selected))
         self._show_selected()
 
     # -- model updates from the app
@@ -202,7 +234,8 @@ class PhasesView(Horizontal):
 
     def _refresh_row(self, name: str) -> None:
         phase = next((p for p in self.phases if p.name == name), None)
-        if phase is None:
+        table = self.query_one("#phase-table", DataTable)
+        if phase is None or name not in {str(k.value) for k in table.rows}:
             return
         self.query_one("#phase-table", DataTable).update_cell(
             name, "state", self._state_cell(phase)
@@ -226,6 +259,12 @@ class PhasesView(Horizontal):
             self._refresh_row(n)  # type: ignore[arg-type]
 
     def add_event(self, event: Event) -> None:
+        if isinstance(event, WaitingFor):
+            self.waiting = (event.phase, event.what, event.timeout, time.monotonic())
+            if self._wait_timer is None:
+                self._wait_timer = self.set_interval(0.25, self._tick_wait)
+        elif self.waiting is not None and self.waiting[0] == event.phase:
+            self.waiting = None
         line = event_text(event)
         if line is None:
             return
@@ -256,6 +295,8 @@ class PhasesView(Horizontal):
 
     def select(self, name: str) -> None:
         table = self.query_one("#phase-table", DataTable)
+        if name not in {str(k.value) for k in table.rows}:
+            self.set_filter("")
         table.move_cursor(row=table.get_row_index(name))
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -267,10 +308,34 @@ class PhasesView(Horizontal):
         self._show_plan()
         self._show_log()
 
+    def wait_line(self) -> Text | None:
+        """The wait in progress: a spinner, and the time spent against its deadline."""
+        if self.waiting is None:
+            return None
+        _, what, timeout, since = self.waiting
+        elapsed = time.monotonic() - since
+        frame = SPINNER[int(elapsed * 4) % len(SPINNER)]
+        return Text(
+            f"  {frame} waiting for {what}: {elapsed:.0f} s of {timeout:g} s", style="#ffaf00"
+        )
+
+    def _tick_wait(self) -> None:
+        if self.waiting is None:
+            if self._wait_timer is not None:
+                self._wait_timer.stop()
+                self._wait_timer = None
+            self._show_log()
+            return
+        if self.waiting[0] == self.selected:
+            self._show_log()
+
     def _show_log(self) -> None:
         # a phase's log is short (one line per object and wait): render it whole
-        lines = self.logs.get(self.selected or "", [])
-        self.query_one("#phase-log-text", Static).update(Text("\n").join(lines[-LOG_LINES:]))
+        lines = list(self.logs.get(self.selected or "", [])[-LOG_LINES:])
+        live = self.wait_line() if self.waiting and self.waiting[0] == self.selected else None
+        if live is not None:
+            lines.append(live)
+        self.query_one("#phase-log-text", Static).update(Text("\n").join(lines))
         scroll = self.query_one("#phase-log", VerticalScroll)
         scroll.call_after_refresh(scroll.scroll_end, animate=False)
 

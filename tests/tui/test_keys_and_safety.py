@@ -1,0 +1,272 @@
+"""Safe by default and discoverable like k9s: nothing changes the cluster without a question,
+k9s habits (/ : ? j k Esc) never fire an action, and the plan is the plan for the state shown."""
+
+from __future__ import annotations
+
+from textual import events
+from textual.widgets import Button, DataTable
+
+from fakes.kube_api import FakeKubeAPI
+from thinkube_devpi.tui.screens.confirm import ConfirmRollback, ConfirmRun
+
+from .conftest import SIZE, settle, until
+from .test_pilot import NS, apply_directly
+
+
+def deletes(fake: FakeKubeAPI) -> list[str]:
+    return [r.path for r in fake.writes() if r.method == "DELETE"]
+
+
+def burst(app, keys: list[str]) -> None:
+    for key in keys:
+        app.post_message(events.Key(key, key if len(key) == 1 else None))
+
+
+def section_of(listing: str, what: str) -> str:
+    """Under which heading ("deletes:" or "keeps:") the line naming ``what`` is listed."""
+    heading = ""
+    for line in listing.splitlines():
+        if line.strip() in ("deletes:", "keeps:"):
+            heading = line.strip()
+        elif what in line:
+            return heading
+    return "absent"
+
+
+def plan_actions(app, phase: str) -> dict[str, str]:
+    plan = app.phases_view.plans.get(phase)
+    return {str(i.ref): i.action for i in plan.items} if plan else {}
+
+
+async def connected(app, pilot) -> None:
+    await until(pilot, lambda: app.connection == "connected", what="connection")
+    await settle(app, pilot)
+
+
+async def test_run_on_the_rollback_row_asks_and_lists_every_phase_nothing_deleted_before(
+    cluster, kubeconfig, make_app, settings, tmp_path
+):
+    apply_directly(cluster, settings, tmp_path, "namespace", "storage")
+    app = make_app(kubeconfig=kubeconfig, watch_cluster=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await connected(app, pilot)
+        cluster.clear_log()
+        app.phases_view.select("rollback")
+        await pilot.press("r")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmRollback), what="the question")
+        assert deletes(cluster) == []
+        listing = str(app.screen.query_one("#rollback-objects").render())
+        assert section_of(listing, "ServiceAccount devpi/devpi") == "deletes:"
+        # the PVC is kept: listed with the keeps, never with the deletes
+        assert section_of(listing, "PersistentVolumeClaim devpi/devpi-data-pvc") == "keeps:"
+        assert "30 redis: skipped (never applied)" in listing
+        # asking to delete the package data moves it to the deletes
+        await pilot.click("#delete-data")
+        moved = str(app.screen.query_one("#rollback-objects").render())
+        assert section_of(moved, "PersistentVolumeClaim devpi/devpi-data-pvc") == "deletes:"
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert not isinstance(app.screen, ConfirmRollback)
+        assert deletes(cluster) == []
+        assert cluster.get("v1", "Namespace", NS) is not None
+
+
+async def test_the_palette_asks_the_same_questions(
+    cluster, kubeconfig, make_app, settings, tmp_path
+):
+    apply_directly(cluster, settings, tmp_path, "namespace")
+    app = make_app(kubeconfig=kubeconfig, watch_cluster=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await connected(app, pilot)
+        cluster.clear_log()
+        await app.run_action("run_phase_named('rollback')")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmRollback), what="rollback")
+        await pilot.press("n")
+        await settle(app, pilot)
+        await app.run_action("rollback_phase_named('namespace')")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmRollback), what="rollback")
+        await pilot.press("escape")
+        await app.run_action("run_phase_named('redis')")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmRun), what="run")
+        await pilot.press("n")
+        await settle(app, pilot)
+        assert cluster.writes() == []
+
+
+async def test_run_asks_first_and_lists_what_it_creates(
+    cluster, kubeconfig, make_app, settings, tmp_path, controllers
+):
+    apply_directly(cluster, settings, tmp_path, "namespace")
+    app = make_app(kubeconfig=kubeconfig, watch_cluster=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await connected(app, pilot)
+        cluster.clear_log()
+        app.phases_view.select("redis")
+        await pilot.press("r")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmRun), what="the question")
+        listing = str(app.screen.query_one("#run-listing").render())
+        assert "create  Deployment devpi/ephemeral-redis" in listing
+        assert cluster.writes() == []
+        await pilot.press("y")
+        await until(pilot, lambda: app.running is None and cluster.get(
+            "apps/v1", "Deployment", "ephemeral-redis", NS) is not None, timeout=20,
+            what="the run")
+        assert deletes(cluster) == []
+
+
+async def test_typing_slash_redis_filters_and_never_runs_a_phase(
+    cluster, kubeconfig, make_app, settings, tmp_path
+):
+    app = make_app(kubeconfig=kubeconfig, watch_cluster=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await connected(app, pilot)
+        cluster.clear_log()
+        burst(app, ["slash", *"redis"])
+        await until(pilot, lambda: app.phases_view.filter_text == "redis", what="the filter")
+        await settle(app, pilot)
+        table = app.phases_view.query_one("#phase-table", DataTable)
+        assert [str(k.value) for k in table.rows] == ["redis"]
+        assert not isinstance(app.screen, ConfirmRun | ConfirmRollback)
+        assert app.running is None and cluster.writes() == []
+        await pilot.press("enter")  # keeps the filter, back to the list
+        assert app.focused is table and app.phases_view.filter_text == "redis"
+        await pilot.press("escape")  # Esc clears it
+        assert app.phases_view.filter_text == "" and table.row_count == 12
+
+
+async def test_colon_jumps_to_a_view_or_a_kind_and_esc_goes_back(make_app):
+    app = make_app(plan=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("colon", *"pods", "enter")
+        await until(pilot, lambda: app.view == "cluster", what="the cluster view")
+        await pilot.pause()
+        assert app.cluster_view.kind == "Pod" and app.focused.id == "table-Pod"
+        await pilot.press("colon", *"pvc", "enter")
+        await pilot.pause()
+        assert app.cluster_view.kind == "PersistentVolumeClaim"
+        await pilot.press("escape")
+        await until(pilot, lambda: app.view == "phases", what="back")
+        await pilot.press("colon", *"config", "enter")
+        await until(pilot, lambda: app.view == "config", what="config")
+        await pilot.press("colon", *"nonsense", "enter")
+        await pilot.pause()
+        assert app.view == "config"
+
+
+async def test_j_and_k_move_and_question_mark_lists_every_key_of_the_view(make_app):
+    app = make_app(plan=True)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await settle(app, pilot)
+        table = app.phases_view.query_one("#phase-table", DataTable)
+        await pilot.press("j", "j")
+        assert table.cursor_row == 2
+        await pilot.press("k")
+        assert table.cursor_row == 1
+        await pilot.press("question_mark")
+        await until(pilot, lambda: app.screen.__class__.__name__ == "HelpScreen", what="help")
+        keys = {key for key, _ in app.screen.rows}
+        assert {"?", "/", ":", "r", "a", "t", "b", "j", "k", "esc", "1", "2", "3", "q"} <= keys
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.screen.__class__.__name__ != "HelpScreen"
+        await pilot.press("2", "question_mark")
+        await until(pilot, lambda: app.screen.__class__.__name__ == "HelpScreen", what="help")
+        keys = {key for key, _ in app.screen.rows}
+        assert {"f", "l", "e", "/", ":"} <= keys and not {"r", "b", "a"} & keys
+
+
+async def test_the_plan_loads_after_connecting_while_the_cluster_changes(
+    cluster, kubeconfig, make_app
+):
+    """Five launches, each with watches delivering: every plan loads without ctrl+r."""
+    for _ in range(5):
+        await launch_and_wait_for_every_plan(make_app(kubeconfig=kubeconfig))
+
+
+async def launch_and_wait_for_every_plan(app) -> None:
+    async with app.run_test(size=SIZE) as pilot:
+        await until(pilot, lambda: app.connection == "connected", what="connection")
+        await until(
+            pilot,
+            lambda: all(app.phases_view.plans.get(p.name) for p in app.phase_list),
+            timeout=20,
+            what="every plan",
+        )
+
+
+async def test_the_plan_follows_a_run_and_a_rollback(
+    cluster, kubeconfig, make_app, settings, tmp_path, controllers
+):
+    apply_directly(cluster, settings, tmp_path, "namespace")
+    app = make_app(kubeconfig=kubeconfig)
+    async with app.run_test(size=SIZE) as pilot:
+        await connected(app, pilot)
+        await until(pilot, lambda: plan_actions(app, "redis"), what="the plan")
+        assert set(plan_actions(app, "redis").values()) == {"create"}
+        app.phases_view.select("redis")
+        await pilot.press("r")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmRun), what="run")
+        await pilot.press("y")
+        await until(
+            pilot,
+            lambda: app.running is None
+            and set(plan_actions(app, "redis").values()) == {"unchanged"},
+            timeout=20,
+            what="the plan after the run",
+        )
+        await pilot.press("b")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmRollback), what="rollback")
+        await pilot.click("#yes")
+        await until(
+            pilot,
+            lambda: app.running is None
+            and set(plan_actions(app, "redis").values()) == {"create"},
+            timeout=20,
+            what="the plan after the rollback",
+        )
+
+
+async def test_the_rollback_dialog_has_no_yes_by_default(
+    cluster, kubeconfig, make_app, settings, tmp_path
+):
+    apply_directly(cluster, settings, tmp_path, "namespace")
+    app = make_app(kubeconfig=kubeconfig, watch_cluster=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await connected(app, pilot)
+        cluster.clear_log()
+        app.phases_view.select("namespace")
+        await pilot.press("b")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmRollback), what="rollback")
+        assert app.focused is app.screen.query_one("#no", Button)
+        await pilot.press("enter")  # Enter answers the focused button: Cancel
+        await settle(app, pilot)
+        assert cluster.writes() == []
+
+
+async def test_run_all_follows_the_running_phase_and_its_wait_shows_time_against_deadline(
+    cluster, kubeconfig, make_app, settings, tmp_path
+):
+    apply_directly(cluster, settings, tmp_path, "namespace")
+    app = make_app(kubeconfig=kubeconfig, watch_cluster=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await connected(app, pilot)
+        app.ctx.wait_timeout = 20
+        app.phases_view.select("namespace")
+        await pilot.press("a")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmRun), what="the question")
+        await pilot.press("y")
+        # namespace is healthy and skipped; storage waits for a PVC nobody binds
+        await until(pilot, lambda: app.running_phase == "storage", what="storage")
+        await until(pilot, lambda: app.phases_view.waiting is not None, what="the wait")
+        assert app.phases_view.selected == "storage"  # the cursor followed
+        await pilot.pause(1.2)
+        line = app.phases_view.wait_line().plain
+        assert "waiting for PersistentVolumeClaim devpi/devpi-data-pvc" in line
+        assert "s of 20 s" in line
+        shown = str(app.phases_view.query_one("#phase-log-text").render())
+        assert "s of 20 s" in shown
+        await pilot.press("q")
+        await until(pilot, lambda: app.screen.__class__.__name__ == "ConfirmQuit", what="quit")
+        assert app.screen.running == "20 storage"  # the phase actually running, by its label
+        await pilot.press("n")
