@@ -112,6 +112,8 @@ def test_preflight_failures_carry_a_hint_and_no_class_names(
         "THINKUBE_DEVPI_DOMAIN": "example.com",
         # nothing listens there: the connection is refused
         "THINKUBE_DEVPI_KEYCLOAK_URL": f"https://localhost:{closed_port()}",
+        # the wildcard Secret is checked where it is used: exposure through an Ingress
+        "THINKUBE_DEVPI_EXPOSURE": "ingress",
         "THINKUBE_DEVPI_TLS_SECRET_NAME": "no-such-secret",
     }
     result = CliRunner().invoke(main, ["install", "preflight", "-o", "json"], env=env)

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from fakes.platform import API, DASHBOARD
-from real_cluster.world import RealWorld
+from real_cluster.world import NOT_ON_A_BARE_CONTROL_PLANE, RealWorld
 
 pytestmark = pytest.mark.real_cluster
 
@@ -32,6 +32,7 @@ def test_the_e2e_suite_passes_against_the_real_control_plane(
     monkeypatch.setenv("KUBECONFIG", str(real_world.cluster.kubeconfig))
     monkeypatch.setenv("THINKUBE_DEVPI_CONFIG", str(config))
     monkeypatch.setenv("THINKUBE_DEVPI_E2E_SKIP_CHECKS", ",".join(NEEDS_A_REAL_THINKUBE))
+    monkeypatch.setenv("THINKUBE_DEVPI_E2E_SKIP_PHASES", ",".join(NOT_ON_A_BARE_CONTROL_PLANE))
     e2e_suite.test_install_test_and_roll_back_in_a_throwaway_namespace(
         dict(os.environ), monkeypatch
     )

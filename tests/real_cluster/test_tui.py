@@ -56,6 +56,9 @@ async def test_the_tui_shows_live_rows_of_the_real_cluster(
         app.ctx.wait_timeout = 60
         await until(pilot, lambda: app.snapshot is not None, timeout=30, what="first snapshot")
         await pilot.press("a")  # run all remaining: 10, 20, 30 go through, keycloak stops
+        # it asks first, listing what each phase creates or changes
+        await until(pilot, lambda: app.screen.__class__.__name__ == "ConfirmRun", what="the question")
+        await pilot.press("y")
         await until(
             pilot,
             lambda: app.running == "apply" or bool(app.failed),

@@ -166,6 +166,7 @@ async def test_run_all_without_a_repository_is_refused_before_anything_is_writte
         await until(pilot, lambda: app.snapshot is not None, what="first snapshot")
         writes = len(cluster.writes())
         await pilot.press("a")  # run all remaining
+        await answer_yes(pilot, app)
         await until(pilot, lambda: "build" in app.failed, what="the checks before any write")
         await until(pilot, lambda: app.running is None, what="the refused run to end")
         build_log = "\n".join(t.plain for t in app.phases_view.logs["build"])

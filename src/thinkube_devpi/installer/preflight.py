@@ -7,6 +7,7 @@ are both made of it, and the faces show both the same way.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import re
 import ssl
 from dataclasses import dataclass
@@ -137,7 +138,7 @@ def exposure_checks(kube: Kube, settings: Settings) -> list[Check]:
             offer = phase.detected_exposure()
         except KubeError as exc:
             offer = str(exc)
-        check = Check(check.name, False, f"{check.detail}. {offer}")
+        check = dataclasses.replace(check, detail=f"{check.detail}. {offer}")  # keeps the hint
     elif check.ok and settings.exposure == "gateway":
         try:
             phase.check_gateway()
@@ -183,12 +184,16 @@ def storage_check(kube: Kube, settings: Settings) -> Check:
         sc = phase.storage_class()
         warning = phase.fs_group_warning()
     except KubeError as exc:
-        return Check("storage class", False, str(exc))
+        return _failed("storage class", exc)
     if sc is None:
+        found = f"StorageClass {settings.storage_class} not found" if settings.storage_class else (
+            "the cluster has no default StorageClass"
+        )
         return Check(
             "storage class",
             False,
-            f"{settings.storage_class or 'no default storage class'} not found: set storage_class",
+            found,
+            hint="Set storage_class to one `kubectl get storageclass` lists.",
         )
     name = sc["metadata"]["name"]
     return Check("storage class", True, f"warning: {warning}" if warning else f"{name}")
@@ -203,7 +208,7 @@ def argocd_tracking_check(kube: Kube, settings: Settings) -> Check:
     try:
         cm = kube.get(ObjectRef("v1", "ConfigMap", "argocd-cm", settings.argocd_namespace))
     except KubeError as exc:
-        return Check("Argo CD tracking", False, str(exc))
+        return _failed("Argo CD tracking", exc)
     method, why = argocd_tracking_method(cm, kube, settings.argocd_namespace)
     return Check("Argo CD tracking", True, f"{method} ({why})")
 

@@ -171,3 +171,8 @@ class NamespacePhase(Phase):
             )
             return
         self.delete_objects([objs[0]], emit)
+        # The namespace controller deletes what it holds first (the volume too, when asked for):
+        # the rollback is done when the namespace is gone, not while it is Terminating.
+        live = kube.get(namespace_ref)
+        if live is not None and live["metadata"].get("deletionTimestamp"):
+            self.wait_for(emit, namespace_ref, lambda o: o is None, f"Namespace {ns} to be gone")
