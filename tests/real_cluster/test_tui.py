@@ -17,7 +17,7 @@ from thinkube_devpi.installer.kube import Kube
 from thinkube_devpi.installer.phases.base import Context, Phase
 from thinkube_devpi.installer.runner import Runner
 from thinkube_devpi.tui.app import DevpiApp
-from tui.conftest import SIZE, settle, until
+from tui.conftest import SIZE, header_of, phases_of, settle, until
 from tui.test_pilot import rows, state_of
 
 pytestmark = pytest.mark.real_cluster
@@ -51,21 +51,21 @@ async def test_the_tui_shows_live_rows_of_the_real_cluster(
     )
     app.animation_level = "none"
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.connection == "connected", timeout=30, what="connection")
-        assert app.header.context == "admin@thinkube-devpi-test"
-        app.ctx.wait_timeout = 60
-        await until(pilot, lambda: app.snapshot is not None, timeout=30, what="first snapshot")
+        await until(pilot, lambda: app.state.connection == "connected", timeout=30, what="connection")
+        assert header_of(app).context == "admin@thinkube-devpi-test"
+        app.state.ctx.wait_timeout = 60
+        await until(pilot, lambda: app.state.snapshot is not None, timeout=30, what="first snapshot")
         await pilot.press("a")  # run all remaining: 10, 20, 30 go through, keycloak stops
         # it asks first, listing what each phase creates or changes
         await until(pilot, lambda: app.screen.__class__.__name__ == "ConfirmRun", what="the question")
         await pilot.press("y")
         await until(
             pilot,
-            lambda: app.running == "apply" or bool(app.failed),
-            what=f"the run to start (plan mode: {app.plan_mode})",
+            lambda: app.state.running == "apply" or bool(app.state.failed),
+            what=f"the run to start (plan mode: {app.state.plan_mode})",
         )
-        assert app.failed in (set(), {"keycloak"}), {
-            name: "\n".join(t.plain for t in app.phases_view.logs[name]) for name in app.failed
+        assert app.state.failed in (set(), {"keycloak"}), {
+            name: "\n".join(t.plain for t in phases_of(app).logs[name]) for name in app.state.failed
         }
         await pilot.press("2")
         await until(
@@ -82,11 +82,11 @@ async def test_the_tui_shows_live_rows_of_the_real_cluster(
             timeout=60,
             what="the redis pod, Running",
         )
-        await until(pilot, lambda: app.running is None, timeout=90, what="the run to finish")
+        await until(pilot, lambda: app.state.running is None, timeout=90, what="the run to finish")
         await settle(app, pilot)
         for name in ("namespace", "storage", "redis"):
             assert state_of(app, name) is State.HEALTHY, name
-        assert app.failed == {"keycloak"}
+        assert app.state.failed == {"keycloak"}
         assert ("ephemeral-redis", "Available") in rows(app, "Deployment")
-        log = "\n".join(t.plain for t in app.phases_view.logs["storage"])
+        log = "\n".join(t.plain for t in phases_of(app).logs["storage"])
         assert f"PersistentVolumeClaim {ns}/devpi-data-pvc" in log

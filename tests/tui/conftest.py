@@ -15,6 +15,9 @@ from textual.worker import WorkerCancelled
 
 from thinkube_devpi.config import Settings
 from thinkube_devpi.tui.app import DevpiApp
+from thinkube_devpi.tui.widgets.cluster import ClusterView
+from thinkube_devpi.tui.widgets.header import KubeHeader
+from thinkube_devpi.tui.widgets.phases import PhasesView
 
 FIXED_NOW = 1_800_000_000.0  # a fixed clock for ages in snapshots
 SIZE = (120, 34)
@@ -51,3 +54,18 @@ async def until(
             raise AssertionError(f"timed out waiting for {what or condition}")
         await pilot.pause(0.05)
     await asyncio.sleep(0)
+
+
+def phases_of(app: DevpiApp) -> PhasesView:
+    """The phases view's widget (its Screen lives whichever view is shown)."""
+    return app.view_screen("phases").query_one(PhasesView)
+
+
+def cluster_of(app: DevpiApp) -> ClusterView:
+    """The cluster view's widget, once the cluster view has been shown."""
+    return app.view_screen("cluster").query_one(ClusterView)
+
+
+def header_of(app: DevpiApp) -> KubeHeader:
+    """The header of the view shown."""
+    return app.view_screen().header

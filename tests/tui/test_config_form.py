@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual import events
 from textual.widgets import Checkbox, Input
 
-from .conftest import SIZE, settle, until
+from .conftest import SIZE, phases_of, settle, until
 
 
 def burst(app, keys: list[str]) -> None:
@@ -34,9 +34,9 @@ async def test_a_burst_after_a_view_switch_and_tabs_lands_in_the_fields(make_app
             what="the second field",
         )
         await pilot.pause(0.2)
-        assert app.query_one("#input-domain", Input).value == "abc.example.org"
+        assert app.screen.query_one("#input-domain", Input).value == "abc.example.org"
         # the "q" typed into a field is a letter, not the quit key
-        assert app.query_one("#input-namespace", Input).value == "devpiqa"
+        assert app.screen.query_one("#input-namespace", Input).value == "devpiqa"
         assert app.is_running
 
 
@@ -47,7 +47,7 @@ async def test_letters_in_a_burst_never_run_commands_before_the_field_has_focus(
         burst(app, ["3", "tab", "tab", *typed("pqrs")])
 
         def namespace() -> str:
-            fields = app.query("#input-namespace").results(Input)
+            fields = app.screen.query("#input-namespace").results(Input)
             return next((f.value for f in fields), "")
 
         await until(pilot, lambda: namespace().endswith("pqrs"), what="the letters in the field")
@@ -61,14 +61,14 @@ async def test_the_no_settings_file_note_goes_once_saved(make_app, tmp_path):
         await settle(app, pilot)
         await pilot.press("3")
         await pilot.pause()
-        assert app.query("#config-note")
+        assert app.screen.query("#config-note")
         await pilot.press("ctrl+s")
         await until(pilot, lambda: path.exists(), what="the file")
         await pilot.pause()
-        assert not app.query("#config-note")
+        assert not app.screen.query("#config-note")
         await pilot.press("1", "3")  # and it does not come back
         await pilot.pause()
-        assert not app.query("#config-note")
+        assert not app.screen.query("#config-note")
 
 
 async def test_the_secret_fields_are_one_key_away(make_app):
@@ -86,13 +86,13 @@ async def test_phase_86_can_be_asked_to_write_pip_conf_and_uv_toml(make_app, tmp
     app = make_app(plan=True)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
-        notes = "\n".join(app.phases_view.plans["shell"].notes)
+        notes = "\n".join(phases_of(app).plans["shell"].notes)
         assert "pip.conf / uv.toml left alone" in notes
         await pilot.press("3")
         await pilot.pause()
-        box = app.query_one("#choice-write_pip_config", Checkbox)
+        box = app.screen.query_one("#choice-write_pip_config", Checkbox)
         box.value = True
         await settle(app, pilot)
-        assert app.ctx.write_pip_config is True
-        notes = "\n".join(app.phases_view.plans["shell"].notes)
+        assert app.state.ctx.write_pip_config is True
+        notes = "\n".join(phases_of(app).plans["shell"].notes)
         assert "pip.conf" in notes and "uv.toml" in notes and "left alone" not in notes

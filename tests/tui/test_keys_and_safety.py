@@ -11,7 +11,7 @@ from thinkube_devpi.installer.phases import PHASES
 from thinkube_devpi.installer.runner import Runner
 from thinkube_devpi.tui.screens.confirm import ConfirmRollback, ConfirmRun
 
-from .conftest import SIZE, settle, until
+from .conftest import SIZE, cluster_of, phases_of, settle, until
 from .test_pilot import NS, apply_directly
 
 
@@ -36,12 +36,12 @@ def section_of(listing: str, what: str) -> str:
 
 
 def plan_actions(app, phase: str) -> dict[str, str]:
-    plan = app.phases_view.plans.get(phase)
+    plan = phases_of(app).plans.get(phase)
     return {str(i.ref): i.action for i in plan.items} if plan else {}
 
 
 async def connected(app, pilot) -> None:
-    await until(pilot, lambda: app.connection == "connected", what="connection")
+    await until(pilot, lambda: app.state.connection == "connected", what="connection")
     await settle(app, pilot)
 
 
@@ -53,7 +53,7 @@ async def test_run_on_the_rollback_row_asks_and_lists_every_phase_nothing_delete
     async with app.run_test(size=SIZE) as pilot:
         await connected(app, pilot)
         cluster.clear_log()
-        app.phases_view.select("rollback")
+        phases_of(app).select("rollback")
         await pilot.press("r")
         await until(pilot, lambda: isinstance(app.screen, ConfirmRollback), what="the question")
         assert deletes(cluster) == []
@@ -81,14 +81,14 @@ async def test_the_palette_asks_the_same_questions(
     async with app.run_test(size=SIZE) as pilot:
         await connected(app, pilot)
         cluster.clear_log()
-        await app.run_action("run_phase_named('rollback')")
+        await app.run_command("run_phase_named('rollback')", "phases")
         await until(pilot, lambda: isinstance(app.screen, ConfirmRollback), what="rollback")
         await pilot.press("n")
         await settle(app, pilot)
-        await app.run_action("rollback_phase_named('namespace')")
+        await app.run_command("rollback_phase_named('namespace')", "phases")
         await until(pilot, lambda: isinstance(app.screen, ConfirmRollback), what="rollback")
         await pilot.press("escape")
-        await app.run_action("run_phase_named('redis')")
+        await app.run_command("run_phase_named('redis')", "phases")
         await until(pilot, lambda: isinstance(app.screen, ConfirmRun), what="run")
         await pilot.press("n")
         await settle(app, pilot)
@@ -103,14 +103,14 @@ async def test_run_asks_first_and_lists_what_it_creates(
     async with app.run_test(size=SIZE) as pilot:
         await connected(app, pilot)
         cluster.clear_log()
-        app.phases_view.select("redis")
+        phases_of(app).select("redis")
         await pilot.press("r")
         await until(pilot, lambda: isinstance(app.screen, ConfirmRun), what="the question")
         listing = str(app.screen.query_one("#run-listing").render())
         assert "create  Deployment devpi/ephemeral-redis" in listing
         assert cluster.writes() == []
         await pilot.press("y")
-        await until(pilot, lambda: app.running is None and cluster.get(
+        await until(pilot, lambda: app.state.running is None and cluster.get(
             "apps/v1", "Deployment", "ephemeral-redis", NS) is not None, timeout=20,
             what="the run")
         assert deletes(cluster) == []
@@ -124,16 +124,16 @@ async def test_typing_slash_redis_filters_and_never_runs_a_phase(
         await connected(app, pilot)
         cluster.clear_log()
         burst(app, ["slash", *"redis"])
-        await until(pilot, lambda: app.phases_view.filter_text == "redis", what="the filter")
+        await until(pilot, lambda: phases_of(app).filter_text == "redis", what="the filter")
         await settle(app, pilot)
-        table = app.phases_view.query_one("#phase-table", DataTable)
+        table = phases_of(app).query_one("#phase-table", DataTable)
         assert [str(k.value) for k in table.rows] == ["redis"]
         assert not isinstance(app.screen, ConfirmRun | ConfirmRollback)
-        assert app.running is None and cluster.writes() == []
+        assert app.state.running is None and cluster.writes() == []
         await pilot.press("enter")  # keeps the filter, back to the list
-        assert app.focused is table and app.phases_view.filter_text == "redis"
+        assert app.focused is table and phases_of(app).filter_text == "redis"
         await pilot.press("escape")  # Esc clears it
-        assert app.phases_view.filter_text == "" and table.row_count == len(PHASES)
+        assert phases_of(app).filter_text == "" and table.row_count == len(PHASES)
 
 
 async def test_colon_jumps_to_a_view_or_a_kind_and_esc_goes_back(make_app):
@@ -143,10 +143,10 @@ async def test_colon_jumps_to_a_view_or_a_kind_and_esc_goes_back(make_app):
         await pilot.press("colon", *"pods", "enter")
         await until(pilot, lambda: app.view == "cluster", what="the cluster view")
         await pilot.pause()
-        assert app.cluster_view.kind == "Pod" and app.focused.id == "table-Pod"
+        assert cluster_of(app).kind == "Pod" and app.focused.id == "table-Pod"
         await pilot.press("colon", *"pvc", "enter")
         await pilot.pause()
-        assert app.cluster_view.kind == "PersistentVolumeClaim"
+        assert cluster_of(app).kind == "PersistentVolumeClaim"
         await pilot.press("escape")
         await until(pilot, lambda: app.view == "phases", what="back")
         await pilot.press("colon", *"config", "enter")
@@ -160,7 +160,7 @@ async def test_j_and_k_move_and_question_mark_lists_every_key_of_the_view(make_a
     app = make_app(plan=True)
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await settle(app, pilot)
-        table = app.phases_view.query_one("#phase-table", DataTable)
+        table = phases_of(app).query_one("#phase-table", DataTable)
         await pilot.press("j", "j")
         assert table.cursor_row == 2
         await pilot.press("k")
@@ -188,10 +188,10 @@ async def test_the_plan_loads_after_connecting_while_the_cluster_changes(
 
 async def launch_and_wait_for_every_plan(app) -> None:
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.connection == "connected", what="connection")
+        await until(pilot, lambda: app.state.connection == "connected", what="connection")
         await until(
             pilot,
-            lambda: all(app.phases_view.plans.get(p.name) for p in app.phase_list),
+            lambda: all(phases_of(app).plans.get(p.name) for p in app.state.phase_list),
             timeout=20,
             what="every plan",
         )
@@ -206,13 +206,13 @@ async def test_the_plan_follows_a_run_and_a_rollback(
         await connected(app, pilot)
         await until(pilot, lambda: plan_actions(app, "redis"), what="the plan")
         assert set(plan_actions(app, "redis").values()) == {"create"}
-        app.phases_view.select("redis")
+        phases_of(app).select("redis")
         await pilot.press("r")
         await until(pilot, lambda: isinstance(app.screen, ConfirmRun), what="run")
         await pilot.press("y")
         await until(
             pilot,
-            lambda: app.running is None
+            lambda: app.state.running is None
             and set(plan_actions(app, "redis").values()) == {"unchanged"},
             timeout=20,
             what="the plan after the run",
@@ -222,7 +222,7 @@ async def test_the_plan_follows_a_run_and_a_rollback(
         await pilot.click("#yes")
         await until(
             pilot,
-            lambda: app.running is None
+            lambda: app.state.running is None
             and set(plan_actions(app, "redis").values()) == {"create"},
             timeout=20,
             what="the plan after the rollback",
@@ -237,7 +237,7 @@ async def test_the_rollback_dialog_has_no_yes_by_default(
     async with app.run_test(size=SIZE) as pilot:
         await connected(app, pilot)
         cluster.clear_log()
-        app.phases_view.select("namespace")
+        phases_of(app).select("namespace")
         await pilot.press("b")
         await until(pilot, lambda: isinstance(app.screen, ConfirmRollback), what="rollback")
         assert app.focused is app.screen.query_one("#no", Button)
@@ -257,20 +257,20 @@ async def test_run_all_follows_the_running_phase_and_its_wait_shows_time_against
     app = make_app(kubeconfig=kubeconfig, watch_cluster=False)
     async with app.run_test(size=SIZE) as pilot:
         await connected(app, pilot)
-        app.ctx.wait_timeout = 20
-        app.phases_view.select("namespace")
+        app.state.ctx.wait_timeout = 20
+        phases_of(app).select("namespace")
         await pilot.press("a")
         await until(pilot, lambda: isinstance(app.screen, ConfirmRun), what="the question")
         await pilot.press("y")
         # namespace is healthy and skipped; storage waits for a PVC nobody binds
-        await until(pilot, lambda: app.running_phase == "storage", what="storage")
-        await until(pilot, lambda: app.phases_view.waiting is not None, what="the wait")
-        assert app.phases_view.selected == "storage"  # the cursor followed
+        await until(pilot, lambda: app.state.running_phase == "storage", what="storage")
+        await until(pilot, lambda: phases_of(app).waiting is not None, what="the wait")
+        assert phases_of(app).selected == "storage"  # the cursor followed
         await pilot.pause(1.2)
-        line = app.phases_view.wait_line().plain
+        line = phases_of(app).wait_line().plain
         assert "waiting for PersistentVolumeClaim devpi/devpi-data-pvc" in line
         assert "s of 20 s" in line
-        shown = str(app.phases_view.query_one("#phase-log-text").render())
+        shown = str(phases_of(app).query_one("#phase-log-text").render())
         assert "s of 20 s" in shown
         await pilot.press("q")
         await until(pilot, lambda: app.screen.__class__.__name__ == "ConfirmQuit", what="quit")

@@ -20,7 +20,7 @@ from thinkube_devpi.tui.messages import Connected, PhaseStatusRead, Unreachable
 from thinkube_devpi.tui.screens.confirm import ConfirmRollback
 from thinkube_devpi.tui.widgets.cluster import StatusTable, table_id
 
-from .conftest import SIZE, settle, until
+from .conftest import SIZE, cluster_of, header_of, phases_of, settle, until
 
 NS = "devpi"
 
@@ -57,14 +57,14 @@ async def answer_yes(pilot, app) -> None:
 
 
 def state_of(app, name: str) -> State | None:
-    status = app.phases_view.statuses.get(name)
+    status = phases_of(app).statuses.get(name)
     return status.state if status else None
 
 
 def rows(app, kind: str) -> list[tuple[str, str]]:
     """(name, status) of every row the cluster view shows for ``kind``."""
-    snap = app.cluster_view.snapshot
-    table = app.query_one(f"#{table_id(kind)}", StatusTable)
+    snap = cluster_of(app).snapshot
+    table = app.screen.query_one(f"#{table_id(kind)}", StatusTable)
     if snap is None:
         return []
     shown = {str(k.value) for k in table.rows}
@@ -82,20 +82,20 @@ async def test_phase_list_reflects_the_cluster(cluster, kubeconfig, make_app, se
         read = {m.phase: m.status.state for m in seen if isinstance(m, PhaseStatusRead)}
         assert read["namespace"] is State.HEALTHY and read["storage"] is State.MISSING
         assert [m.version for m in seen if isinstance(m, Connected)] != []
-        assert app.header.connection == "connected"
-        assert app.header.context == "fake"
+        assert header_of(app).connection == "connected"
+        assert header_of(app).context == "fake"
         assert state_of(app, "namespace") is State.HEALTHY
         assert state_of(app, "storage") is State.MISSING
         assert state_of(app, "redis") is State.MISSING
         assert state_of(app, "keycloak") is State.MISSING
         # the plan of the selected phase compares with the live objects
-        app.phases_view.select("storage")
+        phases_of(app).select("storage")
         await pilot.pause()
-        plan = app.phases_view.plans["storage"]
+        plan = phases_of(app).plans["storage"]
         assert [(i.action, str(i.ref)) for i in plan.items] == [
             ("create", f"PersistentVolumeClaim {NS}/devpi-data-pvc")
         ]
-        assert app.phases_view.plans["namespace"].items[0].action == "unchanged"
+        assert phases_of(app).plans["namespace"].items[0].action == "unchanged"
 
 
 async def test_running_phases_10_to_30_shows_objects_appearing(
@@ -106,12 +106,12 @@ async def test_running_phases_10_to_30_shows_objects_appearing(
     monkeypatch.setattr(Phase, "precheck", lambda self: None)
     app = make_app(kubeconfig=kubeconfig)
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.connection == "connected", what="connection")
-        app.ctx.wait_timeout = 20
-        await until(pilot, lambda: app.snapshot is not None, what="first snapshot")
+        await until(pilot, lambda: app.state.connection == "connected", what="connection")
+        app.state.ctx.wait_timeout = 20
+        await until(pilot, lambda: app.state.snapshot is not None, what="first snapshot")
         await pilot.press("a")  # run all remaining
         await answer_yes(pilot, app)
-        await until(pilot, lambda: app.running == "apply", what="the run to start")
+        await until(pilot, lambda: app.state.running == "apply", what="the run to start")
 
         # the test plays the controllers, the cluster view shows what the API shows
         await pilot.press("2")
@@ -144,16 +144,16 @@ async def test_running_phases_10_to_30_shows_objects_appearing(
             ),
             what="the redis pod, Running",
         )
-        await until(pilot, lambda: app.running is None, timeout=20, what="the run to finish")
+        await until(pilot, lambda: app.state.running is None, timeout=20, what="the run to finish")
         await settle(app, pilot)
         for name in ("namespace", "storage", "redis"):
             assert state_of(app, name) is State.HEALTHY, name
         # the run goes on to Keycloak and stops there, saying what it needs
-        assert app.failed == {"keycloak"}
-        keycloak_log = "\n".join(t.plain for t in app.phases_view.logs["keycloak"])
+        assert app.state.failed == {"keycloak"}
+        keycloak_log = "\n".join(t.plain for t in phases_of(app).logs["keycloak"])
         assert "KEYCLOAK_ADMIN_PASSWORD" in keycloak_log
         assert ("ephemeral-redis", "Available") in rows(app, "Deployment")
-        log = "\n".join(t.plain for t in app.phases_view.logs["storage"])
+        log = "\n".join(t.plain for t in phases_of(app).logs["storage"])
         assert "created" in log and "PersistentVolumeClaim devpi/devpi-data-pvc" in log
 
 
@@ -162,14 +162,14 @@ async def test_run_all_without_a_repository_is_refused_before_anything_is_writte
 ):
     app = make_app(kubeconfig=kubeconfig)
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.connection == "connected", what="connection")
-        await until(pilot, lambda: app.snapshot is not None, what="first snapshot")
+        await until(pilot, lambda: app.state.connection == "connected", what="connection")
+        await until(pilot, lambda: app.state.snapshot is not None, what="first snapshot")
         writes = len(cluster.writes())
         await pilot.press("a")  # run all remaining
         await answer_yes(pilot, app)
-        await until(pilot, lambda: "build" in app.failed, what="the checks before any write")
-        await until(pilot, lambda: app.running is None, what="the refused run to end")
-        build_log = "\n".join(t.plain for t in app.phases_view.logs["build"])
+        await until(pilot, lambda: "build" in app.state.failed, what="the checks before any write")
+        await until(pilot, lambda: app.state.running is None, what="the refused run to end")
+        build_log = "\n".join(t.plain for t in phases_of(app).logs["build"])
         assert "before anything was written" in build_log and "deploy_repo" in build_log
         assert len(cluster.writes()) == writes
         assert cluster.get("v1", "Namespace", NS) is None
@@ -183,23 +183,23 @@ async def test_failing_phase_enables_retry_and_shows_the_api_message(
     cluster.fail("PATCH", r"persistentvolumeclaims/devpi-data-pvc", 403, "Forbidden", message)
     app = make_app(kubeconfig=kubeconfig, watch_cluster=False)
     async with app.run_test(size=SIZE, notifications=True) as pilot:
-        await until(pilot, lambda: app.connection == "connected", what="connection")
+        await until(pilot, lambda: app.state.connection == "connected", what="connection")
         await settle(app, pilot)
-        assert app.check_action("retry_failed", ()) is None  # nothing failed yet
-        app.phases_view.select("storage")
+        assert app.view_screen("phases").check_action("retry_failed", ()) is None  # nothing failed yet
+        phases_of(app).select("storage")
         await pilot.press("r")
         await answer_yes(pilot, app)
-        await until(pilot, lambda: "storage" in app.failed, what="the phase to fail")
-        await until(pilot, lambda: app.running is None, what="the run to end")
+        await until(pilot, lambda: "storage" in app.state.failed, what="the phase to fail")
+        await until(pilot, lambda: app.state.running is None, what="the run to end")
         assert state_of(app, "storage") is State.FAILED
-        log = "\n".join(t.plain for t in app.phases_view.logs["storage"])
+        log = "\n".join(t.plain for t in phases_of(app).logs["storage"])
         assert message in log
         assert "HTTP 403" in log
-        assert app.check_action("retry_failed", ()) is True
+        assert app.view_screen("phases").check_action("retry_failed", ()) is True
         assert any(message in n.message for n in app._notifications)
 
         # the fault was a one-off: retry, play the storage controller, and it is healthy
-        app.ctx.wait_timeout = 20
+        app.state.ctx.wait_timeout = 20
         await pilot.press("t")
         await answer_yes(pilot, app)
         await until(
@@ -208,10 +208,10 @@ async def test_failing_phase_enables_retry_and_shows_the_api_message(
             what="the PVC",
         )
         cluster.make_pvc_bound(NS, "devpi-data-pvc")
-        await until(pilot, lambda: app.running is None and not app.failed, what="the retry")
+        await until(pilot, lambda: app.state.running is None and not app.state.failed, what="the retry")
         await settle(app, pilot)
         assert state_of(app, "storage") is State.HEALTHY
-        assert app.check_action("retry_failed", ()) is None
+        assert app.view_screen("phases").check_action("retry_failed", ()) is None
 
 
 async def test_rollback_asks_first_and_does_nothing_on_no(
@@ -220,10 +220,10 @@ async def test_rollback_asks_first_and_does_nothing_on_no(
     apply_directly(cluster, settings, tmp_path, "namespace")
     app = make_app(kubeconfig=kubeconfig, watch_cluster=False)
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.connection == "connected", what="connection")
+        await until(pilot, lambda: app.state.connection == "connected", what="connection")
         await settle(app, pilot)
         cluster.clear_log()
-        app.phases_view.select("namespace")
+        phases_of(app).select("namespace")
         await pilot.press("b")
         await until(pilot, lambda: isinstance(app.screen, ConfirmRollback), what="the question")
         dialog = app.screen
@@ -240,7 +240,7 @@ async def test_rollback_asks_first_and_does_nothing_on_no(
         assert cluster.writes() == []
         assert cluster.get("v1", "Namespace", NS) is not None
         assert state_of(app, "namespace") is State.HEALTHY
-        assert "rollback cancelled" in app.phases_view.logs["namespace"][-1].plain
+        assert "rollback cancelled" in phases_of(app).logs["namespace"][-1].plain
 
 
 async def test_rollback_on_yes_deletes_what_the_phase_made(
@@ -249,17 +249,17 @@ async def test_rollback_on_yes_deletes_what_the_phase_made(
     apply_directly(cluster, settings, tmp_path, "namespace", "storage")
     app = make_app(kubeconfig=kubeconfig, watch_cluster=False)
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.connection == "connected", what="connection")
+        await until(pilot, lambda: app.state.connection == "connected", what="connection")
         await settle(app, pilot)
-        app.phases_view.select("storage")
+        phases_of(app).select("storage")
         await pilot.press("b")
         await until(pilot, lambda: isinstance(app.screen, ConfirmRollback), what="the question")
         await pilot.click("#yes")  # without asking for the data: the PVC is kept
-        await until(pilot, lambda: app.running is None and not isinstance(
+        await until(pilot, lambda: app.state.running is None and not isinstance(
             app.screen, ConfirmRollback), what="the rollback")
         await settle(app, pilot)
         assert cluster.get("v1", "PersistentVolumeClaim", "devpi-data-pvc", NS) is not None
-        log = "\n".join(t.plain for t in app.phases_view.logs["storage"])
+        log = "\n".join(t.plain for t in phases_of(app).logs["storage"])
         # the TUI names no CLI flag, and the row says what the log says (the data is kept)
         assert "kept" in log and "package data is kept" in log and "--" not in log
         assert state_of(app, "storage") is State.HEALTHY
@@ -269,25 +269,25 @@ async def test_rollback_on_yes_deletes_what_the_phase_made(
 async def test_plan_mode_with_no_cluster_lists_every_phase(make_app, tmp_path):
     app = make_app(kubeconfig=tmp_path / "no-such-kubeconfig")
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.connection == "unreachable", what="plan mode")
+        await until(pilot, lambda: app.state.connection == "unreachable", what="plan mode")
         await settle(app, pilot)
-        assert app.plan_mode
-        assert "No kubeconfig" in app.header.reason
-        assert "plan mode" in app.header.reason
-        table = app.phases_view.query_one("#phase-table")
-        assert [str(k.value) for k in table.rows] == [p.name for p in app.phase_list]
-        assert len(app.phase_list) == 13
-        for phase in app.phase_list:
-            plan = app.phases_view.plans[phase.name]
+        assert app.state.plan_mode
+        assert "No kubeconfig" in header_of(app).reason
+        assert "plan mode" in header_of(app).reason
+        table = phases_of(app).query_one("#phase-table")
+        assert [str(k.value) for k in table.rows] == [p.name for p in app.state.phase_list]
+        assert len(app.state.phase_list) == 13
+        for phase in app.state.phase_list:
+            plan = phases_of(app).plans[phase.name]
             assert plan is not None
             if phase.needs_cluster and phase.in_apply_all:
                 # every cluster phase lists its objects, none compared (no cluster)
                 assert plan.items and {i.action for i in plan.items} == {"unknown"}, phase.name
         # nothing can be written in plan mode
-        assert app.check_action("run_all", ()) is None
+        assert app.view_screen("phases").check_action("run_all", ()) is None
         await pilot.press("a")
         await pilot.pause()
-        assert app.running is None
+        assert app.state.running is None
 
 
 async def test_unreachable_cluster_opens_in_plan_mode(make_app, tmp_path):
@@ -304,14 +304,14 @@ async def test_unreachable_cluster_opens_in_plan_mode(make_app, tmp_path):
         (answer,) = [m for m in seen if isinstance(m, Unreachable)]
         assert "cannot reach the API server" in answer.reason
         assert not [m for m in seen if isinstance(m, Connected)]
-        await until(pilot, lambda: app.connection == "unreachable", what="plan mode")
-        assert "cannot reach the API server" in app.header.reason
+        await until(pilot, lambda: app.state.connection == "unreachable", what="plan mode")
+        assert "cannot reach the API server" in header_of(app).reason
 
 
 async def test_quit_with_live_watches_open_takes_under_a_second(cluster, kubeconfig, make_app):
     app = make_app(kubeconfig=kubeconfig)
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.snapshot is not None, what="watches")
+        await until(pilot, lambda: app.state.snapshot is not None, what="watches")
         await settle(app, pilot)
         watcher = app.watcher
         await until(pilot, lambda: watcher.alive == len(watcher.sources) + 1 or watcher.alive == len(watcher.sources) + 2, what="threads")
@@ -331,49 +331,49 @@ async def test_quit_during_a_phase_asks_first(cluster, kubeconfig, make_app, set
     apply_directly(cluster, settings, tmp_path, "namespace")
     app = make_app(kubeconfig=kubeconfig, watch_cluster=False)
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.connection == "connected", what="connection")
+        await until(pilot, lambda: app.state.connection == "connected", what="connection")
         await settle(app, pilot)
-        app.ctx.wait_timeout = 20
-        app.phases_view.select("storage")
+        app.state.ctx.wait_timeout = 20
+        phases_of(app).select("storage")
         await pilot.press("r")  # waits for the PVC to be Bound: nobody binds it
         await answer_yes(pilot, app)
-        await until(pilot, lambda: app.running_phase == "storage", what="the phase")
+        await until(pilot, lambda: app.state.running_phase == "storage", what="the phase")
         await pilot.press("q")
         await pilot.pause()
         assert app.screen.__class__.__name__ == "ConfirmQuit"
         await pilot.press("n")
         await pilot.pause()
-        assert app.is_running and app.running == "apply"
+        assert app.is_running and app.state.running == "apply"
         start = time.monotonic()
         await pilot.press("q", "y")
     # the phase would wait 20 s for its PVC: quitting cancels it instead (5 s leaves room for a
     # loaded machine; the figure itself is bench/bench_tui.py's)
     assert time.monotonic() - start < 5.0
-    assert app.ctx.cancel.is_set()
+    assert app.state.ctx.cancel.is_set()
 
 
 async def test_config_view_validates_as_the_admin_types(make_app):
     app = make_app(plan=True)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("3")
-        field = app.query_one("#input-domain", Input)
+        field = app.screen.query_one("#input-domain", Input)
         field.focus()
         field.value = ""
         await pilot.press(*"Bad_x")
         await pilot.pause()
-        error = app.query_one("#error-domain").render()
+        error = app.screen.query_one("#error-domain").render()
         assert "RFC 1123" in str(error)
         assert field.has_class("-invalid")
         await pilot.press("ctrl+s")
         await pilot.pause()
-        assert not app.config_path.exists()  # nothing saved while a value is wrong
+        assert not app.state.config_path.exists()  # nothing saved while a value is wrong
         field.value = "example.org"  # as if typed: Input.Changed validates it
         await pilot.pause()
         assert not field.has_class("-invalid")
         await pilot.press("ctrl+s")
         await pilot.pause()
-        assert 'domain = "example.org"' in app.config_path.read_text()
-        assert app.settings.domain == "example.org"
+        assert 'domain = "example.org"' in app.state.config_path.read_text()
+        assert app.state.settings.domain == "example.org"
 
 
 def test_first_screen_paints_before_the_kubernetes_client_loads(tmp_path):

@@ -34,12 +34,12 @@ async def test_a_typed_secret_is_kept_as_a_secret_object_and_shown_nowhere(
     screens: list[str] = []
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await pilot.press("3")
-        await until(pilot, lambda: bool(app.query("#secret-DEVPI_ADMIN_PASSWORD")),
+        await until(pilot, lambda: bool(app.screen.query("#secret-DEVPI_ADMIN_PASSWORD")),
                     what="the config view")
         await settle(app, pilot)
         # the config view composes its fields after the switch; under load that takes a moment
-        await until(pilot, lambda: bool(app.query("#secret-DEVPI_ADMIN_PASSWORD")), what="fields")
-        field = app.query_one("#secret-DEVPI_ADMIN_PASSWORD", Input)
+        await until(pilot, lambda: bool(app.screen.query("#secret-DEVPI_ADMIN_PASSWORD")), what="fields")
+        field = app.screen.query_one("#secret-DEVPI_ADMIN_PASSWORD", Input)
         field.focus()
         await pilot.press(*TYPED[:2])  # typed, masked on screen
         field.value = TYPED
@@ -48,22 +48,22 @@ async def test_a_typed_secret_is_kept_as_a_secret_object_and_shown_nowhere(
         await pilot.press("enter")
         await pilot.pause()
         assert field.value == ""  # never shown again, not even masked
-        kept = app.ctx.session_secrets["DEVPI_ADMIN_PASSWORD"]
+        kept = app.state.ctx.session_secrets["DEVPI_ADMIN_PASSWORD"]
         assert isinstance(kept, Secret) and kept.reveal() == TYPED
         assert "in memory for this run" in str(
-            app.query_one("#secret-state-DEVPI_ADMIN_PASSWORD").render()
+            app.screen.query_one("#secret-state-DEVPI_ADMIN_PASSWORD").render()
         )
 
         # asking for the keyring: stored there, or kept in memory with the reason; either way
         # the value stays out of sight
-        other = app.query_one("#secret-KEYCLOAK_ADMIN_PASSWORD", Input)
+        other = app.screen.query_one("#secret-KEYCLOAK_ADMIN_PASSWORD", Input)
         other.value = TYPED
         await pilot.click("#keyring-KEYCLOAK_ADMIN_PASSWORD", offset=(2, 0))
-        await until(pilot, lambda: "KEYCLOAK_ADMIN_PASSWORD" in app.ctx.session_secrets,
+        await until(pilot, lambda: "KEYCLOAK_ADMIN_PASSWORD" in app.state.ctx.session_secrets,
                     what="the keyring choice")
         await settle(app, pilot)
         assert other.value == ""
-        state = str(app.query_one("#secret-state-KEYCLOAK_ADMIN_PASSWORD").render())
+        state = str(app.screen.query_one("#secret-state-KEYCLOAK_ADMIN_PASSWORD").render())
         assert "keyring" in state
 
         await pilot.press("ctrl+s")  # the settings file is written: no secret in it
@@ -73,9 +73,9 @@ async def test_a_typed_secret_is_kept_as_a_secret_object_and_shown_nowhere(
             await pilot.pause()
             screens.append(app.export_screenshot())
         notes = [n.message for n in app._notifications]
-        ctx_repr = repr(app.ctx)
+        ctx_repr = repr(app.state.ctx)
 
-    assert app.config_path.exists()
+    assert app.state.config_path.exists()
     for form in forms(TYPED):
         for shot in screens:
             assert form not in shot
@@ -92,7 +92,7 @@ async def test_keyring_button_is_offered_for_each_secret(make_app):
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("3")
         await pilot.pause()
-        buttons = [b.id for b in app.query(Button)]
+        buttons = [b.id for b in app.screen.query(Button)]
         assert "keyring-DEVPI_ADMIN_PASSWORD" in buttons
         assert "keyring-KEYCLOAK_ADMIN_PASSWORD" in buttons
-        assert app.query_one("#secret-DEVPI_ADMIN_PASSWORD", Input).password
+        assert app.screen.query_one("#secret-DEVPI_ADMIN_PASSWORD", Input).password

@@ -14,7 +14,7 @@ from textual.widgets import Input
 from thinkube_devpi.installer.live.sources import build_snapshot, sources
 from thinkube_devpi.tui.messages import ClusterStatus
 
-from .conftest import FIXED_NOW, SIZE, settle, until
+from .conftest import FIXED_NOW, SIZE, cluster_of, phases_of, settle, until
 
 NS = "devpi"
 
@@ -130,7 +130,7 @@ def cluster_objects(settings) -> list[dict[str, dict[str, Any]]]:
 
 
 def quiet(app) -> None:
-    for field in app.query(Input):
+    for field in app.screen.query(Input):
         field.cursor_blink = False
 
 
@@ -138,10 +138,10 @@ def test_phases_view(snap_compare, cluster, kubeconfig, make_app):
     app = make_app(kubeconfig=kubeconfig, watch_cluster=False, clock=lambda: FIXED_NOW)
 
     async def ready(pilot: Pilot[Any]) -> None:
-        await until(pilot, lambda: app.connection == "connected", what="connection")
-        await until(pilot, lambda: app.phases_view.plans.get("redis") is not None, what="plans")
+        await until(pilot, lambda: app.state.connection == "connected", what="connection")
+        await until(pilot, lambda: phases_of(app).plans.get("redis") is not None, what="plans")
         await settle(app, pilot)
-        app.phases_view.select("redis")
+        phases_of(app).select("redis")
         await settle(app, pilot)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=ready)
@@ -154,25 +154,25 @@ def test_cluster_view_healthy_and_failing_rows(snap_compare, cluster, kubeconfig
     snapshot = build_snapshot(srcs, cluster_objects(settings), [""] * len(srcs), at=FIXED_NOW)
 
     async def ready(pilot: Pilot[Any]) -> None:
-        await until(pilot, lambda: app.connection == "connected", what="connection")
+        await until(pilot, lambda: app.state.connection == "connected", what="connection")
         await settle(app, pilot)
         await pilot.press("2")
         app.post_message(ClusterStatus(snapshot))
-        await until(pilot, lambda: app.cluster_view.snapshot is snapshot, what="snapshot")
+        await until(pilot, lambda: cluster_of(app).snapshot is snapshot, what="snapshot")
         await settle(app, pilot)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=ready)
 
 
 def test_config_view_with_a_validation_error(snap_compare, make_app, tmp_path):
-    app = make_app(plan=True, config_note=f"Settings file: {tmp_path.name}/config.toml")
-    app.config_note = "No settings file: using the defaults (placeholder domain thinkube.local)."
+    note = "No settings file: using the defaults (placeholder domain thinkube.local)."
+    app = make_app(plan=True, config_note=note)
 
     async def ready(pilot: Pilot[Any]) -> None:
         await pilot.press("3")
         await settle(app, pilot)
         quiet(app)
-        field = app.query_one("#input-storage_size", Input)
+        field = app.screen.query_one("#input-storage_size", Input)
         field.focus()
         field.value = "5 gigs"
         await settle(app, pilot)
@@ -186,9 +186,9 @@ def test_plan_mode(snap_compare, make_app):
     app = make_app(plan=True, settings=Settings())
 
     async def ready(pilot: Pilot[Any]) -> None:
-        await until(pilot, lambda: app.phases_view.plans.get("redis") is not None, what="plans")
+        await until(pilot, lambda: phases_of(app).plans.get("redis") is not None, what="plans")
         await settle(app, pilot)
-        app.phases_view.select("redis")
+        phases_of(app).select("redis")
         await settle(app, pilot)
 
     assert snap_compare(app, terminal_size=SIZE, run_before=ready)
@@ -201,10 +201,10 @@ def test_plan_mode_at_80x24(snap_compare, make_app, tmp_path):
     app = make_app(kubeconfig="/nonexistent/kubeconfig")
 
     async def ready(pilot: Pilot[Any]) -> None:
-        await until(pilot, lambda: app.connection == "unreachable", what="plan mode")
-        await until(pilot, lambda: app.phases_view.plans.get("redis") is not None, what="plans")
+        await until(pilot, lambda: app.state.connection == "unreachable", what="plan mode")
+        await until(pilot, lambda: phases_of(app).plans.get("redis") is not None, what="plans")
         await settle(app, pilot)
-        app.phases_view.select("redis")
+        phases_of(app).select("redis")
         await settle(app, pilot)
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=ready)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 
 
 @dataclass(frozen=True)
@@ -17,6 +17,12 @@ class Command:
     help: str  # tooltip and palette help
     views: tuple[str, ...] = ()  # where it applies; () means everywhere
     show: bool = True
+    app_wide: bool = True  # bound on the App; else on each view's Screen (tui/screens)
+
+    @property
+    def on_screen(self) -> bool:
+        """Bound on a view's Screen: the view's own commands, and j/k/Esc, which act in it."""
+        return bool(self.views) or not self.app_wide
 
 
 COMMANDS: tuple[Command, ...] = (
@@ -154,11 +160,12 @@ COMMANDS: tuple[Command, ...] = (
         ":phases :cluster :config or a kind (:pods :deploy :pvc :svc :ing :jobs :workflows "
         ":apps :events)",
     ),
-    Command("down", "j", "cursor('down')", "Down", "Down", "Move down", show=False),
-    Command("up", "k", "cursor('up')", "Up", "Up", "Move up", show=False),
+    Command("down", "j", "cursor('down')", "Down", "Down", "Move down", show=False,
+            app_wide=False),
+    Command("up", "k", "cursor('up')", "Up", "Up", "Move up", show=False, app_wide=False),
     Command(
         "back", "escape", "back", "Back", "Back", "Close the prompt, clear the filter, or go "
-        "back to the previous view", show=False,
+        "back to the previous view", show=False, app_wide=False,
     ),
 )
 
@@ -171,22 +178,38 @@ KEY_DISPLAY = {
 }
 
 
-def bindings() -> list[Binding]:
-    out = [
-        Binding(
-            c.key,
-            c.action,
-            c.label,
-            id=c.id,
-            tooltip=c.help,
-            show=c.show,
-            key_display=KEY_DISPLAY.get(c.key),
-        )
-        for c in COMMANDS
-    ]
+def _binding(c: Command) -> Binding:
+    return Binding(
+        c.key,
+        c.action,
+        c.label,
+        id=c.id,
+        tooltip=c.help,
+        show=c.show,
+        key_display=KEY_DISPLAY.get(c.key),
+    )
+
+
+def app_bindings() -> list[BindingType]:
+    """The App's keys: views, refresh, quit, help, command mode."""
+    out: list[BindingType] = [_binding(c) for c in COMMANDS if not c.on_screen]
     out.append(Binding("ctrl+q", "quit", "Quit", id="quit-ctrl", show=False, priority=True))
     out.append(Binding("f5", "refresh", "Refresh", id="refresh-f5", show=False))
     return out
+
+
+def view_bindings(view: str) -> list[BindingType]:
+    """The keys of one view's own commands (its Screen binds them)."""
+    return [_binding(c) for c in COMMANDS if view in c.views]
+
+
+def screen_bindings() -> list[BindingType]:
+    """j/k/Esc: every view's Screen binds them, since they act inside the view."""
+    return [_binding(c) for c in COMMANDS if not c.views and c.on_screen]
+
+
+# the footer lists keys in this order, whether the App or the view binds them
+FOOTER_ORDER = {c.id: i for i, c in enumerate(COMMANDS)}
 
 
 def hints(view: str) -> list[tuple[str, str]]:

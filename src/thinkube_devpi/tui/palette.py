@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 from typing import Protocol
 
@@ -23,12 +23,16 @@ class PaletteHost(Protocol):
     """What the palette needs of the app: no more, so it does not import the App class."""
 
     @property
+    def view(self) -> str: ...
+
+    @property
     def plan_mode(self) -> bool: ...
 
     @property
     def phase_list(self) -> Sequence[PhaseLike]: ...
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None: ...
+    async def run_command(self, action: str, view: str | None = None) -> None:
+        """Run ``action`` on the App (``view`` None) or on that view's Screen."""
 
 
 class DevpiCommands(Provider):
@@ -38,16 +42,17 @@ class DevpiCommands(Provider):
     def devpi(self) -> PaletteHost:
         return self.app  # type: ignore[return-value]
 
-    def _entries(self) -> list[tuple[str, str, str]]:
+    def _entries(self) -> list[tuple[str, Callable[[], Awaitable[None]], str]]:
+        """(title, what it runs, help): the commands of the view shown and the App's, then run
+        and roll back for each phase (on the phases view's Screen, from whichever view)."""
         app = self.devpi
-        out: list[tuple[str, str, str]] = []
+        view = app.view
+        out: list[tuple[str, Callable[[], Awaitable[None]], str]] = []
         for c in COMMANDS:
-            if c.id == "quit":
+            if c.id == "quit" or (c.views and view not in c.views):
                 continue
-            name = c.action.split("(")[0]
-            if app.check_action(name, ()) is False:
-                continue
-            out.append((c.title, c.action, f"{c.help}  [{c.key}]"))
+            where = view if c.on_screen else None
+            out.append((c.title, partial(app.run_command, c.action, where), f"{c.help}  [{c.key}]"))
         if not app.plan_mode:
             # the same questions as the keys: a run says what it creates, a rollback what goes
             for phase in app.phase_list:
@@ -56,7 +61,7 @@ class DevpiCommands(Provider):
                 out.append(
                     (
                         f"Run phase {phase.label}",
-                        f"run_phase_named('{phase.name}')",
+                        partial(app.run_command, f"run_phase_named('{phase.name}')", "phases"),
                         f"{phase.title} (asks first)",
                     )
                 )
@@ -69,25 +74,25 @@ class DevpiCommands(Provider):
                 out.append(
                     (
                         title,
-                        f"rollback_phase_named('{phase.name}')",
+                        partial(app.run_command, f"rollback_phase_named('{phase.name}')", "phases"),
                         "lists what it deletes and keeps, and asks first",
                     )
                 )
         return out
 
     async def discover(self) -> Hits:
-        for title, action, help_text in self._entries():
-            yield DiscoveryHit(title, partial(self.app.run_action, action), help=help_text)
+        for title, command, help_text in self._entries():
+            yield DiscoveryHit(title, command, help=help_text)
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
-        for title, action, help_text in self._entries():
+        for title, command, help_text in self._entries():
             score = matcher.match(title)
             if score > 0:
                 yield Hit(
                     score,
                     matcher.highlight(title),
-                    partial(self.app.run_action, action),
+                    command,
                     text=title,
                     help=help_text,
                 )

@@ -36,6 +36,14 @@ KINDS: tuple[tuple[str, str], ...] = (
     ("Workflow", "workflows"),
     ("Application", "apps"),
 )
+# `:name` for a kind: its short name, its own name, and the k9s aliases
+KIND_ALIASES: dict[str, str] = {
+    **{short: kind for kind, short in KINDS},
+    **{kind.lower(): kind for kind, _ in KINDS},
+    "po": "Pod", "deployments": "Deployment", "pvcs": "PersistentVolumeClaim",
+    "services": "Service", "ingresses": "Ingress", "job": "Job", "wf": "Workflow",
+    "applications": "Application", "app": "Application",
+}
 
 
 def table_id(kind: str) -> str:

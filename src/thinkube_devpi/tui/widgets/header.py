@@ -7,7 +7,6 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-VIEWS = ("phases", "cluster", "config")
 CONNECTION_STYLE = {
     "connecting": "bold #ffaf00",
     "connected": "bold #5fd75f",
@@ -54,7 +53,7 @@ class KubeHeader(Widget):
 
     def _views(self) -> Text:
         views = Text()
-        for i, name in enumerate(VIEWS, 1):
+        for i, name in enumerate(self.app.MODES, 1):  # the App's views, in order
             if name == self.view:
                 views.append(f" <{name}> ", style="bold #000000 on #ffaf00")
             else:
