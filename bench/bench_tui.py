@@ -110,10 +110,10 @@ async def bench_api_to_screen(rounds: int) -> dict[str, float]:
             journal_dir=Path(tmp) / "journal",
         )
         async with app.run_test(size=(120, 34)) as pilot:
-            while app.cluster_view.snapshot is None:
+            while app.state.snapshot is None:
                 await pilot.pause(0.02)
             await pilot.press("2", "down", "down")  # the PVC table
-            table = app.query_one(f"#{table_id('PersistentVolumeClaim')}", StatusTable)
+            table = app.screen.query_one(f"#{table_id('PersistentVolumeClaim')}", StatusTable)
 
             def shows(word: str) -> bool:
                 return any(word in str(row) for row in table._cells.values())
@@ -161,7 +161,7 @@ async def bench_render(rounds: int) -> dict[str, float]:
     from thinkube_devpi.config import Settings
     from thinkube_devpi.installer.live.sources import build_snapshot, sources
     from thinkube_devpi.tui.app import DevpiApp
-    from thinkube_devpi.tui.widgets.cluster import StatusTable
+    from thinkube_devpi.tui.widgets.cluster import ClusterView, StatusTable
 
     settings = Settings()
     srcs = sources(settings)
@@ -198,16 +198,17 @@ async def bench_render(rounds: int) -> dict[str, float]:
         async with app.run_test(size=(120, 34)) as pilot:
             await pilot.press("2")
             await pilot.pause()
+            view = app.screen.query_one(ClusterView)
             first, update, build = [], [], []
             for _ in range(rounds):
                 t = time.perf_counter()
                 snap = build_snapshot(srcs, objects(changed=-1), errors)
                 build.append(time.perf_counter() - t)
-                for table in app.cluster_view.query(StatusTable):
+                for table in view.query(StatusTable):
                     table.forget()
                 await pilot.pause()
                 start = time.perf_counter()
-                app.cluster_view.update_snapshot(snap)
+                view.update_snapshot(snap)
                 await _next_refresh(app)
                 first.append(time.perf_counter() - start)
             # steady state: one pod changes per update (it turns not ready, the last one heals)
@@ -216,7 +217,7 @@ async def bench_render(rounds: int) -> dict[str, float]:
                 changed = build_snapshot(srcs, objects(changed=r), errors)
                 await pilot.pause()
                 start = time.perf_counter()
-                app.cluster_view.update_snapshot(changed)
+                view.update_snapshot(changed)
                 await _next_refresh(app)
                 update.append(time.perf_counter() - start)
     return {

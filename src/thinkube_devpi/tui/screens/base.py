@@ -39,6 +39,36 @@ def report_failure(app: App[Any], worker: Worker[object]) -> tuple[str, str]:
     return message, hint
 
 
+class ViewFooter(Footer):
+    """Textual's Footer, recomposed once per frame however many times the keys changed in it
+    (focus, the stack and the view's own state each say so while a view opens). Its keys come
+    in right after the view's first paint, as they did when the views shared one screen: the
+    first frame is not held back by composing them."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._recompose_due = False
+        self._painted = False
+
+    def bindings_changed(self, screen: Screen[Any]) -> None:
+        if self._recompose_due:
+            return
+        self._recompose_due = True
+        if self._painted:
+            super().bindings_changed(screen)
+            self.call_after_refresh(self._recomposed)
+        else:
+            self.call_after_refresh(self._first_keys, screen)
+
+    def _first_keys(self, screen: Screen[Any]) -> None:
+        self._painted = True
+        self._recompose_due = False
+        self.bindings_changed(screen)
+
+    def _recomposed(self) -> None:
+        self._recompose_due = False
+
+
 class ViewScreen(Screen[None]):
     """One view: header, the view's widgets (``compose_view``), the prompt line, the footer."""
 
@@ -74,7 +104,7 @@ class ViewScreen(Screen[None]):
         prompt.display = False
         prompt.can_focus = False
         yield prompt
-        yield Footer()
+        yield ViewFooter()
 
     def compose_view(self) -> ComposeResult:
         raise NotImplementedError
@@ -103,15 +133,21 @@ class ViewScreen(Screen[None]):
         self.update_hints()
 
     def update_hints(self) -> None:
-        """The header's key hints and the footer follow what can run now."""
-        self.refresh_bindings()
+        """The header's key hints and the footer follow what can run now. A key is hinted
+        exactly when the footer shows it enabled: the footer is recomposed only when the
+        hints change (a recompose costs more than the rest of a header update)."""
         shown = []
         for key, label in hints(self.VIEW):
             command = next((c for c in COMMANDS if c.label == label), None)
             if command is not None and not self.check_action(command.action.split("(")[0], ()):
                 continue
             shown.append((key, label))
-        self.header.hints = tuple(shown)
+        header = self.header
+        if tuple(shown) != header.hints:
+            first = not header.hints  # the footer reads its first keys when the screen shows
+            header.hints = tuple(shown)
+            if not first:
+                self.refresh_bindings()
 
     @property
     def active_bindings(self) -> dict[str, ActiveBinding]:
