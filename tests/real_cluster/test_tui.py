@@ -17,7 +17,8 @@ from thinkube_devpi.installer.kube import Kube
 from thinkube_devpi.installer.phases.base import Context, Phase
 from thinkube_devpi.installer.runner import Runner
 from thinkube_devpi.tui.app import DevpiApp
-from tui.conftest import SIZE, header_of, phases_of, settle, until
+from thinkube_devpi.tui.messages import ClusterStatus, Connected
+from tui.conftest import SIZE, Seen, header_of, phases_of, settle, until
 from tui.test_pilot import rows, state_of
 
 pytestmark = pytest.mark.real_cluster
@@ -50,22 +51,23 @@ async def test_the_tui_shows_live_rows_of_the_real_cluster(
         journal_dir=tmp_path / "journal",
     )
     app.animation_level = "none"
-    async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.state.connection == "connected", timeout=30, what="connection")
+    seen = Seen()
+    async with app.run_test(size=SIZE, message_hook=seen) as pilot:
+        await until(pilot, lambda: seen.of(Connected), timeout=30, what="connection")
         assert header_of(app).context == "admin@thinkube-devpi-test"
         app.state.ctx.wait_timeout = 60
-        await until(pilot, lambda: app.state.snapshot is not None, timeout=30, what="first snapshot")
+        await until(pilot, lambda: seen.of(ClusterStatus), timeout=30, what="first snapshot")
         await pilot.press("a")  # run all remaining: 10, 20, 30 go through, keycloak stops
         # it asks first, listing what each phase creates or changes
         await until(pilot, lambda: app.screen.__class__.__name__ == "ConfirmRun", what="the question")
         await pilot.press("y")
         await until(
             pilot,
-            lambda: app.state.running == "apply" or bool(app.state.failed),
-            what=f"the run to start (plan mode: {app.state.plan_mode})",
+            lambda: seen.started() or seen.runs_ended(),
+            what=f"the run to start (header: {header_of(app).connection})",
         )
-        assert app.state.failed in (set(), {"keycloak"}), {
-            name: "\n".join(t.plain for t in phases_of(app).logs[name]) for name in app.state.failed
+        assert seen.failed() in (set(), {"keycloak"}), {
+            name: "\n".join(t.plain for t in phases_of(app).logs[name]) for name in seen.failed()
         }
         await pilot.press("2")
         await until(
@@ -82,11 +84,11 @@ async def test_the_tui_shows_live_rows_of_the_real_cluster(
             timeout=60,
             what="the redis pod, Running",
         )
-        await until(pilot, lambda: app.state.running is None, timeout=90, what="the run to finish")
+        await until(pilot, lambda: seen.runs_ended(), timeout=90, what="the run to finish")
         await settle(app, pilot)
         for name in ("namespace", "storage", "redis"):
             assert state_of(app, name) is State.HEALTHY, name
-        assert app.state.failed == {"keycloak"}
+        assert seen.failed() == {"keycloak"}
         assert ("ephemeral-redis", "Available") in rows(app, "Deployment")
         log = "\n".join(t.plain for t in phases_of(app).logs["storage"])
         assert f"PersistentVolumeClaim {ns}/devpi-data-pvc" in log

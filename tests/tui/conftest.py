@@ -7,17 +7,22 @@ import time
 from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
+from textual.message import Message
 from textual.pilot import Pilot
 from textual.worker import WorkerCancelled
 
 from thinkube_devpi.config import Settings
+from thinkube_devpi.installer.events import PhaseFinished, PhaseStarted
 from thinkube_devpi.tui.app import DevpiApp
+from thinkube_devpi.tui.messages import RunFinished, RunnerEvent
 from thinkube_devpi.tui.widgets.cluster import ClusterView
 from thinkube_devpi.tui.widgets.header import KubeHeader
 from thinkube_devpi.tui.widgets.phases import PhasesView
+
+M = TypeVar("M", bound=Message)
 
 FIXED_NOW = 1_800_000_000.0  # a fixed clock for ages in snapshots
 SIZE = (120, 34)
@@ -69,3 +74,39 @@ def cluster_of(app: DevpiApp) -> ClusterView:
 def header_of(app: DevpiApp) -> KubeHeader:
     """The header of the view shown."""
     return app.view_screen().header
+
+
+class Seen:
+    """What the app and its views were told, in order: ``app.run_test(message_hook=seen)``.
+
+    A test reads the story from it (the cluster answered, a phase started, it failed, the run
+    ended) rather than from the app's attributes. A message a view handles bubbles on to the
+    App: it is recorded once."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+        self._ids: set[int] = set()  # the list keeps each message alive: ids stay unique
+
+    def __call__(self, message: Message) -> None:
+        if id(message) not in self._ids:
+            self._ids.add(id(message))
+            self.messages.append(message)
+
+    def of(self, kind: type[M]) -> list[M]:
+        return [m for m in self.messages if isinstance(m, kind)]
+
+    def started(self) -> list[str]:
+        """The phases the runner started, in order."""
+        return [m.event.phase for m in self.of(RunnerEvent) if isinstance(m.event, PhaseStarted)]
+
+    def failed(self) -> set[str]:
+        """The phases whose last run failed."""
+        last: dict[str, bool] = {}
+        for m in self.of(RunnerEvent):
+            if isinstance(m.event, PhaseFinished):
+                last[m.event.phase] = m.event.ok
+        return {phase for phase, ok in last.items() if not ok}
+
+    def runs_ended(self) -> list[RunFinished]:
+        """Every run (apply or rollback) that ended, with how."""
+        return self.of(RunFinished)

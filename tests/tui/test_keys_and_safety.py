@@ -11,7 +11,7 @@ from thinkube_devpi.installer.phases import PHASES
 from thinkube_devpi.installer.runner import Runner
 from thinkube_devpi.tui.screens.confirm import ConfirmRollback, ConfirmRun
 
-from .conftest import SIZE, cluster_of, phases_of, settle, until
+from .conftest import SIZE, Seen, cluster_of, header_of, phases_of, settle, until
 from .test_pilot import NS, apply_directly
 
 
@@ -41,7 +41,7 @@ def plan_actions(app, phase: str) -> dict[str, str]:
 
 
 async def connected(app, pilot) -> None:
-    await until(pilot, lambda: app.state.connection == "connected", what="connection")
+    await until(pilot, lambda: header_of(app).connection == "connected", what="connection")
     await settle(app, pilot)
 
 
@@ -100,7 +100,8 @@ async def test_run_asks_first_and_lists_what_it_creates(
 ):
     apply_directly(cluster, settings, tmp_path, "namespace")
     app = make_app(kubeconfig=kubeconfig, watch_cluster=False)
-    async with app.run_test(size=SIZE) as pilot:
+    seen = Seen()
+    async with app.run_test(size=SIZE, message_hook=seen) as pilot:
         await connected(app, pilot)
         cluster.clear_log()
         phases_of(app).select("redis")
@@ -110,9 +111,9 @@ async def test_run_asks_first_and_lists_what_it_creates(
         assert "create  Deployment devpi/ephemeral-redis" in listing
         assert cluster.writes() == []
         await pilot.press("y")
-        await until(pilot, lambda: app.state.running is None and cluster.get(
-            "apps/v1", "Deployment", "ephemeral-redis", NS) is not None, timeout=20,
-            what="the run")
+        await until(pilot, lambda: seen.runs_ended(), timeout=20, what="the run")
+        assert seen.started() == ["redis"]
+        assert cluster.get("apps/v1", "Deployment", "ephemeral-redis", NS) is not None
         assert deletes(cluster) == []
 
 
@@ -120,7 +121,8 @@ async def test_typing_slash_redis_filters_and_never_runs_a_phase(
     cluster, kubeconfig, make_app, settings, tmp_path
 ):
     app = make_app(kubeconfig=kubeconfig, watch_cluster=False)
-    async with app.run_test(size=SIZE) as pilot:
+    seen = Seen()
+    async with app.run_test(size=SIZE, message_hook=seen) as pilot:
         await connected(app, pilot)
         cluster.clear_log()
         burst(app, ["slash", *"redis"])
@@ -129,7 +131,7 @@ async def test_typing_slash_redis_filters_and_never_runs_a_phase(
         table = phases_of(app).query_one("#phase-table", DataTable)
         assert [str(k.value) for k in table.rows] == ["redis"]
         assert not isinstance(app.screen, ConfirmRun | ConfirmRollback)
-        assert app.state.running is None and cluster.writes() == []
+        assert not seen.started() and cluster.writes() == []
         await pilot.press("enter")  # keeps the filter, back to the list
         assert app.focused is table and phases_of(app).filter_text == "redis"
         await pilot.press("escape")  # Esc clears it
@@ -188,7 +190,7 @@ async def test_the_plan_loads_after_connecting_while_the_cluster_changes(
 
 async def launch_and_wait_for_every_plan(app) -> None:
     async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.state.connection == "connected", what="connection")
+        await until(pilot, lambda: header_of(app).connection == "connected", what="connection")
         await until(
             pilot,
             lambda: all(phases_of(app).plans.get(p.name) for p in app.state.phase_list),
@@ -202,7 +204,8 @@ async def test_the_plan_follows_a_run_and_a_rollback(
 ):
     apply_directly(cluster, settings, tmp_path, "namespace")
     app = make_app(kubeconfig=kubeconfig)
-    async with app.run_test(size=SIZE) as pilot:
+    seen = Seen()
+    async with app.run_test(size=SIZE, message_hook=seen) as pilot:
         await connected(app, pilot)
         await until(pilot, lambda: plan_actions(app, "redis"), what="the plan")
         assert set(plan_actions(app, "redis").values()) == {"create"}
@@ -212,7 +215,7 @@ async def test_the_plan_follows_a_run_and_a_rollback(
         await pilot.press("y")
         await until(
             pilot,
-            lambda: app.state.running is None
+            lambda: len(seen.runs_ended()) == 1
             and set(plan_actions(app, "redis").values()) == {"unchanged"},
             timeout=20,
             what="the plan after the run",
@@ -222,7 +225,7 @@ async def test_the_plan_follows_a_run_and_a_rollback(
         await pilot.click("#yes")
         await until(
             pilot,
-            lambda: app.state.running is None
+            lambda: len(seen.runs_ended()) == 2
             and set(plan_actions(app, "redis").values()) == {"create"},
             timeout=20,
             what="the plan after the rollback",
@@ -255,7 +258,8 @@ async def test_run_all_follows_the_running_phase_and_its_wait_shows_time_against
     # covers; this test is about following the run, so those checks pass here.
     monkeypatch.setattr(Runner, "_precheck", lambda self, phases: True)
     app = make_app(kubeconfig=kubeconfig, watch_cluster=False)
-    async with app.run_test(size=SIZE) as pilot:
+    seen = Seen()
+    async with app.run_test(size=SIZE, message_hook=seen) as pilot:
         await connected(app, pilot)
         app.state.ctx.wait_timeout = 20
         phases_of(app).select("namespace")
@@ -263,7 +267,7 @@ async def test_run_all_follows_the_running_phase_and_its_wait_shows_time_against
         await until(pilot, lambda: isinstance(app.screen, ConfirmRun), what="the question")
         await pilot.press("y")
         # namespace is healthy and skipped; storage waits for a PVC nobody binds
-        await until(pilot, lambda: app.state.running_phase == "storage", what="storage")
+        await until(pilot, lambda: seen.started()[-1:] == ["storage"], what="storage")
         await until(pilot, lambda: phases_of(app).waiting is not None, what="the wait")
         assert phases_of(app).selected == "storage"  # the cursor followed
         await pilot.pause(1.2)

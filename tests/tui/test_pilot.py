@@ -6,7 +6,6 @@ import threading
 import time
 from pathlib import Path
 
-from textual.message import Message
 from textual.widgets import Button, Input
 
 from fakes.http import free_port
@@ -16,13 +15,21 @@ from thinkube_devpi.installer.events import State
 from thinkube_devpi.installer.kube import Kube
 from thinkube_devpi.installer.phases.base import Context, Phase
 from thinkube_devpi.installer.runner import Runner
-from thinkube_devpi.tui.messages import Connected, PhaseStatusRead, Unreachable
+from thinkube_devpi.tui.messages import (
+    ClusterStatus,
+    Connected,
+    PhaseStatusRead,
+    RollbackPreviewRead,
+    Unreachable,
+)
 from thinkube_devpi.tui.screens.confirm import ConfirmRollback
 from thinkube_devpi.tui.widgets.cluster import StatusTable, table_id
 
-from .conftest import SIZE, cluster_of, header_of, phases_of, settle, until
+from .conftest import SIZE, Seen, cluster_of, header_of, phases_of, settle, until
 
 NS = "devpi"
+RETRY = ("t", "Retry")  # as the header hints it: shown only when it can run
+RUN_ALL = ("a", "Run all")
 
 
 def apply_directly(fake: FakeKubeAPI, settings: Settings, tmp_path: Path, *phases: str) -> None:
@@ -74,14 +81,14 @@ def rows(app, kind: str) -> list[tuple[str, str]]:
 async def test_phase_list_reflects_the_cluster(cluster, kubeconfig, make_app, settings, tmp_path):
     apply_directly(cluster, settings, tmp_path, "namespace")
     app = make_app(kubeconfig=kubeconfig, watch_cluster=False)
-    seen: list[Message] = []
-    async with app.run_test(size=SIZE, message_hook=seen.append) as pilot:
+    seen = Seen()
+    async with app.run_test(size=SIZE, message_hook=seen) as pilot:
         await until(pilot, lambda: state_of(app, "redis") is not None, what="phase states")
         await settle(app, pilot)
-        # what the status worker read from the cluster, as it told the app
-        read = {m.phase: m.status.state for m in seen if isinstance(m, PhaseStatusRead)}
+        # what the status worker read from the cluster, as it told the phases view
+        read = {m.phase: m.status.state for m in seen.of(PhaseStatusRead)}
         assert read["namespace"] is State.HEALTHY and read["storage"] is State.MISSING
-        assert [m.version for m in seen if isinstance(m, Connected)] != []
+        assert [m.version for m in seen.of(Connected)] != []
         assert header_of(app).connection == "connected"
         assert header_of(app).context == "fake"
         assert state_of(app, "namespace") is State.HEALTHY
@@ -105,13 +112,15 @@ async def test_running_phases_10_to_30_shows_objects_appearing(
     # repository (the next test shows that): here the run goes phase by phase, as it did
     monkeypatch.setattr(Phase, "precheck", lambda self: None)
     app = make_app(kubeconfig=kubeconfig)
-    async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.state.connection == "connected", what="connection")
+    seen = Seen()
+    async with app.run_test(size=SIZE, message_hook=seen) as pilot:
+        await until(pilot, lambda: seen.of(Connected), what="connection")
         app.state.ctx.wait_timeout = 20
-        await until(pilot, lambda: app.state.snapshot is not None, what="first snapshot")
+        await until(pilot, lambda: seen.of(ClusterStatus), what="first snapshot")
         await pilot.press("a")  # run all remaining
         await answer_yes(pilot, app)
-        await until(pilot, lambda: app.state.running == "apply", what="the run to start")
+        await until(pilot, lambda: seen.started(), what="the run to start")
+        assert seen.started()[0] == "namespace"
 
         # the test plays the controllers, the cluster view shows what the API shows
         await pilot.press("2")
@@ -144,12 +153,14 @@ async def test_running_phases_10_to_30_shows_objects_appearing(
             ),
             what="the redis pod, Running",
         )
-        await until(pilot, lambda: app.state.running is None, timeout=20, what="the run to finish")
+        await until(pilot, lambda: seen.runs_ended(), timeout=20, what="the run to finish")
         await settle(app, pilot)
         for name in ("namespace", "storage", "redis"):
             assert state_of(app, name) is State.HEALTHY, name
         # the run goes on to Keycloak and stops there, saying what it needs
-        assert app.state.failed == {"keycloak"}
+        assert seen.started()[:4] == ["namespace", "storage", "redis", "keycloak"]
+        assert seen.failed() == {"keycloak"}
+        assert [(r.action, r.ok) for r in seen.runs_ended()] == [("apply", False)]
         keycloak_log = "\n".join(t.plain for t in phases_of(app).logs["keycloak"])
         assert "KEYCLOAK_ADMIN_PASSWORD" in keycloak_log
         assert ("ephemeral-redis", "Available") in rows(app, "Deployment")
@@ -161,14 +172,15 @@ async def test_run_all_without_a_repository_is_refused_before_anything_is_writte
     cluster, kubeconfig, make_app
 ):
     app = make_app(kubeconfig=kubeconfig)
-    async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.state.connection == "connected", what="connection")
-        await until(pilot, lambda: app.state.snapshot is not None, what="first snapshot")
+    seen = Seen()
+    async with app.run_test(size=SIZE, message_hook=seen) as pilot:
+        await until(pilot, lambda: seen.of(Connected), what="connection")
+        await until(pilot, lambda: seen.of(ClusterStatus), what="first snapshot")
         writes = len(cluster.writes())
         await pilot.press("a")  # run all remaining
         await answer_yes(pilot, app)
-        await until(pilot, lambda: "build" in app.state.failed, what="the checks before any write")
-        await until(pilot, lambda: app.state.running is None, what="the refused run to end")
+        await until(pilot, lambda: "build" in seen.failed(), what="the checks before any write")
+        await until(pilot, lambda: seen.runs_ended(), what="the refused run to end")
         build_log = "\n".join(t.plain for t in phases_of(app).logs["build"])
         assert "before anything was written" in build_log and "deploy_repo" in build_log
         assert len(cluster.writes()) == writes
@@ -182,20 +194,22 @@ async def test_failing_phase_enables_retry_and_shows_the_api_message(
     message = 'persistentvolumeclaims "devpi-data-pvc" is forbidden: exceeded quota: storage'
     cluster.fail("PATCH", r"persistentvolumeclaims/devpi-data-pvc", 403, "Forbidden", message)
     app = make_app(kubeconfig=kubeconfig, watch_cluster=False)
-    async with app.run_test(size=SIZE, notifications=True) as pilot:
-        await until(pilot, lambda: app.state.connection == "connected", what="connection")
+    seen = Seen()
+    async with app.run_test(size=SIZE, notifications=True, message_hook=seen) as pilot:
+        await until(pilot, lambda: seen.of(Connected), what="connection")
         await settle(app, pilot)
-        assert app.view_screen("phases").check_action("retry_failed", ()) is None  # nothing failed yet
+        assert RETRY not in header_of(app).hints  # nothing failed yet
         phases_of(app).select("storage")
         await pilot.press("r")
         await answer_yes(pilot, app)
-        await until(pilot, lambda: "storage" in app.state.failed, what="the phase to fail")
-        await until(pilot, lambda: app.state.running is None, what="the run to end")
+        await until(pilot, lambda: "storage" in seen.failed(), what="the phase to fail")
+        await until(pilot, lambda: seen.runs_ended(), what="the run to end")
         assert state_of(app, "storage") is State.FAILED
         log = "\n".join(t.plain for t in phases_of(app).logs["storage"])
         assert message in log
         assert "HTTP 403" in log
-        assert app.view_screen("phases").check_action("retry_failed", ()) is True
+        await settle(app, pilot)
+        assert RETRY in header_of(app).hints
         assert any(message in n.message for n in app._notifications)
 
         # the fault was a one-off: retry, play the storage controller, and it is healthy
@@ -208,10 +222,11 @@ async def test_failing_phase_enables_retry_and_shows_the_api_message(
             what="the PVC",
         )
         cluster.make_pvc_bound(NS, "devpi-data-pvc")
-        await until(pilot, lambda: app.state.running is None and not app.state.failed, what="the retry")
+        await until(pilot, lambda: len(seen.runs_ended()) == 2, what="the retry")
+        assert not seen.failed() and seen.runs_ended()[-1].ok
         await settle(app, pilot)
         assert state_of(app, "storage") is State.HEALTHY
-        assert app.view_screen("phases").check_action("retry_failed", ()) is None
+        assert RETRY not in header_of(app).hints
 
 
 async def test_rollback_asks_first_and_does_nothing_on_no(
@@ -219,13 +234,17 @@ async def test_rollback_asks_first_and_does_nothing_on_no(
 ):
     apply_directly(cluster, settings, tmp_path, "namespace")
     app = make_app(kubeconfig=kubeconfig, watch_cluster=False)
-    async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.state.connection == "connected", what="connection")
+    seen = Seen()
+    async with app.run_test(size=SIZE, message_hook=seen) as pilot:
+        await until(pilot, lambda: seen.of(Connected), what="connection")
         await settle(app, pilot)
         cluster.clear_log()
         phases_of(app).select("namespace")
         await pilot.press("b")
         await until(pilot, lambda: isinstance(app.screen, ConfirmRollback), what="the question")
+        # what it would delete was read from the cluster first; nothing ran
+        assert [m.phase for m in seen.of(RollbackPreviewRead)] == ["namespace"]
+        assert not seen.started()
         dialog = app.screen
         assert "Namespace devpi" in str(dialog.query_one("#rollback-objects").render())
         # deleting package data needs the namespace typed in full
@@ -237,6 +256,7 @@ async def test_rollback_asks_first_and_does_nothing_on_no(
         await pilot.pause()
         assert not isinstance(app.screen, ConfirmRollback)
         await settle(app, pilot)
+        assert not seen.started() and not seen.runs_ended()  # "no" ran nothing
         assert cluster.writes() == []
         assert cluster.get("v1", "Namespace", NS) is not None
         assert state_of(app, "namespace") is State.HEALTHY
@@ -248,15 +268,18 @@ async def test_rollback_on_yes_deletes_what_the_phase_made(
 ):
     apply_directly(cluster, settings, tmp_path, "namespace", "storage")
     app = make_app(kubeconfig=kubeconfig, watch_cluster=False)
-    async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.state.connection == "connected", what="connection")
+    seen = Seen()
+    async with app.run_test(size=SIZE, message_hook=seen) as pilot:
+        await until(pilot, lambda: seen.of(Connected), what="connection")
         await settle(app, pilot)
         phases_of(app).select("storage")
         await pilot.press("b")
         await until(pilot, lambda: isinstance(app.screen, ConfirmRollback), what="the question")
+        assert not seen.started()  # nothing deleted before the answer
         await pilot.click("#yes")  # without asking for the data: the PVC is kept
-        await until(pilot, lambda: app.state.running is None and not isinstance(
-            app.screen, ConfirmRollback), what="the rollback")
+        await until(pilot, lambda: seen.runs_ended(), what="the rollback")
+        assert [(r.action, r.ok) for r in seen.runs_ended()] == [("rollback", True)]
+        assert seen.started() == ["storage"]
         await settle(app, pilot)
         assert cluster.get("v1", "PersistentVolumeClaim", "devpi-data-pvc", NS) is not None
         log = "\n".join(t.plain for t in phases_of(app).logs["storage"])
@@ -268,10 +291,11 @@ async def test_rollback_on_yes_deletes_what_the_phase_made(
 
 async def test_plan_mode_with_no_cluster_lists_every_phase(make_app, tmp_path):
     app = make_app(kubeconfig=tmp_path / "no-such-kubeconfig")
-    async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.state.connection == "unreachable", what="plan mode")
+    seen = Seen()
+    async with app.run_test(size=SIZE, message_hook=seen) as pilot:
+        await until(pilot, lambda: seen.of(Unreachable), what="the connect worker's answer")
         await settle(app, pilot)
-        assert app.state.plan_mode
+        assert header_of(app).connection == "unreachable"
         assert "No kubeconfig" in header_of(app).reason
         assert "plan mode" in header_of(app).reason
         table = phases_of(app).query_one("#phase-table")
@@ -283,11 +307,11 @@ async def test_plan_mode_with_no_cluster_lists_every_phase(make_app, tmp_path):
             if phase.needs_cluster and phase.in_apply_all:
                 # every cluster phase lists its objects, none compared (no cluster)
                 assert plan.items and {i.action for i in plan.items} == {"unknown"}, phase.name
-        # nothing can be written in plan mode
-        assert app.view_screen("phases").check_action("run_all", ()) is None
+        # nothing can be written in plan mode: no key offers it, and "a" asks nothing
+        assert RUN_ALL not in header_of(app).hints
         await pilot.press("a")
-        await pilot.pause()
-        assert app.state.running is None
+        await settle(app, pilot)
+        assert app.screen.__class__.__name__ != "ConfirmRun" and not seen.started()
 
 
 async def test_unreachable_cluster_opens_in_plan_mode(make_app, tmp_path):
@@ -297,21 +321,22 @@ async def test_unreachable_cluster_opens_in_plan_mode(make_app, tmp_path):
     FakeKubeAPI.write_kubeconfig.__get__(type("X", (), {"url": f"http://127.0.0.1:{port}",
                                                         "token": "t"})())(config)
     app = make_app(kubeconfig=config)
-    seen: list[Message] = []
-    async with app.run_test(size=SIZE, message_hook=seen.append) as pilot:
-        await until(pilot, lambda: any(isinstance(m, Unreachable) for m in seen),
-                    timeout=30, what="the connect worker's answer")
-        (answer,) = [m for m in seen if isinstance(m, Unreachable)]
+    seen = Seen()
+    async with app.run_test(size=SIZE, message_hook=seen) as pilot:
+        await until(pilot, lambda: seen.of(Unreachable), timeout=30,
+                    what="the connect worker's answer")
+        (answer,) = seen.of(Unreachable)
         assert "cannot reach the API server" in answer.reason
-        assert not [m for m in seen if isinstance(m, Connected)]
-        await until(pilot, lambda: app.state.connection == "unreachable", what="plan mode")
+        assert not seen.of(Connected)
+        await until(pilot, lambda: header_of(app).connection == "unreachable", what="plan mode")
         assert "cannot reach the API server" in header_of(app).reason
 
 
 async def test_quit_with_live_watches_open_takes_under_a_second(cluster, kubeconfig, make_app):
     app = make_app(kubeconfig=kubeconfig)
-    async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.state.snapshot is not None, what="watches")
+    seen = Seen()
+    async with app.run_test(size=SIZE, message_hook=seen) as pilot:
+        await until(pilot, lambda: seen.of(ClusterStatus), what="watches")
         await settle(app, pilot)
         watcher = app.watcher
         await until(pilot, lambda: watcher.alive == len(watcher.sources) + 1 or watcher.alive == len(watcher.sources) + 2, what="threads")
@@ -330,20 +355,21 @@ async def test_quit_with_live_watches_open_takes_under_a_second(cluster, kubecon
 async def test_quit_during_a_phase_asks_first(cluster, kubeconfig, make_app, settings, tmp_path):
     apply_directly(cluster, settings, tmp_path, "namespace")
     app = make_app(kubeconfig=kubeconfig, watch_cluster=False)
-    async with app.run_test(size=SIZE) as pilot:
-        await until(pilot, lambda: app.state.connection == "connected", what="connection")
+    seen = Seen()
+    async with app.run_test(size=SIZE, message_hook=seen) as pilot:
+        await until(pilot, lambda: seen.of(Connected), what="connection")
         await settle(app, pilot)
         app.state.ctx.wait_timeout = 20
         phases_of(app).select("storage")
         await pilot.press("r")  # waits for the PVC to be Bound: nobody binds it
         await answer_yes(pilot, app)
-        await until(pilot, lambda: app.state.running_phase == "storage", what="the phase")
+        await until(pilot, lambda: seen.started() == ["storage"], what="the phase")
         await pilot.press("q")
         await pilot.pause()
         assert app.screen.__class__.__name__ == "ConfirmQuit"
         await pilot.press("n")
         await pilot.pause()
-        assert app.is_running and app.state.running == "apply"
+        assert app.is_running and not seen.runs_ended()  # still running
         start = time.monotonic()
         await pilot.press("q", "y")
     # the phase would wait 20 s for its PVC: quitting cancels it instead (5 s leaves room for a

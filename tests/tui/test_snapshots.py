@@ -14,7 +14,7 @@ from textual.widgets import Input
 from thinkube_devpi.installer.live.sources import build_snapshot, sources
 from thinkube_devpi.tui.messages import ClusterStatus
 
-from .conftest import FIXED_NOW, SIZE, cluster_of, phases_of, settle, until
+from .conftest import FIXED_NOW, SIZE, cluster_of, header_of, phases_of, settle, until
 
 NS = "devpi"
 
@@ -138,7 +138,7 @@ def test_phases_view(snap_compare, cluster, kubeconfig, make_app):
     app = make_app(kubeconfig=kubeconfig, watch_cluster=False, clock=lambda: FIXED_NOW)
 
     async def ready(pilot: Pilot[Any]) -> None:
-        await until(pilot, lambda: app.state.connection == "connected", what="connection")
+        await until(pilot, lambda: header_of(app).connection == "connected", what="connection")
         await until(pilot, lambda: phases_of(app).plans.get("redis") is not None, what="plans")
         await settle(app, pilot)
         phases_of(app).select("redis")
@@ -154,7 +154,7 @@ def test_cluster_view_healthy_and_failing_rows(snap_compare, cluster, kubeconfig
     snapshot = build_snapshot(srcs, cluster_objects(settings), [""] * len(srcs), at=FIXED_NOW)
 
     async def ready(pilot: Pilot[Any]) -> None:
-        await until(pilot, lambda: app.state.connection == "connected", what="connection")
+        await until(pilot, lambda: header_of(app).connection == "connected", what="connection")
         await settle(app, pilot)
         await pilot.press("2")
         app.post_message(ClusterStatus(snapshot))
@@ -201,7 +201,7 @@ def test_plan_mode_at_80x24(snap_compare, make_app, tmp_path):
     app = make_app(kubeconfig="/nonexistent/kubeconfig")
 
     async def ready(pilot: Pilot[Any]) -> None:
-        await until(pilot, lambda: app.state.connection == "unreachable", what="plan mode")
+        await until(pilot, lambda: header_of(app).connection == "unreachable", what="plan mode")
         await until(pilot, lambda: phases_of(app).plans.get("redis") is not None, what="plans")
         await settle(app, pilot)
         phases_of(app).select("redis")
