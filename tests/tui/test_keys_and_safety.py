@@ -95,6 +95,50 @@ async def test_the_palette_asks_the_same_questions(
         assert cluster.writes() == []
 
 
+async def pick(pilot, app, title: str) -> None:
+    """Type ``title`` into the open palette and choose it once it is the highlighted hit."""
+    from textual.command import CommandList
+
+    await pilot.press(*title)
+
+    def highlighted() -> str:
+        option = app.screen.query_one(CommandList).highlighted_option
+        prompt = getattr(option, "prompt", "")  # the title, then the help on a second line
+        return str(getattr(prompt, "plain", prompt)).split("\n")[0]
+
+    await until(pilot, lambda: highlighted() == title, what=f"{title!r} in the palette")
+    await pilot.press("enter")
+
+
+async def test_the_palette_opened_on_the_cluster_view_rolls_back_only_after_asking(
+    cluster, kubeconfig, make_app, settings, tmp_path
+):
+    apply_directly(cluster, settings, tmp_path, "namespace")
+    app = make_app(kubeconfig=kubeconfig, watch_cluster=False)
+    seen = Seen()
+    async with app.run_test(size=SIZE, message_hook=seen) as pilot:
+        await connected(app, pilot)
+        cluster.clear_log()
+        await pilot.press("2", "ctrl+p")
+        await until(pilot, lambda: app.screen.__class__.__name__ == "CommandPalette",
+                    what="the palette")
+        await pick(pilot, app, "Roll back phase 10 namespace")
+        # the phases view's command, run from the cluster view: it asks, listing the objects
+        await until(pilot, lambda: isinstance(app.screen, ConfirmRollback), what="the question")
+        assert app.view == "cluster"
+        assert "Namespace devpi" in str(app.screen.query_one("#rollback-objects").render())
+        await pilot.press("escape")
+        await settle(app, pilot)
+        assert not seen.started() and cluster.writes() == []
+        # the palette lists the commands of the view shown, not those of the others
+        await pilot.press("ctrl+p")
+        await until(pilot, lambda: app.screen.__class__.__name__ == "CommandPalette",
+                    what="the palette")
+        await pick(pilot, app, "Toggle faults only")
+        await settle(app, pilot)
+        assert cluster_of(app).faults_only
+
+
 async def test_run_asks_first_and_lists_what_it_creates(
     cluster, kubeconfig, make_app, settings, tmp_path, controllers
 ):
