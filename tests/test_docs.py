@@ -7,10 +7,8 @@ The admin guide's commands run in the order the guide gives them against the who
 
 from __future__ import annotations
 
-import os
 import re
 import shlex
-import sys
 import time
 from pathlib import Path
 
@@ -18,7 +16,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from fakes.platform import API, DASHBOARD, World
+from fakes.platform import API, DASHBOARD, World, venv_path
 from thinkube_devpi.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -128,8 +126,8 @@ def test_the_admin_guide_runs_from_config_to_rollback(
         gitconfig.read_text() + f'[url "{world.remote.path}"]\n\tinsteadOf = {repo.group(1)}\n'
     )
     # the admin installed the toolkit (scripts/install.sh puts tk-devpi on PATH), so the fish
-    # functions phase 88 calls find it; the suite itself may run without the venv on PATH
-    monkeypatch.setenv("PATH", f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
+    # functions phase 88 calls find it
+    monkeypatch.setenv("PATH", venv_path())
     monkeypatch.setenv("THINKUBE_DEVPI_CONFIG", str(tmp_path / "config.toml"))
     monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
     s = world.settings
