@@ -686,7 +686,14 @@ def backup(
 ) -> Manifest:
     """Export the live server directory and stream it to ``target``; the manifest comes last."""
     target.check()
-    backup_id = new_id(now)
+    # ids have second resolution: a second backup within the same second (restore saves the data
+    # first) takes the next free second rather than overwrite the backup already there
+    taken = {b.id for b in target.list()}
+    moment = now or dt.datetime.now(dt.UTC)
+    backup_id = new_id(moment)
+    while backup_id in taken:
+        moment += dt.timedelta(seconds=1)
+        backup_id = new_id(moment)
     scratch = work / f"export-{backup_id}"
     if scratch.exists():
         shutil.rmtree(scratch)
