@@ -16,7 +16,7 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from fakes.platform import API, DASHBOARD, World
+from fakes.platform import API, DASHBOARD, World, venv_path
 from thinkube_devpi.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -125,6 +125,9 @@ def test_the_admin_guide_runs_from_config_to_rollback(
     gitconfig.write_text(
         gitconfig.read_text() + f'[url "{world.remote.path}"]\n\tinsteadOf = {repo.group(1)}\n'
     )
+    # the admin installed the toolkit (scripts/install.sh puts tk-devpi on PATH), so the fish
+    # functions phase 88 calls find it
+    monkeypatch.setenv("PATH", venv_path())
     monkeypatch.setenv("THINKUBE_DEVPI_CONFIG", str(tmp_path / "config.toml"))
     monkeypatch.setenv("KUBECONFIG", str(kubeconfig))
     s = world.settings

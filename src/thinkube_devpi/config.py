@@ -4,6 +4,8 @@ A flat TOML file under ``platformdirs.user_config_dir("thinkube-devpi")`` (or ``
 or ``THINKUBE_DEVPI_CONFIG``), overridden per field by ``THINKUBE_DEVPI_<FIELD>`` environment
 variables. Every value is validated before anything is written anywhere; a bad one raises
 :class:`ConfigError` naming the field, the value and what is allowed.
+
+One thing, so one module past 500 lines: the settings, each field with its default and its check.
 """
 
 from __future__ import annotations

@@ -53,6 +53,12 @@ def secret_values(fake: FakeKubeAPI, name: str, namespace: str) -> dict[str, str
     return {k: base64.b64decode(v).decode() for k, v in (obj.get("data") or {}).items()}
 
 
+
+def venv_path() -> str:
+    """PATH with the test environment's scripts first (devpi-server, tk-devpi): they sit beside
+    the interpreter, which need not be on PATH (`<venv>/bin/python -m pytest`)."""
+    return f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+
 @dataclass
 class DevpiDeployment:
     """devpi as the deployment repository's entrypoint runs it, started when ArgoCD syncs."""
@@ -76,9 +82,8 @@ class DevpiDeployment:
         secret_file = self.base / "secret-volume" / "secret"
         secret_file.write_text(server_secret)
         env = {
-            # the image has devpi-server's scripts on PATH; here they sit beside the interpreter,
-            # which need not be on PATH (`<venv>/bin/python -m pytest`)
-            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+            # the image has devpi-server's scripts on PATH
+            "PATH": venv_path(),
             "HOME": str(self.base / "home"),
             "DEVPI_DATA": str(self.base / "data"),
             "DEVPI_SECRET_SOURCE": str(secret_file),

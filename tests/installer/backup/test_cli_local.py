@@ -81,3 +81,15 @@ def test_retention_keeps_daily_weekly_and_the_last_day() -> None:
         dt.date(2026, 11, 28) + dt.timedelta(days=d) for d in range(7)
     ]
     assert max(ids) in keep and min(ids) not in keep
+
+
+def test_a_second_backup_in_the_same_second_never_overwrites_the_first(
+    small_team: Team, tmp_path: Path
+) -> None:
+    folder = core.LocalTarget(tmp_path / "backups")
+    now = dt.datetime(2026, 12, 5, 8, 0, tzinfo=dt.UTC)
+    first = core.backup(small_team.server.serverdir, folder, tmp_path / "w", now=now)
+    second = core.backup(small_team.server.serverdir, folder, tmp_path / "w", now=now)
+    assert first.id != second.id
+    assert [b.id for b in core.complete_backups(folder)] == [first.id, second.id]
+    core.check_archive(folder, first.id)  # the first is still whole

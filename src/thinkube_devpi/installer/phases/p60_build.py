@@ -11,6 +11,8 @@ the branch deploys, the phase submits one Workflow and follows it live, build lo
 
 The Argo objects are in :mod:`thinkube_devpi.installer.argo_build`, the build log's following
 and redaction in :mod:`thinkube_devpi.installer.buildlog`.
+
+One thing, so one module past 500 lines: phase 60, as DESIGN.md's row says it (repository, then build).
 """
 
 from __future__ import annotations

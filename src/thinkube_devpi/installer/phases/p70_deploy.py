@@ -7,6 +7,8 @@ created once the branch deploys a built image, and the phase waits until ArgoCD 
 commit (not the previous one) Synced, its operation Succeeded and the app Healthy. Then the Job
 ``devpi-init`` creates user ``admin`` and index ``admin/prod`` as root (see
 :mod:`thinkube_devpi.installer.devpi_init`), reading both passwords from secretKeyRefs.
+
+One thing, so one module past 500 lines: phase 70, the Argo CD deployment and devpi's first users.
 """
 
 from __future__ import annotations
