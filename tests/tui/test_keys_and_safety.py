@@ -7,6 +7,7 @@ from textual import events
 from textual.widgets import Button, DataTable
 
 from fakes.kube_api import FakeKubeAPI
+from thinkube_devpi.installer.operations import OPERATIONS
 from thinkube_devpi.installer.phases import PHASES
 from thinkube_devpi.installer.runner import Runner
 from thinkube_devpi.tui.screens.confirm import ConfirmRollback, ConfirmRun
@@ -133,7 +134,7 @@ async def test_typing_slash_redis_filters_and_never_runs_a_phase(
         await pilot.press("enter")  # keeps the filter, back to the list
         assert app.focused is table and app.phases_view.filter_text == "redis"
         await pilot.press("escape")  # Esc clears it
-        assert app.phases_view.filter_text == "" and table.row_count == len(PHASES)
+        assert app.phases_view.filter_text == "" and table.row_count == len(PHASES) + len(OPERATIONS)
 
 
 async def test_colon_jumps_to_a_view_or_a_kind_and_esc_goes_back(make_app):

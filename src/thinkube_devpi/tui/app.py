@@ -26,6 +26,7 @@ from thinkube_devpi import config
 from thinkube_devpi.config import ConfigError, Settings
 from thinkube_devpi.errors import Error
 from thinkube_devpi.installer.events import PhaseFinished, PhaseStarted
+from thinkube_devpi.installer.operations import Operation, Row, rows
 from thinkube_devpi.installer.phases import build
 from thinkube_devpi.installer.phases.base import Phase
 from thinkube_devpi.installer.runner import Journal, Runner, describe_error, rollback_listing
@@ -114,7 +115,8 @@ class DevpiApp(SerialKeysApp):
         self.watch_cluster = watch_cluster
         self.session = Session(settings, why="plan mode requested" if plan else "connecting")
         self.ctx = self.session.context
-        self.phase_list: list[Phase] = self.session.phases
+        # the rows shown: the phases, then the runner's operations 88 test and 89 rollback
+        self.phase_list: list[Row] = self.session.rows
         self.connection = "plan mode" if plan else "connecting"
         self.running: str | None = None  # "apply" / "rollback" while the runner works
         self.running_phase: str | None = None
@@ -202,6 +204,11 @@ class DevpiApp(SerialKeysApp):
     @property
     def plan_mode(self) -> bool:
         return self.session.plan_mode
+
+    @property
+    def install_phases(self) -> list[Phase]:
+        """The phases among the rows: what the runner is given (88 and 89 are its own)."""
+        return [p for p in self.phase_list if isinstance(p, Phase)]
 
     def on_mount(self) -> None:
         header = self.header
@@ -451,7 +458,7 @@ class DevpiApp(SerialKeysApp):
         from textual.worker import get_current_worker
 
         worker = get_current_worker()
-        runner = Runner(self.ctx, phases=self.phase_list)
+        runner = Runner(self.ctx, phases=self.install_phases)
         due = set(self._plans_due)
         for phase in self.phase_list:
             if worker.is_cancelled:
@@ -463,7 +470,7 @@ class DevpiApp(SerialKeysApp):
                 continue
             self._seen_status[phase.name] = (status.state, status.reason)
             try:
-                plan = phase.plan()
+                (plan,) = runner.plan([phase.name])
             except Exception as exc:
                 message, _ = describe_error(exc)
                 self.post_message(PlanRead(phase.name, None, message))
@@ -489,7 +496,7 @@ class DevpiApp(SerialKeysApp):
 
     # ------------------------------------------------------------------ running phases
 
-    def _phase(self, name: str | None) -> Phase | None:
+    def _phase(self, name: str | None) -> Row | None:
         return next((p for p in self.phase_list if p.name == name), None)
 
     def action_run_phase(self) -> None:
@@ -503,7 +510,7 @@ class DevpiApp(SerialKeysApp):
         phase = self._phase(name)
         if phase is None or not self._can_write():
             return
-        if phase.destructive:
+        if isinstance(phase, Operation) and phase.destructive:
             self.action_rollback_phase_named(name)
             return
         self._confirm_run(f"Run phase {phase.label}?", self._run_listing([phase]), [name])
@@ -511,7 +518,7 @@ class DevpiApp(SerialKeysApp):
     def action_run_all(self) -> None:
         if not self._can_write():
             return
-        phases = [p for p in self.phase_list if p.in_apply_all]
+        phases = self.install_phases  # never 88 or 89
         self._confirm_run("Run all remaining phases?", self._run_listing(phases), None)
 
     def action_retry_failed(self) -> None:
@@ -530,7 +537,7 @@ class DevpiApp(SerialKeysApp):
             return False
         return True
 
-    def _run_listing(self, phases: list[Phase]) -> list[str]:
+    def _run_listing(self, phases: list[Phase] | list[Row]) -> list[str]:
         """What each phase would do, from the plans on screen (no network call)."""
         lines: list[str] = []
         for phase in phases:
@@ -574,6 +581,9 @@ class DevpiApp(SerialKeysApp):
         phase = self._phase(name)
         if phase is None or not self._can_write():
             return
+        if isinstance(phase, Operation) and not phase.destructive:
+            self.notify(f"{phase.label} leaves nothing behind: there is nothing to roll back.")
+            return
         self.phases_view.add_log(
             name, Text("reading what a rollback would delete and keep…", style="#8a8a8a")
         )
@@ -589,7 +599,7 @@ class DevpiApp(SerialKeysApp):
     def preview_rollback(self, name: str) -> None:
         import dataclasses
 
-        runner = Runner(self.ctx, phases=self.phase_list)
+        runner = Runner(self.ctx, phases=self.install_phases)
         listing = rollback_listing(runner, (name,))
         ns = self.settings.namespace
         with_data = None
@@ -617,7 +627,8 @@ class DevpiApp(SerialKeysApp):
                 return
             self._start("rollback", [name], choice.delete_package_data)
 
-        label = "the whole install (every phase)" if phase.destructive else f"phase {phase.label}"
+        everything = isinstance(phase, Operation) and phase.destructive
+        label = "the whole install (every phase)" if everything else f"phase {phase.label}"
         self.push_screen(
             ConfirmRollback(label, message.listing, self.settings.namespace, message.with_data),
             answered,
@@ -658,7 +669,7 @@ class DevpiApp(SerialKeysApp):
         self.ctx.cancel.clear()
         runner = Runner(
             self.ctx,
-            phases=self.phase_list,
+            phases=self.install_phases,
             emit=lambda event: self.post_message(RunnerEvent(event)),
             journal=self._journal(),
         )
@@ -804,7 +815,7 @@ class DevpiApp(SerialKeysApp):
     def _use_settings(self, settings: Settings) -> None:
         self.settings = settings
         self.ctx.settings = settings
-        self.phase_list = build(self.ctx)
+        self.phase_list = rows(build(self.ctx))
         self.phases_view.set_phases(self.phase_list)
         self.header.namespace = settings.namespace
         self.header.domain_note = self._domain_note()
