@@ -74,6 +74,28 @@ async def test_run_on_the_rollback_row_asks_and_lists_every_phase_nothing_delete
         assert cluster.get("v1", "Namespace", NS) is not None
 
 
+async def test_row_88_runs_the_test_after_asking_and_has_nothing_to_roll_back(
+    cluster, kubeconfig, make_app, settings, tmp_path
+):
+    apply_directly(cluster, settings, tmp_path, "namespace")
+    app = make_app(kubeconfig=kubeconfig, watch_cluster=False)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await connected(app, pilot)
+        cluster.clear_log()
+        app.phases_view.select("test")
+        await pilot.press("b")
+        await settle(app, pilot)
+        assert not isinstance(app.screen, ConfirmRollback)
+        assert any("88 test leaves nothing behind" in n.message for n in app._notifications)
+        await pilot.press("r")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmRun), what="the question")
+        listing = str(app.screen.query_one("#run-listing").render())
+        assert "88 test (unknown):" in listing and "writes nothing to the cluster" in listing
+        await pilot.press("n")
+        await settle(app, pilot)
+        assert app.running is None and cluster.writes() == []
+
+
 async def test_the_palette_asks_the_same_questions(
     cluster, kubeconfig, make_app, settings, tmp_path
 ):
@@ -82,6 +104,12 @@ async def test_the_palette_asks_the_same_questions(
     async with app.run_test(size=SIZE) as pilot:
         await connected(app, pilot)
         cluster.clear_log()
+        from thinkube_devpi.tui.palette import DevpiCommands
+
+        titles = [title for title, _, _ in DevpiCommands(app.screen)._entries()]
+        assert "Run phase 88 test" in titles and "Roll back the whole install (phase 89)" in titles
+        # 89 is never "run", and 88 leaves nothing behind to roll back
+        assert "Run phase 89 rollback" not in titles and "Roll back phase 88 test" not in titles
         await app.run_action("run_phase_named('rollback')")
         await until(pilot, lambda: isinstance(app.screen, ConfirmRollback), what="rollback")
         await pilot.press("n")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -537,7 +537,7 @@ class DevpiApp(SerialKeysApp):
             return False
         return True
 
-    def _run_listing(self, phases: list[Phase] | list[Row]) -> list[str]:
+    def _run_listing(self, phases: Sequence[Row]) -> list[str]:
         """What each phase would do, from the plans on screen (no network call)."""
         lines: list[str] = []
         for phase in phases:
