@@ -153,7 +153,7 @@ CASES: list[tuple[str, str, dict[str, str], list[str], list[str]]] = [
         GOOD,
         {},
         ["install", "apply", "--phase", "99"],
-        ["unknown phase '99'", "10 namespace"],
+        ["unknown phase '99'", "10 namespace", "86 shell, 88 test, 89 rollback"],
     ),
     (
         "unknown phase name",
@@ -170,6 +170,13 @@ CASES: list[tuple[str, str, dict[str, str], list[str], list[str]]] = [
         ["'default' is not the namespace", "--delete-package-data=devpi"],
     ),
     ("rollback without selection", GOOD, {}, ["install", "rollback"], ["--phase N", "--all"]),
+    (
+        "rollback of the test alone",
+        GOOD,
+        {},
+        ["install", "rollback", "--phase", "88", "--yes"],
+        ["88 test leaves nothing behind", "nothing to roll back"],
+    ),
     (
         "unknown context",
         GOOD,

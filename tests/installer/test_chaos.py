@@ -25,6 +25,7 @@ from fakes.kube_api import Chaos
 from fakes.platform import World
 from thinkube_devpi.installer.events import PhaseFinished
 from thinkube_devpi.installer.kube import Kube, Timeouts
+from thinkube_devpi.installer.phases.base import Phase
 from thinkube_devpi.installer.runner import Runner
 
 # (seed, fraction, writes only): 10 % of writes, or 5 % of reads and writes (as in issue 13)
@@ -109,7 +110,7 @@ def _faulted_then_rerun(
     assert {
         p.name: s.reason
         for p, s in runner.status()
-        if p.in_apply_all and s.state.value != "healthy"
+        if isinstance(p, Phase) and s.state.value != "healthy"
     } == {}
     extra = set(world.ours()) - planned
     # beyond the planned objects, only the records of runs: build Workflows and backup Jobs

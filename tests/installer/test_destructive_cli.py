@@ -133,7 +133,12 @@ def test_rollback_dry_run_lists_and_deletes_nothing(
     assert rows["storage"]["keeps"][0]["what"] == "PersistentVolumeClaim devpi/devpi-data-pvc"
     # never applied: skipped, so no Keycloak password is needed to roll the install back
     assert rows["keycloak"]["skipped"] and rows["redis"]["skipped"]
-    assert "rollback" not in rows and "test" in rows and rows["test"]["skipped"]
+    # 88 (the test) leaves nothing behind and 89 is the rollback itself: neither is a row here
+    assert "rollback" not in rows and "test" not in rows
+    assert list(rows) == [
+        *("shell", "cli", "exposure", "backup", "deploy", "build", "oauth2-proxy"),
+        *("keycloak", "redis", "storage", "namespace"),
+    ]  # every phase, in the order the rollback goes
     assert deletes(fake_kube) == []
 
 
@@ -149,6 +154,55 @@ def test_apply_never_deletes_phase_89_is_refused(
         assert "apply never deletes" in out and "tk-devpi install rollback --all" in out
     assert deletes(fake_kube) == []
     assert fake_kube.get("apps/v1", "Deployment", "ephemeral-redis", "devpi") is not None
+
+
+def test_apply_phase_89_on_a_terminal_deletes_nothing_and_points_at_the_rollback_that_asks(
+    fake_kube: FakeKubeAPI, kubeconfig: Path, controllers: Controllers
+) -> None:
+    env = {"KUBECONFIG": str(kubeconfig), **ENV_DOMAIN}
+    code, out = invoke(["install", "apply", "--phase", "10", "--phase", "20", "--phase", "30"], env)
+    assert code == 0, out
+    fake_kube.clear_log()
+    for wanted in ("89", "rollback"):
+        code, asked, out = on_a_terminal(["install", "apply", "--phase", wanted], env, "y")
+        assert code == 2, out
+        assert asked == ""  # no question a "y" could answer: apply never deletes
+        assert "apply never deletes" in out and "tk-devpi install rollback --all" in out
+    assert deletes(fake_kube) == []
+    # the command it points at lists what goes and what stays, and asks before deleting
+    code, asked, out = on_a_terminal(["install", "rollback", "--all"], env, "n")
+    assert code == 1, out
+    deletes_part, _, keeps_part = asked.partition("keeps:")
+    assert "Deployment devpi/ephemeral-redis" in deletes_part
+    assert "PersistentVolumeClaim devpi/devpi-data-pvc (package data is kept" in keeps_part
+    assert deletes(fake_kube) == []
+    assert fake_kube.get("apps/v1", "Deployment", "ephemeral-redis", "devpi") is not None
+
+
+def test_apply_with_nothing_named_runs_every_phase_and_never_the_test_or_a_rollback(
+    fake_kube: FakeKubeAPI, kubeconfig: Path, controllers: Controllers, monkeypatch
+) -> None:
+    """`install apply` runs the phases (two stand in for all of them here), never row 88 (the
+    end-to-end test) nor row 89 (the whole-install rollback)."""
+    import thinkube_devpi.installer.phases as phases
+    from thinkube_devpi.installer.phases.p10_namespace import NamespacePhase
+    from thinkube_devpi.installer.phases.p30_redis import RedisPhase
+    from thinkube_devpi.installer.runner import Runner
+
+    monkeypatch.setattr(phases, "PHASES", [NamespacePhase, RedisPhase])
+    ran: list[str] = []
+    monkeypatch.setattr(Runner, "verify", lambda self: ran.append("verify") or True)
+    monkeypatch.setattr(Runner, "rollback", lambda self, wanted=None: ran.append("rollback") or True)
+    env = {"KUBECONFIG": str(kubeconfig), **ENV_DOMAIN}
+    code, out = invoke(["install", "apply", "-o", "json"], env)
+    assert code == 0, out
+    events = [json.loads(line) for line in out.splitlines()]
+    assert [e["phase"] for e in events if e["event"] == "PhaseStarted"] == ["namespace", "redis"]
+    assert ran == [] and deletes(fake_kube) == []
+    # the dry run says the same: every phase, neither operation
+    code, out = invoke(["install", "apply", "--dry-run", "-o", "json"], env)
+    events = [json.loads(line) for line in out.splitlines()]
+    assert [e["phase"] for e in events if e["event"] == "PhaseStarted"] == ["namespace", "redis"]
 
 
 def test_rollback_all_of_a_partial_install_skips_phases_never_applied(

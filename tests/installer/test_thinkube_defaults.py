@@ -26,7 +26,7 @@ from thinkube_devpi.installer import deployrepo
 from thinkube_devpi.installer.deployrepo import BUMP_TRAILER
 from thinkube_devpi.installer.events import PhaseFinished
 from thinkube_devpi.installer.manifests import INSTANCE
-from thinkube_devpi.installer.phases import phase_classes
+from thinkube_devpi.installer.phases import PHASES
 from thinkube_devpi.installer.phases.base import Context, SecretObject, realize
 
 
@@ -126,7 +126,7 @@ def _argocd_label_tracking_prunes(
 def test_argocd_label_tracking_prunes_nothing_the_installer_applies() -> None:
     settings = Settings(domain="example.com").validate()
     applied = []
-    for phase_cls in phase_classes():
+    for phase_cls in PHASES:
         phase = phase_cls(Context(settings))
         for obj in phase.objects():
             real = realize(obj)

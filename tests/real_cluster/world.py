@@ -292,7 +292,7 @@ class RealWorld:
             wanted = [
                 p.name
                 for p in runner.selection(None)
-                if p.in_apply_all and p.name not in NOT_ON_A_BARE_CONTROL_PLANE
+                if p.name not in NOT_ON_A_BARE_CONTROL_PLANE
             ]
         ok = runner.apply(wanted, **kw)
         return ok, events

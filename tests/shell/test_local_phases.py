@@ -7,7 +7,7 @@ import pytest
 from thinkube_devpi import secrets
 from thinkube_devpi.config import Settings
 from thinkube_devpi.installer.events import Event, State
-from thinkube_devpi.installer.phases import phase_classes
+from thinkube_devpi.installer.phases import PHASES
 from thinkube_devpi.installer.phases.base import Context
 from thinkube_devpi.installer.phases.p85_cli import CliPhase
 from thinkube_devpi.installer.phases.p86_shell import ShellPhase
@@ -23,7 +23,7 @@ def make_ctx(**flags: bool) -> Context:
 
 
 def test_phases_are_discovered_and_local():
-    classes = {cls.number: cls for cls in phase_classes()}
+    classes = {cls.number: cls for cls in PHASES}
     assert classes[85] is CliPhase and classes[86] is ShellPhase
     assert not CliPhase.needs_cluster and not ShellPhase.needs_cluster
 

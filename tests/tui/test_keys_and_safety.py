@@ -7,6 +7,7 @@ from textual import events
 from textual.widgets import Button, DataTable
 
 from fakes.kube_api import FakeKubeAPI
+from thinkube_devpi.installer.operations import OPERATIONS
 from thinkube_devpi.installer.phases import PHASES
 from thinkube_devpi.installer.runner import Runner
 from thinkube_devpi.tui.screens.confirm import ConfirmRollback, ConfirmRun
@@ -73,6 +74,29 @@ async def test_run_on_the_rollback_row_asks_and_lists_every_phase_nothing_delete
         assert cluster.get("v1", "Namespace", NS) is not None
 
 
+async def test_row_88_runs_the_test_after_asking_and_has_nothing_to_roll_back(
+    cluster, kubeconfig, make_app, settings, tmp_path
+):
+    apply_directly(cluster, settings, tmp_path, "namespace")
+    app = make_app(kubeconfig=kubeconfig, watch_cluster=False)
+    seen = Seen()
+    async with app.run_test(size=SIZE, notifications=True, message_hook=seen) as pilot:
+        await connected(app, pilot)
+        cluster.clear_log()
+        phases_of(app).select("test")
+        await pilot.press("b")
+        await settle(app, pilot)
+        assert not isinstance(app.screen, ConfirmRollback)
+        assert any("88 test leaves nothing behind" in n.message for n in app._notifications)
+        await pilot.press("r")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmRun), what="the question")
+        listing = str(app.screen.query_one("#run-listing").render())
+        assert "88 test (unknown):" in listing and "writes nothing to the cluster" in listing
+        await pilot.press("n")
+        await settle(app, pilot)
+        assert not seen.started() and cluster.writes() == []
+
+
 async def test_the_palette_asks_the_same_questions(
     cluster, kubeconfig, make_app, settings, tmp_path
 ):
@@ -81,6 +105,12 @@ async def test_the_palette_asks_the_same_questions(
     async with app.run_test(size=SIZE) as pilot:
         await connected(app, pilot)
         cluster.clear_log()
+        from thinkube_devpi.tui.palette import DevpiCommands
+
+        titles = [title for title, _, _ in DevpiCommands(app.screen)._entries()]
+        assert "Run phase 88 test" in titles and "Roll back the whole install (phase 89)" in titles
+        # 89 is never "run", and 88 leaves nothing behind to roll back
+        assert "Run phase 89 rollback" not in titles and "Roll back phase 88 test" not in titles
         await app.run_command("run_phase_named('rollback')", "phases")
         await until(pilot, lambda: isinstance(app.screen, ConfirmRollback), what="rollback")
         await pilot.press("n")
@@ -179,7 +209,9 @@ async def test_typing_slash_redis_filters_and_never_runs_a_phase(
         await pilot.press("enter")  # keeps the filter, back to the list
         assert app.focused is table and phases_of(app).filter_text == "redis"
         await pilot.press("escape")  # Esc clears it
-        assert phases_of(app).filter_text == "" and table.row_count == len(PHASES)
+        assert phases_of(app).filter_text == "" and table.row_count == len(PHASES) + len(
+            OPERATIONS
+        )
 
 
 async def test_colon_jumps_to_a_view_or_a_kind_and_esc_goes_back(make_app):

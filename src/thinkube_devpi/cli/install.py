@@ -26,6 +26,7 @@ from thinkube_devpi.installer.events import (
     State,
     WaitingFor,
 )
+from thinkube_devpi.installer.operations import ROLLBACK_ALL, VERIFY
 from thinkube_devpi.installer.phases.base import Plan
 from thinkube_devpi.installer.preflight import Check
 from thinkube_devpi.installer.runner import Journal, Runner, event_to_dict, rollback_listing
@@ -276,11 +277,10 @@ def apply(
     renderer = EventPrinter(output)
     runner = session.runner(emit=renderer, journal=None if dry_run else Journal())
     _validate_phases(runner, phases)
-    destructive = [p for p in runner.selection(phases) if phases and p.destructive]
-    if destructive:
+    if phases and ROLLBACK_ALL in runner.rows(phases):
         raise click.UsageError(
-            f"phase {destructive[0].label} deletes the install, and apply never deletes: run "
-            "`tk-devpi install rollback --all` (it lists what goes and what stays, and asks)."
+            f"phase {ROLLBACK_ALL.label} deletes the install, and apply never deletes: run "
+            f"`{ROLLBACK_ALL.command}` (it lists what goes and what stays, and asks)."
         )
     if session.plan_mode:
         renderer.note(f"Plan mode: no cluster ({session.why}); showing what apply would do.")
@@ -444,6 +444,11 @@ def rollback(
     renderer = EventPrinter(output)
     runner = session.runner(emit=renderer, journal=Journal())
     _validate_phases(runner, phases)
+    if phases and not runner.rollback_selection(phases):
+        raise click.BadParameter(
+            f"phase {VERIFY.label} leaves nothing behind: there is nothing to roll back.",
+            param_hint="--phase",
+        )
     if dry_run:
         if output == "json":
             click.echo(
@@ -476,7 +481,9 @@ def rollback(
                 "--yes (`--dry-run` lists what it would delete and keep)."
             )
         _confirm_rollback(runner, session, phases)
-    _run_and_exit(renderer, lambda: runner.rollback(phases), runner, summary=True)
+    # the phases named, else (--all) every phase: what the question listed
+    run = (lambda: runner.rollback(phases)) if phases else runner.rollback_all
+    _run_and_exit(renderer, run, runner, summary=True)
 
 
 def _confirm_rollback(runner: Runner, session: Session, phases: tuple[str, ...]) -> None:
@@ -572,7 +579,7 @@ def test_install(opts: Options, timeout: float, resolve: tuple[str, ...], output
     )
     renderer = EventPrinter(output)
     runner = session.runner(emit=renderer, journal=Journal())
-    _run_and_exit(renderer, lambda: runner.apply(["test"], force=True), runner)
+    _run_and_exit(renderer, runner.verify, runner)
 
 
 @install.command()

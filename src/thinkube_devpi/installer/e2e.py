@@ -82,6 +82,18 @@ def cluster_addresses(settings: Settings, kube: Kube | None) -> set[str]:
     return out
 
 
+def root_password(settings: Settings, kube: Kube) -> Secret | None:
+    """devpi's root password, read from the Secret phase 70 keeps it in (the scratch index is
+    made as root)."""
+    from thinkube_devpi.installer.deployrepo import ROOT_SECRET
+    from thinkube_devpi.installer.events import ObjectRef
+    from thinkube_devpi.installer.phases.base import decode_secret_data
+
+    live = kube.get(ObjectRef("v1", "Secret", ROOT_SECRET, settings.namespace))
+    value = decode_secret_data(live).get("password")
+    return Secret(value, source=f"Secret {ROOT_SECRET}") if value else None
+
+
 def probe_wheel(directory: Path, version: str) -> Path:
     """A tiny pure-Python wheel to upload and install back."""
     module = PROBE_NAME.replace("-", "_")

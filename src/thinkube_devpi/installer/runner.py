@@ -3,6 +3,10 @@
 The runner never prints: it emits events. A phase already healthy is verified (its status compares
 every object with the plan) and skipped unless ``force``; the first failing phase stops the run with
 a message and a hint, and a re-run picks up from there.
+
+Besides the phases it runs two operations, listed as rows 88 and 89 after them
+(``installer/operations.py``): :meth:`Runner.verify`, the end-to-end test, and
+:meth:`Runner.rollback_all`. Neither is ever part of ``apply`` with nothing named.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from thinkube_devpi import paths
 from thinkube_devpi.config import ConfigError
 from thinkube_devpi.errors import Error
 from thinkube_devpi.installer.events import (
+    CheckDone,
     Emit,
     Event,
     LogLine,
@@ -33,7 +38,8 @@ from thinkube_devpi.installer.events import (
     discard,
 )
 from thinkube_devpi.installer.kube import KubeError
-from thinkube_devpi.installer.phases import build, select
+from thinkube_devpi.installer.operations import ROLLBACK_ALL, VERIFY, Operation, Row, rows, select
+from thinkube_devpi.installer.phases import build
 from thinkube_devpi.installer.phases.base import (
     Context,
     Phase,
@@ -161,25 +167,37 @@ class Runner:
             )
         return where
 
-    def selection(self, wanted: Iterable[str] | None = None) -> list[Phase]:
+    def rows(self, wanted: Iterable[str] | None = None) -> list[Row]:
+        """The named rows (by number or name) in order: phases, then operations; all of them
+        when none is named. ValueError naming the choices for a name that is neither."""
+        every = rows(self.phases)
         if not wanted:
-            return list(self.phases)
-        chosen = {select(self.phases, w).number for w in wanted}
-        return [p for p in self.phases if p.number in chosen]
+            return every
+        chosen = {select(every, w).number for w in wanted}
+        return [r for r in every if r.number in chosen]
+
+    def selection(self, wanted: Iterable[str] | None = None) -> list[Phase]:
+        """The named phases in install order (every phase when none is named)."""
+        return [r for r in self.rows(wanted) if isinstance(r, Phase)]
 
     # ------------------------------------------------------------ read-only
 
     def plan(self, wanted: Iterable[str] | None = None) -> list[Plan]:
-        return [p.plan() for p in self.selection(wanted)]
+        return [
+            r.plan(self.ctx) if isinstance(r, Operation) else r.plan() for r in self.rows(wanted)
+        ]
 
-    def status(self, wanted: Iterable[str] | None = None) -> list[tuple[Phase, PhaseStatus]]:
-        out = []
-        for phase in self.selection(wanted):
+    def status(self, wanted: Iterable[str] | None = None) -> list[tuple[Row, PhaseStatus]]:
+        out: list[tuple[Row, PhaseStatus]] = []
+        for row in self.rows(wanted):
+            if isinstance(row, Operation):
+                out.append((row, row.status(self.ctx)))
+                continue
             try:
-                out.append((phase, phase.status()))
+                out.append((row, row.status()))
             except (KubeError, PhaseError) as exc:
                 message, _ = describe_error(exc)
-                out.append((phase, PhaseStatus(State.FAILED, message)))
+                out.append((row, PhaseStatus(State.FAILED, message)))
         return out
 
     # ------------------------------------------------------------ writes
@@ -187,15 +205,39 @@ class Runner:
     def apply(
         self, wanted: Iterable[str] | None = None, *, dry_run: bool = False, force: bool = False
     ) -> bool:
-        """Apply the selected phases in order; False at the first failure."""
-        phases = self.selection(wanted)
-        if not wanted:
-            phases = [p for p in phases if p.in_apply_all]
+        """Apply the selected phases in order; False at the first failure.
+
+        With nothing named, every phase and no operation. Naming 88 (test) verifies after the
+        named phases; naming 89 (rollback) is refused before anything runs: apply never
+        deletes, a rollback lists what goes and asks."""
+        chosen = self.rows(wanted) if wanted else list(self.phases)
+        phases = [r for r in chosen if isinstance(r, Phase)]
+        operations = [r for r in chosen if isinstance(r, Operation)]
+        if ROLLBACK_ALL in operations:
+            op = ROLLBACK_ALL
+            self.emit(PhaseStarted(op.name, action="apply", title=op.title))
+            self.emit(
+                PhaseFinished(
+                    op.name,
+                    ok=False,
+                    state=State.UNKNOWN,
+                    message=f"Phase {op.label} deletes the install; apply never deletes.",
+                    hint="Roll back instead: it lists what goes and what stays, and asks first.",
+                )
+            )
+            return False
         if not dry_run:
             self.ctx.settings.require_real_domain()
             if not self._precheck(phases):
                 return False
-        return all(self._apply_one(phase, dry_run=dry_run, force=force) for phase in phases)
+        if not all(self._apply_one(phase, dry_run=dry_run, force=force) for phase in phases):
+            return False
+        if VERIFY not in operations:
+            return True
+        if dry_run:
+            self.emit(PhaseStarted(VERIFY.name, action="apply", title=VERIFY.title))
+            return self._dry_run(VERIFY.plan(self.ctx))
+        return self.verify()
 
     def _precheck(self, phases: list[Phase]) -> bool:
         """Every selected phase's own checks, before the first write of the run."""
@@ -221,36 +263,27 @@ class Runner:
                 return False
         return True
 
+    def _dry_run(self, plan: Plan) -> bool:
+        """What applying the plan's phase would do, as events; nothing written."""
+        for note in plan.notes:
+            self.emit(LogLine(plan.phase, note))
+        for item in plan.items:
+            outcome = {"create": "would create", "update": "would change"}.get(
+                item.action, item.action
+            )
+            self.emit(ObjectApplied(plan.phase, item.ref, outcome))  # type: ignore[arg-type]
+        self.emit(
+            PhaseFinished(
+                plan.phase, ok=True, state=State.UNKNOWN, message="dry run: nothing written"
+            )
+        )
+        return True
+
     def _apply_one(self, phase: Phase, *, dry_run: bool, force: bool) -> bool:
         self.emit(PhaseStarted(phase.name, action="apply", title=phase.title))
-        if phase.destructive:
-            # "run" never deletes: undoing the install is a rollback, asked for and confirmed
-            self.emit(
-                PhaseFinished(
-                    phase.name,
-                    ok=False,
-                    state=State.UNKNOWN,
-                    message=f"Phase {phase.label} deletes the install; apply never deletes.",
-                    hint="Roll back instead: it lists what goes and what stays, and asks first.",
-                )
-            )
-            return False
         try:
             if dry_run:
-                plan = phase.plan()
-                for note in plan.notes:
-                    self.emit(LogLine(phase.name, note))
-                for item in plan.items:
-                    outcome = {"create": "would create", "update": "would change"}.get(
-                        item.action, item.action
-                    )
-                    self.emit(ObjectApplied(phase.name, item.ref, outcome))  # type: ignore[arg-type]
-                self.emit(
-                    PhaseFinished(
-                        phase.name, ok=True, state=State.UNKNOWN, message="dry run: nothing written"
-                    )
-                )
-                return True
+                return self._dry_run(phase.plan())
             if phase.needs_cluster:
                 self.ctx.require_kube()
             if not force:
@@ -273,8 +306,7 @@ class Runner:
                 PhaseFinished(phase.name, ok=False, state=State.FAILED, message=message, hint=hint)
             )
             return False
-        # on-demand phases (88 test, 89 rollback) succeed by finishing; their state is not observable
-        ok = after.state is State.HEALTHY or not phase.in_apply_all
+        ok = after.state is State.HEALTHY
         self.emit(
             PhaseFinished(
                 phase.name,
@@ -288,13 +320,76 @@ class Runner:
         )
         return ok
 
+    # ------------------------------------------------------------ operations
+
+    def verify(self) -> bool:
+        """Operation 88: prove the install works through the real host names, as a user would.
+
+        Each check is a :class:`CheckDone` event; a failed one is followed by its hint. Writes
+        nothing to the cluster (the scratch index it uploads to is deleted afterwards). Runs
+        every time it is asked: its result cannot be read from the cluster, only found out."""
+        from thinkube_devpi.installer.e2e import end_to_end, root_password, system_resolve
+
+        op, settings = VERIFY, self.ctx.settings
+        settings.require_real_domain()
+        self.emit(PhaseStarted(op.name, action="apply", title=op.title))
+        self.ctx.verified = None
+        failed: list[str] = []
+        count = 0
+        try:
+            kube = self.ctx.require_kube()
+            with end_to_end(
+                settings,
+                kube=kube,
+                root_password=root_password(settings, kube),
+                resolve=self.ctx.resolve or system_resolve,
+                ca_file=settings.ca_file,
+            ) as e2e:
+                for check in e2e.run():
+                    count += 1
+                    self.emit(CheckDone.of(op.name, check))
+                    if not check.ok:
+                        failed.append(check.name)
+                        if check.hint:
+                            self.emit(LogLine(op.name, f"     {check.hint}", "warning"))
+        except Exception as exc:
+            message, hint = describe_error(exc)
+            if not isinstance(exc, PhaseError | KubeError | ConfigError):
+                log.exception("phase %s failed unexpectedly", op.label)
+            self.emit(
+                PhaseFinished(op.name, ok=False, state=State.FAILED, message=message, hint=hint)
+            )
+            return False
+        if failed:
+            self.emit(
+                PhaseFinished(
+                    op.name,
+                    ok=False,
+                    state=State.FAILED,
+                    message=f"{len(failed)} check(s) failed: {'; '.join(failed)}.",
+                    hint="Each failed check above says what it expected and what it got.",
+                )
+            )
+            return False
+        self.ctx.verified = count
+        self.emit(
+            PhaseFinished(
+                op.name, ok=True, state=State.HEALTHY, message=f"all {count} checks passed"
+            )
+        )
+        return True
+
+    def rollback_all(self) -> bool:
+        """Operation 89: every phase's rollback in reverse order (see :meth:`rollback`)."""
+        return self.rollback()
+
     def rollback_selection(self, wanted: Iterable[str] | None = None) -> list[Phase]:
-        """The phases a rollback undoes, in install order; phase 89 (or nothing named) means
-        every phase."""
-        chosen = self.selection(wanted)
-        if not wanted or any(p.destructive for p in chosen):
-            chosen = list(self.phases)
-        return [p for p in chosen if not p.destructive]
+        """The phases a rollback undoes, in install order. Nothing named, or 89 (rollback)
+        among the names, means every phase; 88 (test) leaves nothing behind to undo."""
+        chosen = self.rows(wanted)
+        if not wanted or ROLLBACK_ALL in chosen:
+            return list(self.phases)
+        return [r for r in chosen if isinstance(r, Phase)]
 
     def rollback_preview(
         self, wanted: Iterable[str] | None = None
@@ -357,7 +452,7 @@ class Runner:
         """The phase's state after its rollback, read back, and what it kept."""
         message = "rolled back" + (f"; kept {', '.join(kept)}" if kept else "")
         state = State.MISSING
-        if kept and phase.in_apply_all:
+        if kept:
             try:
                 state = phase.status().state
             except Exception:  # the rollback itself went well; the state is read again later

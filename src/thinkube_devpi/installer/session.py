@@ -20,12 +20,13 @@ if TYPE_CHECKING:
     from thinkube_devpi.installer.events import Emit
     from thinkube_devpi.installer.live.rows import ClusterSnapshot
     from thinkube_devpi.installer.live.watcher import StatusWatcher
+    from thinkube_devpi.installer.operations import Row
     from thinkube_devpi.installer.preflight import Check
     from thinkube_devpi.installer.runner import Journal, Runner
 
 
 class Session:
-    """Settings, the cluster if it answered, and the phases built once for both."""
+    """Settings, the cluster if it answered, and the phases built once for both faces."""
 
     def __init__(self, settings: Settings, kube: Kube | None = None, *, why: str = "") -> None:
         from thinkube_devpi.installer.phases import build
@@ -75,6 +76,14 @@ class Session:
             return str(entry["cluster"]["server"])
         except (OSError, ValueError, KeyError, TypeError, StopIteration, yaml.YAMLError):
             return ""
+
+    @property
+    def rows(self) -> list[Row]:
+        """What the faces list: the phases in install order, then the runner's operations
+        (88 test, 89 rollback)."""
+        from thinkube_devpi.installer.operations import rows
+
+        return rows(self.phases)
 
     # -- the connection
 

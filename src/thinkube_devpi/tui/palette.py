@@ -8,6 +8,7 @@ from typing import Protocol
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from thinkube_devpi.installer.operations import Operation
 from thinkube_devpi.tui.commands import COMMANDS
 
 
@@ -56,7 +57,7 @@ class DevpiCommands(Provider):
         if not app.plan_mode:
             # the same questions as the keys: a run says what it creates, a rollback what goes
             for phase in app.phase_list:
-                if getattr(phase, "destructive", False):
+                if isinstance(phase, Operation) and phase.destructive:
                     continue
                 out.append(
                     (
@@ -66,9 +67,11 @@ class DevpiCommands(Provider):
                     )
                 )
             for phase in app.phase_list:
+                if isinstance(phase, Operation) and not phase.destructive:
+                    continue  # the test leaves nothing behind to roll back
                 title = (
                     "Roll back the whole install (phase 89)"
-                    if getattr(phase, "destructive", False)
+                    if isinstance(phase, Operation)
                     else f"Roll back phase {phase.label}"
                 )
                 out.append(

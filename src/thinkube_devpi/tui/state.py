@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from thinkube_devpi.config import Settings
     from thinkube_devpi.installer.live.rows import ClusterSnapshot
+    from thinkube_devpi.installer.operations import Row
     from thinkube_devpi.installer.phases.base import Context, Phase
 
 T = TypeVar("T")
@@ -86,7 +87,8 @@ class TuiState:
     ) -> None:
         self.settings = settings
         self.session = Session(settings, why="plan mode requested" if plan else "connecting")
-        self.phase_list: list[Phase] = self.session.phases
+        # the rows shown: the phases, then the runner's operations 88 test and 89 rollback
+        self.phase_list: list[Row] = self.session.rows
         self.force_plan = plan
         self.config_path = config_path
         self.config_note = config_note
@@ -115,6 +117,13 @@ class TuiState:
     def plan_mode(self) -> bool:
         return self.session.plan_mode
 
+    @property
+    def install_phases(self) -> list[Phase]:
+        """The phases among the rows: what the runner is given (88 and 89 are its own)."""
+        from thinkube_devpi.installer.phases.base import Phase
+
+        return [p for p in self.phase_list if isinstance(p, Phase)]
+
     def show(self, connection: str | None = None, **header: str) -> None:
         """Set the connection state and header fields, and tell the views."""
         if connection is not None:
@@ -132,11 +141,12 @@ class TuiState:
 
     def use_settings(self, settings: Settings) -> None:
         """Saved settings from now on: the phases are built again for them."""
+        from thinkube_devpi.installer.operations import rows
         from thinkube_devpi.installer.phases import build
 
         self.settings = settings
         self.ctx.settings = settings
-        self.phase_list = build(self.ctx)
+        self.phase_list = rows(build(self.ctx))
         self.header.namespace = settings.namespace
         self.header.domain_note = domain_note(settings)
         self.settings_changed.publish(settings)

@@ -53,8 +53,11 @@ class Context:
     cancel: threading.Event = field(default_factory=threading.Event)
     # secrets the admin typed in the TUI for this run only, by name (never os.environ)
     session_secrets: dict[str, Secret] = field(default_factory=dict)
-    # how phase 88 resolves host names (None: the system resolver); tests map them to 127.0.0.1
+    # how the end-to-end test (88) resolves host names (None: the system resolver); tests map
+    # them to 127.0.0.1
     resolve: Callable[[str], set[str]] | None = None
+    # checks passed by the last end-to-end test in this process (88's row), None when none passed
+    verified: int | None = None
 
     def require_kube(self) -> Kube:
         if self.kube is None:
@@ -332,9 +335,6 @@ class Phase:
     title: ClassVar[str]
     summary: ClassVar[str] = ""
     needs_cluster: ClassVar[bool] = True
-    in_apply_all: ClassVar[bool] = True  # phases 88/89 run through their own commands
-    # a phase whose apply deletes (89): never run by apply or "run", only by a confirmed rollback
-    destructive: ClassVar[bool] = False
 
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx

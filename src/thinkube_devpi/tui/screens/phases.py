@@ -7,6 +7,7 @@ nothing changes the cluster before the admin answers the question that lists wha
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
@@ -15,7 +16,7 @@ from textual.app import ComposeResult
 from textual.worker import Worker, WorkerState
 
 from thinkube_devpi.installer.events import PhaseFinished, PhaseStarted
-from thinkube_devpi.installer.phases.base import Phase
+from thinkube_devpi.installer.operations import Operation, Row
 from thinkube_devpi.installer.runner import Journal, Runner, describe_error, rollback_listing
 from thinkube_devpi.tui.commands import view_bindings
 from thinkube_devpi.tui.messages import (
@@ -131,7 +132,7 @@ class PhasesScreen(ViewScreen):
 
         worker = get_current_worker()
         phases = self.state.phase_list
-        runner = Runner(self.state.ctx, phases=phases)
+        runner = Runner(self.state.ctx, phases=self.state.install_phases)
         due = set(self._plans_due)
         for phase in phases:
             if worker.is_cancelled:
@@ -143,7 +144,7 @@ class PhasesScreen(ViewScreen):
                 continue
             self._seen_status[phase.name] = (status.state, status.reason)
             try:
-                plan = phase.plan()
+                (plan,) = runner.plan([phase.name])
             except Exception as exc:
                 message, _ = describe_error(exc)
                 self.post_message(PlanRead(phase.name, None, message))
@@ -169,7 +170,7 @@ class PhasesScreen(ViewScreen):
 
     # -- running phases
 
-    def _phase(self, name: str | None) -> Phase | None:
+    def _phase(self, name: str | None) -> Row | None:
         return next((p for p in self.state.phase_list if p.name == name), None)
 
     def action_run_phase(self) -> None:
@@ -183,7 +184,7 @@ class PhasesScreen(ViewScreen):
         phase = self._phase(name)
         if phase is None or not self._can_write():
             return
-        if phase.destructive:
+        if isinstance(phase, Operation) and phase.destructive:
             self.action_rollback_phase_named(name)
             return
         self._confirm_run(f"Run phase {phase.label}?", self._run_listing([phase]), [name])
@@ -191,7 +192,7 @@ class PhasesScreen(ViewScreen):
     def action_run_all(self) -> None:
         if not self._can_write():
             return
-        phases = [p for p in self.state.phase_list if p.in_apply_all]
+        phases = self.state.install_phases  # never 88 or 89
         self._confirm_run("Run all remaining phases?", self._run_listing(phases), None)
 
     def action_retry_failed(self) -> None:
@@ -210,7 +211,7 @@ class PhasesScreen(ViewScreen):
             return False
         return True
 
-    def _run_listing(self, phases: list[Phase]) -> list[str]:
+    def _run_listing(self, phases: Sequence[Row]) -> list[str]:
         """What each phase would do, from the plans on screen (no network call)."""
         lines: list[str] = []
         for phase in phases:
@@ -254,6 +255,9 @@ class PhasesScreen(ViewScreen):
         phase = self._phase(name)
         if phase is None or not self._can_write():
             return
+        if isinstance(phase, Operation) and not phase.destructive:
+            self.notify(f"{phase.label} leaves nothing behind: there is nothing to roll back.")
+            return
         self.phases_view.add_log(
             name, Text("reading what a rollback would delete and keep…", style="#8a8a8a")
         )
@@ -270,7 +274,7 @@ class PhasesScreen(ViewScreen):
         import dataclasses
 
         ctx = self.state.ctx
-        runner = Runner(ctx, phases=self.state.phase_list)
+        runner = Runner(ctx, phases=self.state.install_phases)
         listing = rollback_listing(runner, (name,))
         ns = self.state.settings.namespace
         with_data = None
@@ -298,7 +302,8 @@ class PhasesScreen(ViewScreen):
                 return
             self._start("rollback", [name], choice.delete_package_data)
 
-        label = "the whole install (every phase)" if phase.destructive else f"phase {phase.label}"
+        everything = isinstance(phase, Operation) and phase.destructive
+        label = "the whole install (every phase)" if everything else f"phase {phase.label}"
         namespace = self.state.settings.namespace
         self.app.push_screen(
             ConfirmRollback(label, message.listing, namespace, message.with_data), answered
@@ -337,7 +342,7 @@ class PhasesScreen(ViewScreen):
         ctx.cancel.clear()
         runner = Runner(
             ctx,
-            phases=self.state.phase_list,
+            phases=self.state.install_phases,
             emit=lambda event: self.post_message(RunnerEvent(event)),
             journal=self._journal(),
         )

@@ -1,10 +1,12 @@
-"""The phases view: every phase with its state, the selected phase's plan and its log."""
+"""The phases view: every phase (then the runner's operations 88 and 89) with its state, the
+selected row's plan and its log."""
 
 from __future__ import annotations
 
 import json
 import re
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from rich.console import Group
@@ -26,7 +28,8 @@ from thinkube_devpi.installer.events import (
     State,
     WaitingFor,
 )
-from thinkube_devpi.installer.phases.base import Phase, PhaseStatus, Plan, PlanItem
+from thinkube_devpi.installer.operations import Row
+from thinkube_devpi.installer.phases.base import PhaseStatus, Plan, PlanItem
 from thinkube_devpi.tui.colors import ACTION_STYLE, LEVEL_STYLE, STATE_STYLE, state_text
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
@@ -166,7 +169,7 @@ class PhasesView(Horizontal):
             self.phase = phase
             super().__init__()
 
-    def __init__(self, phases: list[Phase], **kwargs: Any) -> None:
+    def __init__(self, phases: Sequence[Row], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.phases = phases
         self.statuses: dict[str, PhaseStatus] = {}
@@ -221,10 +224,10 @@ class PhasesView(Horizontal):
 
     # -- model updates from the app
 
-    def set_phases(self, phases: list[Phase]) -> None:
+    def set_phases(self, phases: Sequence[Row]) -> None:
         self.phases = phases
 
-    def _state_cell(self, phase: Phase) -> Text:
+    def _state_cell(self, phase: Row) -> Text:
         if self.running == phase.name:
             return state_text(State.PROGRESSING, "running…")
         status = self.statuses.get(phase.name)

@@ -1,4 +1,5 @@
-"""Phase 88 against local stand-ins of the platform's hosts.
+"""The runner's end-to-end test (row 88, `Runner.verify`) against local stand-ins of the
+platform's hosts.
 
 The API host is a real devpi-server started with the product's flags; the dashboard behaves like
 oauth2-proxy with --skip-provider-button; Keycloak's discovery names the issuer. Only name
@@ -49,7 +50,7 @@ class Platform:
 
     def run(self) -> tuple[bool, list[Event]]:
         events: list[Event] = []
-        ok = Runner(self.ctx, emit=events.append).apply(["test"], force=True)
+        ok = Runner(self.ctx, emit=events.append).verify()
         return ok, events
 
 
@@ -127,6 +128,29 @@ def test_everything_right_passes_and_leaves_no_scratch_index(platform: Platform)
     # root's password (read from its Secret) reaches no process's argv and no line shown
     assert find(platform.devpi.root_password, "\n".join(argv)) == []
     assert find(platform.devpi.root_password, "\n".join(lines)) == []
+
+
+def test_row_88_shows_the_last_result_and_apply_phase_88_checks_again(platform: Platform) -> None:
+    from thinkube_devpi.installer.events import CheckDone, PhaseSkipped
+
+    runner = Runner(platform.ctx)
+    ((row, before),) = runner.status(["88"])
+    assert row.label == "88 test" and before.state.value == "unknown"
+    assert "tk-devpi install test" in before.reason
+    ok, first = platform.run()
+    assert ok
+    count = sum(isinstance(e, CheckDone) for e in first)
+    ((_, after),) = runner.status(["test"])
+    assert (after.state.value, after.reason) == ("healthy", f"all {count} checks passed")
+    # `install apply --phase 88` is the same test: it runs again, never "already healthy"
+    events: list[Event] = []
+    assert Runner(platform.ctx, emit=events.append).apply(["88"])
+    assert not any(isinstance(e, PhaseSkipped) for e in events)
+    assert sum(isinstance(e, CheckDone) for e in events) == count
+    # a failing run takes the healthy state back
+    platform.behaviour.root_status = 200
+    assert not platform.run()[0]
+    assert runner.status(["88"])[0][1].state.value == "unknown"
 
 
 @pytest.mark.parametrize(
