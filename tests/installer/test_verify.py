@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,7 +23,7 @@ from fakes.hosts import Behaviour, Hosts, dashboard_stand_in, discovery_stand_in
 from fakes.http import free_port
 from fakes.kube_api import FakeKubeAPI
 from thinkube_devpi.config import Settings
-from thinkube_devpi.installer.events import Event, LogLine, PhaseFinished
+from thinkube_devpi.installer.events import CheckDone, Event, LogLine, PhaseFinished
 from thinkube_devpi.installer.kube import Kube
 from thinkube_devpi.installer.phases.base import Context
 from thinkube_devpi.installer.runner import Runner
@@ -288,3 +289,33 @@ def _refusing_uploads(platform: Platform) -> int:
     server = _http_server(Handler)
     platform.hosts.servers.append(server)
     return int(server.server_address[1])
+
+
+def test_the_fish_check_names_a_missing_tk_devpi_and_passes_once_it_is_on_path(
+    platform: Platform, monkeypatch: pytest.MonkeyPatch, tk_devpi_on_path: Path
+) -> None:
+    """A developer's fish functions call `tk-devpi`; where fish cannot find it (the toolkit not
+    installed, or installed outside fish's PATH) the check says so and what to do."""
+    import shutil
+
+    from thinkube_devpi.fish import generator
+
+    generator.install(generator.default_fish_dir())
+    fish = shutil.which("fish")
+    assert fish, "fish is installed by scripts/test.sh"
+    with_tk = os.environ["PATH"]
+    monkeypatch.setenv("PATH", f"{Path(fish).parent}{os.pathsep}/bin")
+    assert shutil.which("tk-devpi") is None
+    _, events = platform.run()
+    row = next(line for line in _lines(events) if "devpi-whoami (fish) works" in line)
+    assert row.startswith("FAIL devpi-whoami (fish) works: expected exit 0, got exit 127")
+    assert "tk-devpi" in row  # fish's own words: Unknown command: tk-devpi
+    fish_check = next(
+        e.check for e in events if isinstance(e, CheckDone) and "(fish)" in e.check.name
+    )
+    assert "scripts/install.sh" in fish_check.hint
+
+    monkeypatch.setenv("PATH", with_tk)
+    ok, events = platform.run()
+    assert ok, "\n".join(_lines(events))
+    assert any(line.startswith("ok   devpi-whoami (fish) works") for line in _lines(events))

@@ -43,6 +43,7 @@ from fakes.platform import (
     DevpiDeployment,
     PlatformControllers,
     secret_values,
+    venv_path,
 )
 from fakes.tls import shared_pki
 from real_cluster.harness import RealCluster
@@ -355,6 +356,9 @@ def real_world(
                 monkeypatch.setenv("KEYCLOAK_ADMIN_PASSWORD", kc.admin_password)
                 monkeypatch.setenv("DEVPI_ADMIN_PASSWORD", ADMIN_PASSWORD)
                 monkeypatch.setenv("PYTHON_KEYRING_BACKEND", "keyring.backends.fail.Keyring")
+                # the admin installed the toolkit (scripts/install.sh puts tk-devpi on PATH), so the
+                # fish functions phase 88 calls find it; CI runs `<venv>/bin/python -m pytest`
+                monkeypatch.setenv("PATH", venv_path())
                 settings = real_settings(keys, kc, namespace, **extra)
                 cluster.apply(
                     {

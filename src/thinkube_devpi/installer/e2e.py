@@ -521,9 +521,16 @@ class EndToEnd:
                 check=False,
             )
             ok = proc.returncode == 0 or "reachable" in proc.stdout
-            yield Check(
-                "devpi-whoami (fish) works", ok, f"exit {proc.returncode}", expected="exit 0"
-            )
+            detail, hint = f"exit {proc.returncode}", ""
+            if not ok:
+                said = [line for line in proc.stderr.splitlines() if line.strip()]
+                detail += f" ({said[0].strip()})" if said else ""
+            if proc.returncode == 127:
+                hint = (
+                    "fish found no tk-devpi: run scripts/install.sh, or put the folder holding "
+                    "tk-devpi on fish's PATH (fish_add_path)"
+                )
+            yield Check("devpi-whoami (fish) works", ok, detail, hint=hint, expected="exit 0")
 
 
 @contextmanager
