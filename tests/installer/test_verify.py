@@ -132,7 +132,7 @@ def test_everything_right_passes_and_leaves_no_scratch_index(platform: Platform)
 
 
 def test_row_88_shows_the_last_result_and_apply_phase_88_checks_again(platform: Platform) -> None:
-    from thinkube_devpi.installer.events import CheckDone, PhaseSkipped
+    from thinkube_devpi.installer.events import PhaseSkipped
 
     runner = Runner(platform.ctx)
     ((row, before),) = runner.status(["88"])
