@@ -80,6 +80,10 @@ def bench_startup(rounds: int) -> dict[str, float]:
         env = {**os.environ, "HOME": home, "XDG_CONFIG_HOME": f"{home}/.config",
                "XDG_STATE_HOME": f"{home}/.state", "XDG_CACHE_HOME": f"{home}/.cache"}
         env.pop("KUBECONFIG", None)
+        # an admin's install has bytecode (pip compiles it, scripts/install.sh installs with
+        # pip); PYTHONDONTWRITEBYTECODE in the caller's environment would make the warm-up below
+        # write none, and every round compile the sources changed since the last caches again
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         devpi = DEVPI.format(src=str(ROOT / "src"), kubeconfig=f"{home}/no-kubeconfig")
         # warm the bytecode caches once, then alternate so both see the same machine load
         start_to_first_screen(MINIMAL, env)
