@@ -62,7 +62,7 @@ fi
 
 echo "==> ruff"
 "$PY" -m ruff check src tests bench
-echo "==> mypy (installer, shell, cli)"
+echo "==> mypy (the whole package: faces, installer, shell, fish)"
 "$PY" -m mypy
 echo "==> import contracts (faces > installer > shell/fish > leaves)"
 PYTHONPATH=src "$VENV/bin/lint-imports"

@@ -18,7 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual import on, work
 from textual.app import App
@@ -43,12 +43,20 @@ from thinkube_devpi.tui.screens.config import ConfigScreen
 from thinkube_devpi.tui.screens.phases import PhasesScreen
 from thinkube_devpi.tui.state import TuiState
 
+if TYPE_CHECKING:
+    from thinkube_devpi.installer.live.rows import ClusterSnapshot
+
 CONNECT_DEADLINE = 8.0  # s: a silent API server is reported and plan mode takes over
 PROBE_EVERY = 5.0  # s between two liveness probes (GET /version) once connected
 PROBE_DEADLINE = 5.0  # s without an answer before the header says the view is stale
 # `:name` besides the views' own names
-VIEW_ALIASES = {"phase": "phases", "ph": "phases", "cl": "cluster", "cfg": "config",
-                "settings": "config"}
+VIEW_ALIASES = {
+    "phase": "phases",
+    "ph": "phases",
+    "cl": "cluster",
+    "cfg": "config",
+    "settings": "config",
+}
 
 
 def _exit_soon(delay: float) -> None:
@@ -250,7 +258,9 @@ class DevpiApp(SerialKeysApp):
             kube = self.state.session.kube
             server = kube.server if kube is not None else "the API server"
             ns = self.state.settings.namespace
-            self._stale(f"GET {server}/api/v1/namespaces/{ns} got no answer in {PROBE_DEADLINE:g} s")
+            self._stale(
+                f"GET {server}/api/v1/namespaces/{ns} got no answer in {PROBE_DEADLINE:g} s"
+            )
 
     @work(
         thread=True,
@@ -310,9 +320,11 @@ class DevpiApp(SerialKeysApp):
             return
         self._stop_watcher()
         self.watch_cancel = threading.Event()
-        self.watcher = self.state.session.watcher(
-            lambda snap: self.post_message(ClusterStatus(snap)), cancel=self.watch_cancel
-        )
+
+        def deliver(snapshot: ClusterSnapshot) -> None:
+            self.post_message(ClusterStatus(snapshot))
+
+        self.watcher = self.state.session.watcher(deliver, cancel=self.watch_cancel)
         self.watcher.start()
 
     def _stop_watcher(self) -> None:
@@ -363,8 +375,11 @@ class DevpiApp(SerialKeysApp):
                 cluster.show_events()
             return
         choices = ", ".join([*self.MODES, *(short for _, short in KINDS), "events"])
-        self.notify(f":{target} is not a view or a kind. Try one of: {choices}",
-                    title="Unknown command", severity="warning")
+        self.notify(
+            f":{target} is not a view or a kind. Try one of: {choices}",
+            title="Unknown command",
+            severity="warning",
+        )
 
     async def go_back(self) -> None:
         """Esc with nothing to close or clear: the view before this one."""

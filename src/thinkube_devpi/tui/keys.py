@@ -26,7 +26,9 @@ class SerialKeysApp(App[None]):
         if await self._check_bindings(event.key, priority=True):
             return
         event._set_forwarded()
-        event.bubble = False  # walked here, not bubbled through the queues
+        # walked here, not bubbled through the queues (Message.bubble is a per-class default
+        # that an instance may override)
+        event.bubble = False  # type: ignore[misc]
         node = self.focused or self.screen
         while node is not None and node is not self:
             await node._dispatch_message(event)

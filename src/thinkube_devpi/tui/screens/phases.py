@@ -31,6 +31,7 @@ from thinkube_devpi.tui.widgets.phases import PhasesView
 
 if TYPE_CHECKING:
     from thinkube_devpi.config import Settings
+    from thinkube_devpi.installer.events import Event
     from thinkube_devpi.installer.live.rows import ClusterSnapshot
     from thinkube_devpi.tui.screens.confirm import RollbackChoice
 
@@ -340,10 +341,14 @@ class PhasesScreen(ViewScreen):
     ) -> None:
         ctx = self.state.ctx
         ctx.cancel.clear()
+
+        def emit(event: Event) -> None:
+            self.post_message(RunnerEvent(event))
+
         runner = Runner(
             ctx,
             phases=self.state.install_phases,
-            emit=lambda event: self.post_message(RunnerEvent(event)),
+            emit=emit,
             journal=self._journal(),
         )
         try:
