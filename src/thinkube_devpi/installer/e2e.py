@@ -1,4 +1,4 @@
-"""Phase 88's checks: the install seen from outside, through the real host names.
+"""The checks of row 88 (`Runner.verify`): the install seen from outside, through its host names.
 
 Each check says what it expected and what it got. The same code runs against a real cluster and in
 tests; tests change only how host names resolve (``resolve``) and route (a proxy in the standard
