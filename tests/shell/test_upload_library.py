@@ -10,7 +10,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from shell.dists import make_wheel
+from shell.dists import make_sdist, make_wheel
 from thinkube_devpi import secrets
 from thinkube_devpi.secrets import Secret
 from thinkube_devpi.shell import session as sessions
@@ -99,3 +99,27 @@ def test_files_that_are_not_distributions_come_back_as_refusals_naming_them(tmp_
     assert plan.ok and not plan.sent
     assert plan.describe().startswith(f"would upload {good.name}: good 2.0 (bdist_wheel, ")
     assert "requires-python >=3.10" in plan.describe()
+
+
+def test_a_folder_stands_for_the_wheels_and_sdists_in_it(tmp_path):
+    """`tk-devpi upload dist/` as a developer types it after `python -m build`."""
+    from thinkube_devpi.shell.upload import files
+
+    dist = tmp_path / "dist"
+    dist.mkdir()
+    wheel = make_wheel(dist, "folder", "1.0")
+    sdist = make_sdist(dist, "folder", "1.0")
+    (dist / "notes.txt").write_text("left alone")
+    (dist / "old").mkdir()
+    make_wheel(dist / "old", "folder", "0.9")  # a subfolder is not searched
+    with files([str(dist)]) as found:
+        assert found == sorted([wheel, sdist])
+    dists, refused = read_all(found)
+    assert [d.version for d in dists] == ["1.0", "1.0"] and refused == []
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with files([str(empty)]) as found:
+        _, (refusal,) = read_all(found)
+    assert refusal.error.startswith(f"{empty}: no wheel or sdist in this folder")
+    assert "python -m build" in refusal.error

@@ -476,8 +476,9 @@ def upload(
 ) -> None:
     """Upload wheels and sdists to the index, with their full core metadata.
 
-    With no PATHS, builds the project in the current directory (python -m build) and uploads the
-    result. Each file is streamed. Exit status 1 when any file failed.
+    PATHS are files, or folders standing for the wheels and sdists in them (`tk-devpi upload
+    dist/`). With no PATHS, builds the project in the current directory (python -m build) and
+    uploads the result. Each file is streamed. Exit status 1 when any file failed.
     """
     from thinkube_devpi.shell import upload as uploads
 

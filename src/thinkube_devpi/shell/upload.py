@@ -72,7 +72,10 @@ def read_distribution(path: Path) -> Distribution:
     if not path.exists():
         raise UploadInputError(f"{path}: no such file")
     if not path.is_file():
-        raise UploadInputError(f"{path}: not a file; give wheel or sdist files (e.g. dist/*)")
+        raise UploadInputError(
+            f"{path}: no wheel or sdist in this folder ({', '.join(DIST_SUFFIXES)}); build first "
+            "(python -m build), or run tk-devpi upload without paths to build and upload"
+        )
     filetype, pyversion = _kind(path)
     import pkginfo
 
@@ -179,12 +182,22 @@ def build_current_project(outdir: Path) -> list[Path]:
     return sorted(p for p in outdir.iterdir() if p.name.endswith(DIST_SUFFIXES))
 
 
+def in_folder(path: Path) -> list[Path]:
+    """A folder's wheels and sdists (not its subfolders), sorted; any other path as it is. A
+    folder without any stays itself, so that reading it says so."""
+    if not path.is_dir():
+        return [path]
+    found = sorted(f for f in path.iterdir() if f.is_file() and f.name.endswith(DIST_SUFFIXES))
+    return found or [path]
+
+
 @contextmanager
 def files(paths: Sequence[str | Path]) -> Iterator[list[Path]]:
-    """The files to upload: `paths`, or, when none are given, a fresh build of the current project
-    (in a temporary folder that is removed afterwards)."""
+    """The files to upload: `paths`, a folder standing for the wheels and sdists in it (`dist/`,
+    as a build leaves them), or, when none are given, a fresh build of the current project (in a
+    temporary folder that is removed afterwards)."""
     if paths:
-        yield [Path(p) for p in paths]
+        yield [f for p in paths for f in in_folder(Path(p))]
         return
     with tempfile.TemporaryDirectory(prefix="tk-devpi-build-") as tmp:
         yield build_current_project(Path(tmp))
