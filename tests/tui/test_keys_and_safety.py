@@ -356,3 +356,40 @@ async def test_run_all_follows_the_running_phase_and_its_wait_shows_time_against
         await until(pilot, lambda: app.screen.__class__.__name__ == "ConfirmQuit", what="quit")
         assert app.screen.running == "20 storage"  # the phase actually running, by its label
         await pilot.press("n")
+
+
+async def test_a_click_on_the_key_bar_presses_the_key_and_a_disabled_key_only_rings(
+    cluster, kubeconfig, make_app, settings, tmp_path
+):
+    """The key bar is one line drawn by one widget; a click on " r Run " is the key r: it asks
+    first, like the key. In plan mode the same click writes nothing and opens nothing."""
+    from thinkube_devpi.tui.widgets.keybar import KeyBar
+
+    def offset_of(bar: KeyBar, key: str) -> tuple[int, int]:
+        start, end, *_ = next(span for span in bar._spans if span[2] == key)
+        return ((start + end) // 2, 0)
+
+    apply_directly(cluster, settings, tmp_path, "namespace")
+    app = make_app(kubeconfig=kubeconfig, watch_cluster=False)
+    async with app.run_test(size=SIZE) as pilot:
+        await connected(app, pilot)
+        cluster.clear_log()
+        bar = app.screen.query_one(KeyBar)
+        assert " r Run " in str(bar.render()) and "▏^p palette" in str(bar.render())
+        await pilot.click(KeyBar, offset=offset_of(bar, "r"))
+        await until(pilot, lambda: isinstance(app.screen, ConfirmRun), what="the question")
+        await pilot.press("n")
+        await settle(app, pilot)
+        assert cluster.writes() == []
+
+    app = make_app(plan=True)
+    bells: list[None] = []
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        app.bell = lambda: bells.append(None)  # type: ignore[method-assign]
+        bar = app.screen.query_one(KeyBar)
+        run = next(k for k in bar.shown_keys() if k[0] == "r")
+        assert run[3] is False  # disabled in plan mode, and drawn dim
+        await pilot.click(KeyBar, offset=offset_of(bar, "r"))
+        await settle(app, pilot)
+        assert bells and not isinstance(app.screen, ConfirmRun)

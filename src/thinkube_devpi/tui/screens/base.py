@@ -1,4 +1,4 @@
-"""What every view's Screen has: the header, the `/` and `:` prompt line, the footer, j/k and Esc.
+"""What every view's Screen has: the header, the `/` and `:` prompt line, the key bar, j/k, Esc.
 
 A view is one Screen (an App mode, switched with 1/2/3 or `:name`). It composes its widgets
 between the header and the prompt, owns the keys and workers of its view, and reads what it
@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING, Any, ClassVar, cast
 from textual import events, on
 from textual.app import ComposeResult
 from textual.screen import Screen
-from textual.widgets import Footer, Input
+from textual.widgets import Input
 from textual.worker import Worker, WorkerState
 
 from thinkube_devpi.installer.runner import describe_error
 from thinkube_devpi.tui.commands import COMMANDS, FOOTER_ORDER, hints, screen_bindings
 from thinkube_devpi.tui.widgets.header import KubeHeader
+from thinkube_devpi.tui.widgets.keybar import KeyBar
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -37,36 +38,6 @@ def report_failure(app: App[Any], worker: Worker[object]) -> tuple[str, str]:
         timeout=10,
     )
     return message, hint
-
-
-class ViewFooter(Footer):
-    """Textual's Footer, recomposed once per frame however many times the keys changed in it
-    (focus, the stack and the view's own state each say so while a view opens). Its keys come
-    in right after the view's first paint, as they did when the views shared one screen: the
-    first frame is not held back by composing them."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._recompose_due = False
-        self._painted = False
-
-    def bindings_changed(self, screen: Screen[Any]) -> None:
-        if self._recompose_due:
-            return
-        self._recompose_due = True
-        if self._painted:
-            super().bindings_changed(screen)
-            self.call_after_refresh(self._recomposed)
-        else:
-            self.call_after_refresh(self._first_keys, screen)
-
-    def _first_keys(self, screen: Screen[Any]) -> None:
-        self._painted = True
-        self._recompose_due = False
-        self.bindings_changed(screen)
-
-    def _recomposed(self) -> None:
-        self._recompose_due = False
 
 
 class ViewScreen(Screen[None]):
@@ -104,7 +75,7 @@ class ViewScreen(Screen[None]):
         prompt.display = False
         prompt.can_focus = False
         yield prompt
-        yield ViewFooter()
+        yield KeyBar()
 
     def compose_view(self) -> ComposeResult:
         raise NotImplementedError
@@ -133,9 +104,9 @@ class ViewScreen(Screen[None]):
         self.update_hints()
 
     def update_hints(self) -> None:
-        """The header's key hints and the footer follow what can run now. A key is hinted
-        exactly when the footer shows it enabled: the footer is recomposed only when the
-        hints change (a recompose costs more than the rest of a header update)."""
+        """The header's key hints and the key bar follow what can run now. A key is hinted
+        exactly when the key bar shows it enabled; the bindings are refreshed (the key bar
+        redrawn) only when the hints change."""
         shown = []
         for key, label in hints(self.VIEW):
             command = next((c for c in COMMANDS if c.label == label), None)
@@ -144,7 +115,7 @@ class ViewScreen(Screen[None]):
             shown.append((key, label))
         header = self.header
         if tuple(shown) != header.hints:
-            first = not header.hints  # the footer reads its first keys when the screen shows
+            first = not header.hints  # the key bar reads its first keys when it is drawn
             header.hints = tuple(shown)
             if not first:
                 self.refresh_bindings()
