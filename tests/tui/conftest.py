@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import pytest
 from textual.message import Message
+from textual.notifications import Notify
 from textual.pilot import Pilot
 from textual.worker import WorkerCancelled
 
@@ -110,3 +111,7 @@ class Seen:
     def runs_ended(self) -> list[RunFinished]:
         """Every run (apply or rollback) that ended, with how."""
         return self.of(RunFinished)
+
+    def notes(self) -> list[str]:
+        """The texts of the notifications the app showed (its toasts), in order."""
+        return [m.notification.message for m in self.of(Notify)]

@@ -87,7 +87,7 @@ async def test_row_88_runs_the_test_after_asking_and_has_nothing_to_roll_back(
         await pilot.press("b")
         await settle(app, pilot)
         assert not isinstance(app.screen, ConfirmRollback)
-        assert any("88 test leaves nothing behind" in n.message for n in app._notifications)
+        assert any("88 test leaves nothing behind" in note for note in seen.notes())
         await pilot.press("r")
         await until(pilot, lambda: isinstance(app.screen, ConfirmRun), what="the question")
         listing = str(app.screen.query_one("#run-listing").render())

@@ -210,7 +210,7 @@ async def test_failing_phase_enables_retry_and_shows_the_api_message(
         assert "HTTP 403" in log
         await settle(app, pilot)
         assert RETRY in header_of(app).hints
-        assert any(message in n.message for n in app._notifications)
+        assert any(message in note for note in seen.notes())
 
         # the fault was a one-off: retry, play the storage controller, and it is healthy
         app.state.ctx.wait_timeout = 20

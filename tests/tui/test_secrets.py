@@ -12,7 +12,7 @@ from textual.widgets import Button, Input
 
 from thinkube_devpi.secrets import Secret
 
-from .conftest import SIZE, settle, until
+from .conftest import SIZE, Seen, settle, until
 
 TYPED = "s3cr3t-Typed-In-The-TUI-7f9Q"
 
@@ -32,7 +32,8 @@ async def test_a_typed_secret_is_kept_as_a_secret_object_and_shown_nowhere(
     caplog.set_level(logging.DEBUG)
     app = make_app(plan=True)
     screens: list[str] = []
-    async with app.run_test(size=SIZE, notifications=True) as pilot:
+    seen = Seen()
+    async with app.run_test(size=SIZE, notifications=True, message_hook=seen) as pilot:
         await pilot.press("3")
         await until(pilot, lambda: bool(app.screen.query("#secret-DEVPI_ADMIN_PASSWORD")),
                     what="the config view")
@@ -72,7 +73,8 @@ async def test_a_typed_secret_is_kept_as_a_secret_object_and_shown_nowhere(
             await pilot.press(view)
             await pilot.pause()
             screens.append(app.export_screenshot())
-        notes = [n.message for n in app._notifications]
+        notes = seen.notes()  # every toast, those already gone included
+        assert notes  # the keyring choice and the save were each told
         ctx_repr = repr(app.state.ctx)
 
     assert app.state.config_path.exists()
