@@ -33,14 +33,21 @@ class ConfigError(Error, ValueError):
     """A setting has a value that is not allowed."""
 
     def __init__(
-        self, field_name: str, value: object, allowed: str, *, shown: str | None = None
+        self,
+        field_name: str,
+        value: object,
+        allowed: str,
+        *,
+        shown: str | None = None,
+        hint: str = "",
     ) -> None:
-        """``shown`` replaces the value in the message when the value must not be echoed."""
+        """``shown`` replaces the value in the message when the value must not be echoed;
+        ``hint`` says how to set it from the command line (the TUI says how in its own words)."""
         self.field = field_name
         self.value = value if shown is None else shown
         self.allowed = allowed
         what = repr(value) if shown is None else shown
-        super().__init__(f"{field_name}: {what} is not allowed: {allowed}")
+        super().__init__(f"{field_name}: {what} is not allowed: {allowed}", hint, setting=field_name)
 
 
 def default_config_path() -> Path:
@@ -625,8 +632,9 @@ class Settings:
             raise ConfigError(
                 "domain",
                 self.domain or PLACEHOLDER_DOMAIN,
-                "a real domain before apply: the placeholder is for plan and render only "
-                "(set it with `tk-devpi config init --domain example.com` or THINKUBE_DEVPI_DOMAIN)",
+                "a real domain before apply: the placeholder is for plan and render only",
+                hint="Set it with `tk-devpi config init --domain example.com` "
+                "(or THINKUBE_DEVPI_DOMAIN=example.com).",
             )
 
     def to_toml(self) -> str:

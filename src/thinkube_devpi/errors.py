@@ -12,10 +12,17 @@ from __future__ import annotations
 class Error(Exception):
     """Something the user can act on: ``message`` says what, ``hint`` (may be empty) what to do."""
 
-    def __init__(self, message: str, hint: str = "") -> None:
+    def __init__(self, message: str, hint: str = "", *, setting: str = "") -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        # what fixes it, when one thing does: a setting (a field of the settings), a secret (its
+        # variable's name, upper case) or a run option (``adopt``, ``force_conflicts``); the TUI
+        # then says where to set it, instead of ``hint``'s command or flag
+        self.setting = setting
 
     def __str__(self) -> str:
-        return self.message + (f" {self.hint}" if self.hint else "")
+        if not self.hint:
+            return self.message
+        end = "" if self.message.rstrip().endswith((".", "!", "?", ":")) else "."
+        return f"{self.message}{end} {self.hint}"

@@ -228,6 +228,7 @@ def test_unlabelled_namespace_is_refused_without_adopt_and_kept_after_adopt(
     failed = next(e for e in events if isinstance(e, PhaseFinished))
     assert "Namespace devpi" in failed.message and "not made by thinkube-devpi" in failed.message
     assert "--adopt" in failed.hint
+    assert failed.setting == "adopt"  # what fixes it, for a face that words it its own way
     assert "app.kubernetes.io/managed-by" not in (
         fake_kube.get("v1", "Namespace", "devpi")["metadata"].get("labels") or {}
     )

@@ -4,12 +4,14 @@ k9s habits (/ : ? j k Esc) never fire an action, and the plan is the plan for th
 from __future__ import annotations
 
 from textual import events
-from textual.widgets import Button, DataTable
+from textual.widgets import Button, Checkbox, DataTable, Input
 
 from fakes.kube_api import FakeKubeAPI
+from thinkube_devpi.config import ConfigError, Settings
 from thinkube_devpi.installer.operations import OPERATIONS
 from thinkube_devpi.installer.phases import PHASES
 from thinkube_devpi.installer.runner import Runner
+from thinkube_devpi.tui.screens.base import describe
 from thinkube_devpi.tui.screens.confirm import ConfirmRollback, ConfirmRun
 
 from .conftest import SIZE, Seen, cluster_of, header_of, phases_of, settle, until
@@ -393,3 +395,94 @@ async def test_a_click_on_the_key_bar_presses_the_key_and_a_disabled_key_only_ri
         await pilot.click(KeyBar, offset=offset_of(bar, "r"))
         await settle(app, pilot)
         assert bells and not isinstance(app.screen, ConfirmRun)
+
+
+async def test_the_tui_says_where_in_it_to_set_what_a_run_needs_never_a_command(
+    cluster, kubeconfig, make_app, tmp_path
+):
+    app = make_app(settings=Settings().validate(), kubeconfig=kubeconfig, watch_cluster=False)
+    seen = Seen()
+    async with app.run_test(size=SIZE, message_hook=seen) as pilot:
+        await connected(app, pilot)
+        cluster.clear_log()
+        phases_of(app).select("namespace")
+        for key in ("r", "a"):
+            await pilot.press(key)
+            await settle(app, pilot)
+            assert not isinstance(app.screen, ConfirmRun)  # no question that can only fail
+        refusals = [n for n in seen.notes() if "placeholder 'thinkube.local'" in n]
+        assert len(refusals) == 2
+        assert "Config view (3)" in refusals[0] and "tk-devpi" not in refusals[0]
+        assert cluster.writes() == []
+
+        # the admin does what it says: the domain in the Config view, saved; now it asks
+        await pilot.press("3")
+        await until(pilot, lambda: bool(app.screen.query("#input-domain")), what="fields")
+        app.screen.query_one("#input-domain", Input).value = "example.org"
+        await pilot.pause()
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        await pilot.press("1")
+        await settle(app, pilot)
+        phases_of(app).select("namespace")
+        await pilot.press("r")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmRun), what="the question")
+        await pilot.press("n")
+        assert cluster.writes() == []
+
+        # a setting or a secret a phase needs, missing: the log says where in the TUI to set it
+        for phase, where in (
+            ("build", "Set deploy_repo in the Config view (3), save it (ctrl+s)"),
+            ("keycloak", "Type KEYCLOAK_ADMIN_PASSWORD in the Config view (3), under its secrets"),
+        ):
+            phases_of(app).select(phase)
+            await pilot.press("r")
+            await until(pilot, lambda: isinstance(app.screen, ConfirmRun), what="the question")
+            await pilot.press("y")
+            await until(pilot, lambda p=phase: p in seen.failed(), what=f"{phase} to fail")
+            await settle(app, pilot)
+            log = "\n".join(t.plain for t in phases_of(app).logs[phase])
+            assert where in log and "tk-devpi" not in log, log
+        assert cluster.writes() == []
+
+    # a bad setting met during a run is told the same way: where to fix it, not a command
+    bad = ConfigError("domain", "x_y", "a DNS name", hint="`tk-devpi config init --domain D`")
+    message, hint = describe(bad)
+    assert message == "domain: 'x_y' is not allowed: a DNS name"
+    assert hint == "Set domain in the Config view (3), save it (ctrl+s) and run again."
+
+
+async def test_an_object_made_by_someone_else_is_taken_over_only_when_ticked_in_the_question(
+    cluster, kubeconfig, make_app, settings
+):
+    # the admin made the namespace by hand before installing
+    cluster.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
+    app = make_app(kubeconfig=kubeconfig, watch_cluster=False)
+    seen = Seen()
+    async with app.run_test(size=SIZE, message_hook=seen) as pilot:
+        await connected(app, pilot)
+        assert plan_actions(app, "namespace")[f"Namespace {NS}"] == "refuse"
+        phases_of(app).select("namespace")
+        await pilot.press("r")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmRun), what="the question")
+        offer = app.screen.query_one("#option-adopt", Checkbox)
+        assert offer.value is False and "not made by thinkube-devpi" in str(offer.label)
+        await pilot.press("y")  # not ticked: refused, the namespace untouched
+        await until(pilot, lambda: "namespace" in seen.failed(), what="the refusal")
+        await settle(app, pilot)
+        labels = cluster.get("v1", "Namespace", NS)["metadata"].get("labels") or {}
+        assert "thinkube-devpi/adopted" not in labels
+        log = "\n".join(t.plain for t in phases_of(app).logs["namespace"])
+        assert 'tick "Take over objects that exist but were not made by thinkube-devpi' in log
+        assert "--adopt" not in log
+
+        await pilot.press("t")  # as the log says: run it again, and tick
+        await until(pilot, lambda: isinstance(app.screen, ConfirmRun), what="the question")
+        await pilot.click("#option-adopt")
+        await pilot.press("y")
+        await until(pilot, lambda: len(seen.runs_ended()) == 2, what="the second run")
+        await settle(app, pilot)
+        assert "namespace" not in seen.failed()
+        labels = cluster.get("v1", "Namespace", NS)["metadata"]["labels"]
+        assert labels["thinkube-devpi/adopted"] == "true"
+        assert app.state.ctx.adopt is False  # for that run only

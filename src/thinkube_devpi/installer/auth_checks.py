@@ -76,5 +76,6 @@ def admin_password(ctx: Context, *, required: bool = True) -> Secret | None:
             f"The Keycloak admin password is not set ({ADMIN_PASSWORD_ENV}).",
             f"Export {ADMIN_PASSWORD_ENV}, store it in the keyring, or type it in the TUI; "
             "it is never written to disk or passed on a command line.",
+            setting=ADMIN_PASSWORD_ENV,
         )
     return found

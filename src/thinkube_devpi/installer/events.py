@@ -105,6 +105,7 @@ class PhaseFinished(Event):
     state: State
     message: str = ""
     hint: str = ""
+    setting: str = ""  # the setting or secret that fixes a failure (errors.Error.setting)
 
 
 Emit = Callable[[Event], None]

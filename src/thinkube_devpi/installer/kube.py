@@ -71,6 +71,7 @@ class KubeError(Error):
         reason: str = "",
         hint: str = "",
         transient: bool = False,
+        setting: str = "",
     ) -> None:
         self.transient = transient  # a retry (or a re-run) may well succeed
         self.timed_out = False  # no answer within the read timeout (retried once at most)
@@ -78,7 +79,7 @@ class KubeError(Error):
         self.ref = ref
         self.status = status
         self.reason = reason
-        super().__init__(self._head(), hint)
+        super().__init__(self._head(), hint, setting=setting)
 
     def _head(self) -> str:
         head = self.what if self.ref is None else f"{self.what} on {self.ref}"
@@ -556,6 +557,7 @@ class Kube:
                     ref=ref,
                     reason="it exists but was not made by thinkube-devpi",
                     hint="Re-run with --adopt to manage it from now on (rollback will keep it).",
+                    setting="adopt",
                 )
             adopted = True
         elif live is not None and is_adopted(live):
@@ -990,6 +992,7 @@ def _api_error(exc: Any, what: str, ref: ObjectRef | None, secrets: list[str]) -
             reason=_conflict_reason(data, message),
             hint="Another field manager owns these fields: re-run with --force-conflicts to "
             "take them over on purpose.",
+            setting="force_conflicts",
         )
     if status == 409 and data.get("reason") == "Conflict":
         return KubeError(

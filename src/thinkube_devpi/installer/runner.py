@@ -105,12 +105,30 @@ def event_to_dict(event: Event) -> dict[str, Any]:
 def describe_error(exc: BaseException) -> tuple[str, str]:
     """(message, hint) for the UIs: what failed, and what to do."""
     if isinstance(exc, ConfigError):
-        return str(exc), "Fix the setting (`tk-devpi config show`) and re-run."
+        return exc.message, exc.hint or "Fix the setting (`tk-devpi config show`) and re-run."
     if isinstance(exc, Error):
         return exc.message, exc.hint
     return (
         f"{type(exc).__name__}: {exc}",
         "This is a bug in thinkube-devpi; please report it with the journal.",
+    )
+
+
+# applied, but not healthy yet: the command line's next step (the TUI shows the state beside)
+NOT_HEALTHY_HINT = "Run `tk-devpi install status` to see what is missing, then re-run."
+
+
+def failure_event(name: str, exc: BaseException, before: str = "") -> PhaseFinished:
+    """The event for a phase or operation that raised: what failed, what to do, and the setting
+    or secret that fixes it (so each face can say where to set it)."""
+    message, hint = describe_error(exc)
+    return PhaseFinished(
+        name,
+        ok=False,
+        state=State.FAILED,
+        message=before + message,
+        hint=hint,
+        setting=exc.setting if isinstance(exc, Error) else "",
     )
 
 
@@ -247,19 +265,10 @@ class Runner:
                     self.ctx.require_kube()
                 phase.precheck()
             except Exception as exc:
-                message, hint = describe_error(exc)
                 if not isinstance(exc, Error):
                     log.exception("phase %s precheck failed unexpectedly", phase.label)
                 self.emit(PhaseStarted(phase.name, action="apply", title=phase.title))
-                self.emit(
-                    PhaseFinished(
-                        phase.name,
-                        ok=False,
-                        state=State.FAILED,
-                        message=f"before anything was written: {message}",
-                        hint=hint,
-                    )
-                )
+                self.emit(failure_event(phase.name, exc, before="before anything was written: "))
                 return False
         return True
 
@@ -299,12 +308,9 @@ class Runner:
             phase.apply(self.emit)
             after = phase.status()
         except Exception as exc:
-            message, hint = describe_error(exc)
             if not isinstance(exc, PhaseError | KubeError | ConfigError):
                 log.exception("phase %s failed unexpectedly", phase.label)
-            self.emit(
-                PhaseFinished(phase.name, ok=False, state=State.FAILED, message=message, hint=hint)
-            )
+            self.emit(failure_event(phase.name, exc))
             return False
         ok = after.state is State.HEALTHY
         self.emit(
@@ -313,9 +319,7 @@ class Runner:
                 ok=ok,
                 state=after.state,
                 message=after.reason,
-                hint=""
-                if ok
-                else "Run `tk-devpi install status` to see what is missing, then re-run.",
+                hint="" if ok else NOT_HEALTHY_HINT,
             )
         )
         return ok
@@ -353,12 +357,9 @@ class Runner:
                         if check.hint:
                             self.emit(LogLine(op.name, f"     {check.hint}", "warning"))
         except Exception as exc:
-            message, hint = describe_error(exc)
             if not isinstance(exc, PhaseError | KubeError | ConfigError):
                 log.exception("phase %s failed unexpectedly", op.label)
-            self.emit(
-                PhaseFinished(op.name, ok=False, state=State.FAILED, message=message, hint=hint)
-            )
+            self.emit(failure_event(op.name, exc))
             return False
         if failed:
             self.emit(
@@ -437,12 +438,7 @@ class Runner:
                     continue
                 phase.rollback(relay)
             except Exception as exc:
-                message, hint = describe_error(exc)
-                self.emit(
-                    PhaseFinished(
-                        phase.name, ok=False, state=State.FAILED, message=message, hint=hint
-                    )
-                )
+                self.emit(failure_event(phase.name, exc))
                 ok = False
                 continue
             self.emit(self._rolled_back(phase, kept))

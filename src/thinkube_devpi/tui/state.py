@@ -101,6 +101,8 @@ class TuiState:
         self.running: str | None = None  # "apply" / "rollback" while the runner works
         self.running_phase: str | None = None
         self.failed: set[str] = set()
+        # a failed phase's one fix, when it is a run option the question can offer (adopt, ...)
+        self.fixes: dict[str, str] = {}
         # connection, header, cluster message or the run changed: headers, hints, keys redraw
         self.changed: Channel[None] = Channel()
         self.snapshot_read: Channel[ClusterSnapshot] = Channel()

@@ -393,7 +393,7 @@ class Phase:
                         ref,
                         "refuse",
                         shown,
-                        ["exists, not made by thinkube-devpi: needs --adopt"],
+                        ["exists, not made by thinkube-devpi: taken over only when asked (adopt)"],
                         secret_keys,
                     )
                 )
@@ -455,7 +455,10 @@ class Phase:
                 drifted.append(f"{ref} ({', '.join(diff_paths(obj, live)[:3])})")
         if foreign:
             return PhaseStatus(
-                State.FAILED, f"not ours (needs --adopt): {', '.join(foreign)}", foreign
+                State.FAILED,
+                f"not made by thinkube-devpi (taken over only when asked: adopt): "
+                f"{', '.join(foreign)}",
+                foreign,
             )
         if missing:
             total = len(self.objects())

@@ -249,6 +249,7 @@ class BuildPhase(Phase):
                 "deploy_repo is not set: the build needs the deployment repository.",
                 "Set it with `tk-devpi config init` (an SSH URL such as "
                 "git@github.com:org/devpi-deployment.git).",
+                setting="deploy_repo",
             )
         for field in ("ssh_key_file", "ssh_known_hosts_file"):
             if not getattr(s, field):
@@ -257,6 +258,7 @@ class BuildPhase(Phase):
                     "The build pushes with the read-write deploy key and checks the host's key "
                     "against pinned known hosts (ssh-keyscan the host once and compare the "
                     "fingerprints with the ones it publishes).",
+                    setting=field,
                 )
         host = ssh_host(s.deploy_repo)
         known = Path(s.ssh_known_hosts_file or "").read_text()

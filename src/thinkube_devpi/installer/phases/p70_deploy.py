@@ -76,6 +76,7 @@ class AdminPassword(KeySource):
         raise PhaseError(
             f"{ADMIN_ENV} is not set.",
             f"Export {ADMIN_ENV} (or store it in the keyring) with the password for devpi's admin user.",
+            setting=ADMIN_ENV,
         )
 
 
@@ -310,6 +311,7 @@ class DeployPhase(Phase):
                     f"{field} is not set: ArgoCD reads the deployment repository with the "
                     "read-only deploy key and pinned host keys.",
                     "Set it with `tk-devpi config init`.",
+                    setting=field,
                 )
         kube = self.ctx.require_kube()
         if not kube.has_kind(APP_API, "Application"):
@@ -339,6 +341,7 @@ class DeployPhase(Phase):
                     f"{ADMIN_ENV} is not set.",
                     f"Export {ADMIN_ENV} (or store it in the keyring) with the password for "
                     "devpi's admin user.",
+                    setting=ADMIN_ENV,
                 )
 
     # -- apply

@@ -88,6 +88,7 @@ class S3Key(KeySource):
             f"{self.env_name} is not set.",
             f"Export {core.ACCESS_KEY_ENV} and {core.SECRET_KEY_ENV} (or store them in the "
             "keyring) with an access key pair of thinkube's object storage (SeaweedFS).",
+            setting=self.env_name,
         )
 
 

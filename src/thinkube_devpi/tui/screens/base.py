@@ -15,7 +15,9 @@ from textual.screen import Screen
 from textual.widgets import Input
 from textual.worker import Worker, WorkerState
 
+from thinkube_devpi.errors import Error
 from thinkube_devpi.installer.runner import describe_error
+from thinkube_devpi.tui import wording
 from thinkube_devpi.tui.commands import COMMANDS, FOOTER_ORDER, hints, screen_bindings
 from thinkube_devpi.tui.widgets.header import KubeHeader
 from thinkube_devpi.tui.widgets.keybar import KeyBar
@@ -28,9 +30,16 @@ if TYPE_CHECKING:
     from thinkube_devpi.tui.state import TuiState, ViewHost
 
 
+def describe(exc: BaseException) -> tuple[str, str]:
+    """(message, hint) in the TUI's words: a setting is fixed in the Config view, where the
+    command line's hint would name a command or a flag."""
+    message, hint = describe_error(exc)
+    return message, wording.hint(hint, exc.setting if isinstance(exc, Error) else "")
+
+
 def report_failure(app: App[Any], worker: Worker[object]) -> tuple[str, str]:
     """A worker raised: say so in a toast (what, and what to do); returns (message, hint)."""
-    message, hint = describe_error(worker.error) if worker.error else ("failed", "")
+    message, hint = describe(worker.error) if worker.error else ("failed", "")
     app.notify(
         f"{message}\n{hint}".strip(),
         title=worker.description or "Error",

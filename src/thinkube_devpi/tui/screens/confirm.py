@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from rich.text import Text
@@ -122,9 +123,11 @@ class ConfirmRollback(ModalScreen[RollbackChoice | None]):
         self.dismiss(None)
 
 
-class ConfirmRun(ModalScreen[bool]):
+class ConfirmRun(ModalScreen[frozenset[str] | None]):
     """Run phases? A single letter never writes to the cluster without this question; the
-    listing says what each phase would create or change (a run never deletes)."""
+    listing says what each phase would create or change (a run never deletes). ``offers`` are
+    run options (:data:`~thinkube_devpi.tui.wording.RUN_OPTIONS`) shown as tick boxes, never
+    ticked for the admin; the answer is the set of those ticked, or None for no."""
 
     CSS_PATH = "confirm.tcss"
 
@@ -133,16 +136,21 @@ class ConfirmRun(ModalScreen[bool]):
         Binding("y", "yes", "Run", id="run-yes", tooltip="Run it"),
     ]
 
-    def __init__(self, title: str, lines: list[str]) -> None:
+    def __init__(self, title: str, lines: list[str], offers: Sequence[str] = ()) -> None:
         super().__init__()
         self.title_text = title
         self.lines = lines
+        self.offers = list(offers)
 
     def compose(self) -> ComposeResult:
+        from thinkube_devpi.tui.wording import RUN_OPTIONS
+
         with Vertical(id="dialog", classes="run") as box:
             box.border_title = self.title_text
             with VerticalScroll(id="rollback-scroll"):
                 yield Static("\n".join(self.lines) or "(nothing to do)", id="run-listing")
+            for option in self.offers:
+                yield Checkbox(RUN_OPTIONS[option], False, id=f"option-{option}")
             yield Static("A run never deletes anything. y runs, n or Esc cancels.",
                          classes="dialog-text")
             with Horizontal(classes="dialog-buttons"):
@@ -154,11 +162,12 @@ class ConfirmRun(ModalScreen[bool]):
 
     @on(Button.Pressed, "#yes")
     def action_yes(self) -> None:
-        self.dismiss(True)
+        ticked = {o for o in self.offers if self.query_one(f"#option-{o}", Checkbox).value}
+        self.dismiss(frozenset(ticked))
 
     @on(Button.Pressed, "#no")
     def action_no(self) -> None:
-        self.dismiss(False)
+        self.dismiss(None)
 
 
 class ConfirmQuit(ModalScreen[bool]):

@@ -26,8 +26,9 @@ from thinkube_devpi.tui.messages import (
     RunFinished,
     RunnerEvent,
 )
-from thinkube_devpi.tui.screens.base import ViewScreen
+from thinkube_devpi.tui.screens.base import ViewScreen, describe
 from thinkube_devpi.tui.widgets.phases import PhasesView
+from thinkube_devpi.tui.wording import RUN_OPTIONS
 
 if TYPE_CHECKING:
     from thinkube_devpi.config import Settings
@@ -188,20 +189,20 @@ class PhasesScreen(ViewScreen):
         if isinstance(phase, Operation) and phase.destructive:
             self.action_rollback_phase_named(name)
             return
-        self._confirm_run(f"Run phase {phase.label}?", self._run_listing([phase]), [name])
+        if not self._domain_set():
+            return
+        self._confirm_run(f"Run phase {phase.label}?", self._run_listing([phase]), [phase])
 
     def action_run_all(self) -> None:
-        if not self._can_write():
+        if not self._can_write() or not self._domain_set():
             return
         phases = self.state.install_phases  # never 88 or 89
-        self._confirm_run("Run all remaining phases?", self._run_listing(phases), None)
+        self._confirm_run("Run all remaining phases?", self._run_listing(phases), None, phases)
 
     def action_retry_failed(self) -> None:
         order = [p for p in self.state.phase_list if p.name in self.state.failed]
-        if order and self._can_write():
-            self._confirm_run(
-                "Retry the failed phases?", self._run_listing(order), [p.name for p in order]
-            )
+        if order and self._can_write() and self._domain_set():
+            self._confirm_run("Retry the failed phases?", self._run_listing(order), order)
 
     def _can_write(self) -> bool:
         if self.state.running:
@@ -209,6 +210,21 @@ class PhasesScreen(ViewScreen):
             return False
         if self.state.plan_mode:
             self.notify("Plan mode: nothing is written.", severity="warning")
+            return False
+        return True
+
+    def _domain_set(self) -> bool:
+        """A run needs the real domain (host names, certificates, the OIDC client): asked for
+        before the question, not found out after it."""
+        settings = self.state.settings
+        if settings.is_placeholder:
+            self.notify(
+                f"The domain is still the placeholder {settings.effective_domain!r}, which is for plans "
+                "only. Set domain in the Config view (3), save it (ctrl+s) and run again.",
+                title="Not run",
+                severity="warning",
+                timeout=10,
+            )
             return False
         return True
 
@@ -236,14 +252,33 @@ class PhasesScreen(ViewScreen):
                 lines.append("  every object as wanted; waits until it is healthy")
         return lines
 
-    def _confirm_run(self, title: str, lines: list[str], wanted: list[str] | None) -> None:
+    def _confirm_run(
+        self,
+        title: str,
+        lines: list[str],
+        chosen: Sequence[Row] | None,
+        shown: Sequence[Row] | None = None,
+    ) -> None:
+        """Ask, then run ``chosen`` (None: every phase). The question offers a run option
+        when the plan of a phase it lists, or that phase's last failure, calls for it."""
         from thinkube_devpi.tui.screens.confirm import ConfirmRun
 
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self._start("apply", wanted)
+        rows = list(shown if chosen is None and shown is not None else chosen or [])
+        offers = []
+        for row in rows:
+            plan = self.phases_view.plans.get(row.name)
+            if plan is not None and any(i.action == "refuse" for i in plan.items):
+                offers.append("adopt")
+            fix = self.state.fixes.get(row.name, "")
+            if row.name in self.state.failed and fix in RUN_OPTIONS:
+                offers.append(fix)
+        wanted = None if chosen is None else [r.name for r in chosen]
 
-        self.app.push_screen(ConfirmRun(title, lines), answered)
+        def answered(options: frozenset[str] | None) -> None:
+            if options is not None:
+                self._start("apply", wanted, options=options)
+
+        self.app.push_screen(ConfirmRun(title, lines, list(dict.fromkeys(offers))), answered)
 
     def action_rollback_phase(self) -> None:
         name = self.phases_view.selected
@@ -311,7 +346,11 @@ class PhasesScreen(ViewScreen):
         )
 
     def _start(
-        self, action: str, wanted: list[str] | None, delete_package_data: str | None = None
+        self,
+        action: str,
+        wanted: list[str] | None,
+        delete_package_data: str | None = None,
+        options: frozenset[str] = frozenset(),
     ) -> None:
         if not self._can_write():
             return
@@ -320,7 +359,7 @@ class PhasesScreen(ViewScreen):
         for name in wanted or []:
             state.failed.discard(name)
         state.changed.publish(None)
-        self.run_phases(action, wanted, delete_package_data)
+        self.run_phases(action, wanted, delete_package_data, options)
 
     def _journal(self) -> Journal:
         journal_dir = self.state.journal_dir
@@ -337,7 +376,11 @@ class PhasesScreen(ViewScreen):
         description="Running phases",
     )
     def run_phases(
-        self, action: str, wanted: list[str] | None, delete_package_data: str | None
+        self,
+        action: str,
+        wanted: list[str] | None,
+        delete_package_data: str | None,
+        options: frozenset[str] = frozenset(),
     ) -> None:
         ctx = self.state.ctx
         ctx.cancel.clear()
@@ -356,20 +399,23 @@ class PhasesScreen(ViewScreen):
                 ctx.delete_package_data = delete_package_data
                 ok = runner.rollback(wanted)
             else:
+                ctx.adopt = "adopt" in options  # for this run only, as the admin ticked it
+                ctx.force_conflicts = "force_conflicts" in options
                 ok = runner.apply(wanted)
         except Exception as exc:  # a bad setting stops the run before anything is written
-            message, hint = describe_error(exc)
+            message, hint = describe(exc)
             self.post_message(RunFinished(action, False, message, hint))
             return
         finally:
             ctx.delete_package_data = None
+            ctx.adopt = ctx.force_conflicts = False
         self.post_message(RunFinished(action, ok))
 
     @on(Worker.StateChanged)
     def _runner_failed(self, event: Worker.StateChanged) -> None:
         # the toast is ViewScreen's; the run is over either way
         if event.state is WorkerState.ERROR and event.worker.group == "runner":
-            message, hint = describe_error(event.worker.error) if event.worker.error else ("", "")
+            message, hint = describe(event.worker.error) if event.worker.error else ("", "")
             self.post_message(RunFinished(self.state.running or "apply", False, message, hint))
 
     @on(RunnerEvent)
@@ -387,8 +433,10 @@ class PhasesScreen(ViewScreen):
             state.running_phase = None
             if event.ok:
                 state.failed.discard(event.phase)
+                state.fixes.pop(event.phase, None)
             else:
                 state.failed.add(event.phase)
+                state.fixes[event.phase] = event.setting
                 self.notify(
                     f"{event.phase}: {event.message}",
                     title="Phase failed",

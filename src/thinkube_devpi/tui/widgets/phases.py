@@ -30,6 +30,7 @@ from thinkube_devpi.installer.events import (
 )
 from thinkube_devpi.installer.operations import Row
 from thinkube_devpi.installer.phases.base import PhaseStatus, Plan, PlanItem
+from thinkube_devpi.tui import wording
 from thinkube_devpi.tui.colors import ACTION_STYLE, LEVEL_STYLE, STATE_STYLE, state_text
 
 SPINNER = "⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏"
@@ -155,8 +156,8 @@ def event_text(event: Event) -> Text | None:
         if event.ok:
             return Text(f"✔ {event.state.value}: {event.message}", style=STATE_STYLE[event.state])
         line = Text(f"✘ failed: {event.message}", style=STATE_STYLE[State.FAILED])
-        if event.hint:
-            line.append(f"\n  → {event.hint}", style="#ffaf00")
+        if event.hint or event.setting:
+            line.append(f"\n  → {wording.hint(event.hint, event.setting)}", style="#ffaf00")
         return line
     return None
 

@@ -1,0 +1,36 @@
+"""What the TUI says where the command line would name a command or a flag.
+
+The installer's hints are written for `tk-devpi` (``Set it with `tk-devpi config init```). The
+TUI's user fixes the same things in the TUI: a setting in the Config view, a secret in its secrets
+block, a phase's state read beside its row. :func:`hint` rewords a hint when the event or error
+says which setting or secret fixes it, and leaves every other hint as it is.
+"""
+
+from __future__ import annotations
+
+from thinkube_devpi.installer.runner import NOT_HEALTHY_HINT
+
+# the run options (Context fields) the run question offers, ticked only on purpose, with the
+# text of their tick box; offered when the plan or the phase's last failure calls for them
+RUN_OPTIONS: dict[str, str] = {
+    "adopt": "Take over objects that exist but were not made by thinkube-devpi "
+    "(rollback keeps them)",
+    "force_conflicts": "Take over fields another field manager owns",
+}
+
+
+def hint(hint: str, setting: str = "") -> str:
+    """The hint in the TUI's words. ``setting`` is a settings field (lower case), a secret's
+    variable name (upper case, as the Config view's secrets are named) or a run option."""
+    if setting in RUN_OPTIONS:
+        return f'Run it again and tick "{RUN_OPTIONS[setting]}" in the question.'
+    if setting and setting.isupper():
+        return (
+            f"Type {setting} in the Config view (3), under its secrets (kept for this run, "
+            "or in the keyring), and run again."
+        )
+    if setting:
+        return f"Set {setting} in the Config view (3), save it (ctrl+s) and run again."
+    if hint == NOT_HEALTHY_HINT:
+        return "The state and plan beside the phase say what is missing; r runs it again."
+    return hint
