@@ -466,14 +466,14 @@ async def test_an_object_made_by_someone_else_is_taken_over_only_when_ticked_in_
         await pilot.press("r")
         await until(pilot, lambda: isinstance(app.screen, ConfirmRun), what="the question")
         offer = app.screen.query_one("#option-adopt", Checkbox)
-        assert offer.value is False and "not made by thinkube-devpi" in str(offer.label)
+        assert offer.value is False and "Take over objects others made" in str(offer.label)
         await pilot.press("y")  # not ticked: refused, the namespace untouched
         await until(pilot, lambda: "namespace" in seen.failed(), what="the refusal")
         await settle(app, pilot)
         labels = cluster.get("v1", "Namespace", NS)["metadata"].get("labels") or {}
         assert "thinkube-devpi/adopted" not in labels
         log = "\n".join(t.plain for t in phases_of(app).logs["namespace"])
-        assert 'tick "Take over objects that exist but were not made by thinkube-devpi' in log
+        assert 'tick "Take over objects others made (rollback keeps them)"' in log
         assert "--adopt" not in log
 
         await pilot.press("t")  # as the log says: run it again, and tick
@@ -486,3 +486,31 @@ async def test_an_object_made_by_someone_else_is_taken_over_only_when_ticked_in_
         labels = cluster.get("v1", "Namespace", NS)["metadata"]["labels"]
         assert labels["thinkube-devpi/adopted"] == "true"
         assert app.state.ctx.adopt is False  # for that run only
+
+
+async def test_on_80x24_the_questions_keep_their_answers_on_screen(
+    cluster, kubeconfig, make_app, settings, tmp_path
+):
+    # every phase listed: the rollback of the whole install is the longest question there is
+    apply_directly(cluster, settings, tmp_path, "namespace", "storage")
+    app = make_app(kubeconfig=kubeconfig, watch_cluster=False)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await connected(app, pilot)
+        phases_of(app).select("rollback")
+        await pilot.press("r")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmRollback), what="the question")
+        await pilot.click("#delete-data")
+        await pilot.pause()
+        # inside the dialog's border and padding, not under its bottom edge
+        dialog = app.screen.query_one("#dialog").scrollable_content_region
+        for answer in ("#confirm-namespace", "#yes", "#no"):
+            assert dialog.contains_region(app.screen.query_one(answer).region), answer
+        await pilot.press("escape")
+        await settle(app, pilot)
+
+        await pilot.press("a")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmRun), what="the question")
+        dialog = app.screen.query_one("#dialog").scrollable_content_region
+        for answer in ("#yes", "#no"):
+            assert dialog.contains_region(app.screen.query_one(answer).region), answer
+        await pilot.press("n")

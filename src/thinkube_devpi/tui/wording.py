@@ -13,8 +13,7 @@ from thinkube_devpi.installer.runner import NOT_HEALTHY_HINT
 # the run options (Context fields) the run question offers, ticked only on purpose, with the
 # text of their tick box; offered when the plan or the phase's last failure calls for them
 RUN_OPTIONS: dict[str, str] = {
-    "adopt": "Take over objects that exist but were not made by thinkube-devpi "
-    "(rollback keeps them)",
+    "adopt": "Take over objects others made (rollback keeps them)",
     "force_conflicts": "Take over fields another field manager owns",
 }
 
