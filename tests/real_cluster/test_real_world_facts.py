@@ -22,7 +22,8 @@ from real_cluster.harness import RealCluster
 from real_cluster.test_install import failures
 from real_cluster.world import NOT_ON_A_BARE_CONTROL_PLANE, RealWorld, kustomize, real_settings
 from thinkube_devpi.installer import deployrepo
-from thinkube_devpi.installer.events import ObjectRef, State
+from thinkube_devpi.installer.events import ObjectRef, PhaseFinished, State
+from thinkube_devpi.installer.kube import ADOPTED, MANAGED_BY
 from thinkube_devpi.installer.phases import build
 from thinkube_devpi.installer.phases.base import Context, Phase, SecretObject, realize
 from thinkube_devpi.installer.runner import Runner
@@ -30,6 +31,7 @@ from thinkube_devpi.installer.runner import Runner
 pytestmark = pytest.mark.real_cluster
 
 ARGO = "argo"
+INSTANCE = "app.kubernetes.io/instance"
 
 
 @pytest.fixture
@@ -278,3 +280,50 @@ def test_rollback_with_package_data_waits_until_the_namespace_is_gone(
         (pv["spec"].get("claimRef") or {}).get("namespace") != ns
         for pv in w.cluster.list("v1", "PersistentVolume")
     )
+
+
+def test_what_someone_else_made_is_taken_over_only_when_asked(real_world: RealWorld) -> None:
+    """The real API server on objects and fields made by someone else: the namespace an admin
+    made by hand is refused until adopted, and a field another manager took with
+    `kubectl apply --server-side --force-conflicts` is a 409 FieldManagerConflict that names it,
+    until the admin asks to take it back. Each failure carries the run option that fixes it,
+    which the TUI offers as a tick box."""
+    w = real_world
+    ns = w.settings.namespace
+    w.cluster.create({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}})
+
+    def run(wanted: list[str], **options: Any) -> tuple[bool, PhaseFinished]:
+        events: list[Any] = []
+        ok = Runner(w.context(**options), emit=events.append).apply(wanted)
+        return ok, [e for e in events if isinstance(e, PhaseFinished)][-1]
+
+    ok, finished = run(["namespace"])
+    assert not ok and finished.setting == "adopt" and "--adopt" in finished.hint
+    labels = w.cluster.get("v1", "Namespace", ns)["metadata"].get("labels") or {}
+    assert MANAGED_BY not in labels and ADOPTED not in labels
+
+    ok, finished = run(["namespace", "storage", "redis"], adopt=True)
+    assert ok, finished
+    assert w.cluster.get("v1", "Namespace", ns)["metadata"]["labels"][ADOPTED] == "true"
+
+    def selector() -> str:
+        service = w.cluster.get("v1", "Service", "ephemeral-redis", ns)
+        return str(service["spec"]["selector"][INSTANCE])
+
+    w.cluster.apply(
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "ephemeral-redis", "namespace": ns},
+            "spec": {"selector": {INSTANCE: "other"}},
+        },
+        "kubectl",
+    )
+    ok, finished = run(["redis"])
+    assert not ok and finished.setting == "force_conflicts", finished
+    assert "HTTP 409" in finished.message and "kubectl" in finished.message, finished.message
+    assert selector() == "other"
+
+    ok, finished = run(["redis"], force_conflicts=True)
+    assert ok, finished
+    assert selector() == "devpi"
