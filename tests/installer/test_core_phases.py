@@ -293,6 +293,7 @@ def test_conflict_with_another_field_manager_is_reported_not_overridden(
         and "kubectl" in failed.message
     )
     assert "--force-conflicts" in failed.hint
+    assert failed.setting == "force_conflicts"  # the TUI offers it as a tick box
     assert (
         fake_kube.get("apps/v1", "Deployment", "ephemeral-redis", "devpi")["spec"]["replicas"] == 2
     )
