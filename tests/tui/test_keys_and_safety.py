@@ -434,6 +434,7 @@ async def test_the_tui_says_where_in_it_to_set_what_a_run_needs_never_a_command(
         for phase, where in (
             ("build", "Set deploy_repo in the Config view (3), save it (ctrl+s)"),
             ("keycloak", "Type KEYCLOAK_ADMIN_PASSWORD in the Config view (3), under its secrets"),
+            ("oauth2-proxy", "first."),  # the CLI's "(`tk-devpi install apply --phase ...`)" goes
         ):
             phases_of(app).select(phase)
             await pilot.press("r")

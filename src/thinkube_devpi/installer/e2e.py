@@ -222,7 +222,8 @@ class EndToEnd:
                 False,
                 resp,
                 expected=expected,
-                hint="Is the dashboard route up? `tk-devpi install status --phase 80`",
+                hint="Is the dashboard route up? Phase 80's state says "
+                "(`tk-devpi install status --phase 80`).",
             )
         location = resp.headers.get("location", "")
         if resp.status_code == 302 and location.startswith(
@@ -296,7 +297,8 @@ class EndToEnd:
                 False,
                 resp,
                 expected="200 JSON",
-                hint="Is the API route up? `tk-devpi install status --phase 80`",
+                hint="Is the API route up? Phase 80's state says "
+                "(`tk-devpi install status --phase 80`).",
             )
         try:
             ok = resp.status_code == 200 and "result" in resp.json()

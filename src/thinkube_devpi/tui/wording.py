@@ -3,10 +3,14 @@
 The installer's hints are written for `tk-devpi` (``Set it with `tk-devpi config init```). The
 TUI's user fixes the same things in the TUI: a setting in the Config view, a secret in its secrets
 block, a phase's state read beside its row. :func:`hint` rewords a hint when the event or error
-says which setting or secret fixes it, and leaves every other hint as it is.
+says which setting or secret fixes it. The installer writes a command for the command line in
+parentheses ("Apply phase 40 first (`tk-devpi install apply --phase keycloak`).");
+:func:`text` drops those, so the TUI shows "Apply phase 40 first.".
 """
 
 from __future__ import annotations
+
+import re
 
 from thinkube_devpi.installer.runner import NOT_HEALTHY_HINT
 
@@ -16,6 +20,16 @@ RUN_OPTIONS: dict[str, str] = {
     "adopt": "Take over objects others made (rollback keeps them)",
     "force_conflicts": "Take over fields another field manager owns",
 }
+
+
+# a parenthesis holding a `tk-devpi ...` command, with the blank before it
+_COMMAND = re.compile(r"\s*\([^()`]*`tk-devpi\s[^`]*`[^()]*\)")
+
+
+def text(line: str) -> str:
+    """A line from the installer (a log line, a state's reason) without the command line's
+    commands in parentheses."""
+    return _COMMAND.sub("", line) if "`tk-devpi " in line else line
 
 
 def hint(hint: str, setting: str = "") -> str:
@@ -32,4 +46,4 @@ def hint(hint: str, setting: str = "") -> str:
         return f"Set {setting} in the Config view (3), save it (ctrl+s) and run again."
     if hint == NOT_HEALTHY_HINT:
         return "The state and plan beside the phase say what is missing; r runs it again."
-    return hint
+    return text(hint)

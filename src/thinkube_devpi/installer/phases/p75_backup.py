@@ -316,7 +316,7 @@ class BackupPhase(Phase):
                     return PhaseStatus(
                         State.PROGRESSING,
                         f"no backup yet; the first runs on schedule {self.settings.backup_schedule!r} "
-                        "(or now: tk-devpi backup now)",
+                        "(or now: `tk-devpi backup now`)",
                     )
             return PhaseStatus(State.FAILED, "no complete backup in the object storage")
         age = newest.age()

@@ -92,8 +92,8 @@ class ShellPhase(Phase):
         if report.problems:
             raise PhaseError(
                 "Some fish files were left alone: " + ", ".join(r for r, _ in report.problems),
-                "They were edited or are not ours; `tk-devpi fish install --force` replaces them "
-                "(keeping backups).",
+                "They were edited or are not ours; replacing them keeps a backup of each "
+                "(`tk-devpi fish install --force`).",
             )
 
     def status(self) -> PhaseStatus:

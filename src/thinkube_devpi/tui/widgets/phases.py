@@ -72,7 +72,7 @@ def plan_renderable(plan: Plan | None, status: PhaseStatus | None, error: str = 
                     + ", ".join(status.details[:3])
                     + (f" and {len(status.details) - 3} more")
                 )
-            head.append(f"  {reason}", style="#d0d0d0")
+            head.append(f"  {wording.text(reason)}", style="#d0d0d0")
         parts.append(head)
     if error:
         parts.append(Text(f"Plan unavailable: {error}", style="#ff5f5f"))
@@ -151,7 +151,7 @@ def event_text(event: Event) -> Text | None:
     if isinstance(event, WaitingFor):
         return Text(f"  waiting for {event.what} (up to {event.timeout:g}s)", style="#87afd7")
     if isinstance(event, LogLine):
-        return Text(f"  {event.text}", style=LEVEL_STYLE.get(event.level, ""))
+        return Text(f"  {wording.text(event.text)}", style=LEVEL_STYLE.get(event.level, ""))
     if isinstance(event, PhaseFinished):
         if event.ok:
             return Text(f"✔ {event.state.value}: {event.message}", style=STATE_STYLE[event.state])
