@@ -191,18 +191,18 @@ class PhasesScreen(ViewScreen):
             return
         if not self._domain_set():
             return
-        self._confirm_run(f"Run phase {phase.label}?", self._run_listing([phase]), [phase])
+        self._confirm_run(f"Run phase {phase.label}?", [phase], [name])
 
     def action_run_all(self) -> None:
         if not self._can_write() or not self._domain_set():
             return
         phases = self.state.install_phases  # never 88 or 89
-        self._confirm_run("Run all remaining phases?", self._run_listing(phases), None, phases)
+        self._confirm_run("Run all remaining phases?", phases, None)
 
     def action_retry_failed(self) -> None:
         order = [p for p in self.state.phase_list if p.name in self.state.failed]
         if order and self._can_write() and self._domain_set():
-            self._confirm_run("Retry the failed phases?", self._run_listing(order), order)
+            self._confirm_run("Retry the failed phases?", order, [p.name for p in order])
 
     def _can_write(self) -> bool:
         if self.state.running:
@@ -252,18 +252,12 @@ class PhasesScreen(ViewScreen):
                 lines.append("  every object as wanted; waits until it is healthy")
         return lines
 
-    def _confirm_run(
-        self,
-        title: str,
-        lines: list[str],
-        chosen: Sequence[Row] | None,
-        shown: Sequence[Row] | None = None,
-    ) -> None:
-        """Ask, then run ``chosen`` (None: every phase). The question offers a run option
-        when the plan of a phase it lists, or that phase's last failure, calls for it."""
+    def _confirm_run(self, title: str, rows: Sequence[Row], wanted: list[str] | None) -> None:
+        """List what each of ``rows`` would do and ask, then run ``wanted`` (None: every
+        phase). The question offers a run option (adopt, force_conflicts) when the plan of a
+        row it lists, or that row's last failure, calls for it."""
         from thinkube_devpi.tui.screens.confirm import ConfirmRun
 
-        rows = list(shown if chosen is None and shown is not None else chosen or [])
         offers = []
         for row in rows:
             plan = self.phases_view.plans.get(row.name)
@@ -272,13 +266,13 @@ class PhasesScreen(ViewScreen):
             fix = self.state.fixes.get(row.name, "")
             if row.name in self.state.failed and fix in RUN_OPTIONS:
                 offers.append(fix)
-        wanted = None if chosen is None else [r.name for r in chosen]
 
         def answered(options: frozenset[str] | None) -> None:
             if options is not None:
                 self._start("apply", wanted, options=options)
 
-        self.app.push_screen(ConfirmRun(title, lines, list(dict.fromkeys(offers))), answered)
+        listing = self._run_listing(rows)
+        self.app.push_screen(ConfirmRun(title, listing, list(dict.fromkeys(offers))), answered)
 
     def action_rollback_phase(self) -> None:
         name = self.phases_view.selected
