@@ -103,6 +103,8 @@ async def test_a_silent_server_is_reported_within_10_s_and_plan_mode_takes_over(
         reason = header_of(app).reason
         assert "since " in reason and "127.0.0.1" in reason and "no answer" in reason
         assert "plan mode: nothing is written" in reason
+        # where it points, from the kubeconfig, though the server never said a word
+        assert (header_of(app).context, header_of(app).cluster) == ("bh", "bh")
         # plan mode took over: every phase has its plan, and nothing can be written
         await until(
             pilot,

@@ -59,8 +59,11 @@ class Session:
         return cls(settings, kube)
 
     @staticmethod
-    def server_in(kubeconfig: str | Path | None, context: str | None = None) -> str:
-        """The API server a connection would ask (read from the kubeconfig, no network), or ''."""
+    def target_in(
+        kubeconfig: str | Path | None, context: str | None = None
+    ) -> tuple[str, str, str]:
+        """(context, cluster, API server) a connection would use, read from the kubeconfig with
+        no network call; ("", "", "") when it cannot be read."""
         import os
 
         import yaml
@@ -73,9 +76,9 @@ class Session:
             ctx = next(c for c in cfg.get("contexts") or [] if c.get("name") == name)
             cluster = ctx["context"]["cluster"]
             entry = next(c for c in cfg.get("clusters") or [] if c.get("name") == cluster)
-            return str(entry["cluster"]["server"])
+            return str(name), str(cluster), str(entry["cluster"]["server"])
         except (OSError, ValueError, KeyError, TypeError, StopIteration, yaml.YAMLError):
-            return ""
+            return "", "", ""
 
     @property
     def rows(self) -> list[Row]:

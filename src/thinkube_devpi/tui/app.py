@@ -191,7 +191,12 @@ class DevpiApp(SerialKeysApp):
     def _trying(self, message: Trying) -> None:
         if message.attempt == self._attempt:
             self._tried = f"{message.server} (API discovery, then /version)"
-            self.state.show(reason=f"asking {message.server}…")
+            # the kubeconfig's names, before the server answers (or while it does not)
+            self.state.show(
+                reason=f"asking {message.server}…",
+                context=message.context or "-",
+                cluster=message.cluster or message.server,
+            )
 
     @work(
         thread=True,
@@ -201,9 +206,9 @@ class DevpiApp(SerialKeysApp):
         description="Connecting to the cluster",
     )
     def connect(self, attempt: int = 0) -> None:
-        server = Session.server_in(self.kubeconfig, self.context_name)
+        context, cluster, server = Session.target_in(self.kubeconfig, self.context_name)
         if server:
-            self.post_message(Trying(attempt, server))
+            self.post_message(Trying(attempt, server, context, cluster))
         try:
             session = Session.open(
                 self.state.settings, self.kubeconfig, self.context_name, cache_dir=self.cache_dir

@@ -114,10 +114,13 @@ class RollbackPreviewRead(Message):
 
 @dataclass
 class Trying(Message):
-    """The kubeconfig is read: the connection attempt now asks ``server`` for its version."""
+    """The kubeconfig is read: the connection attempt now asks ``server`` (of ``cluster``, in
+    ``context``) for its version."""
 
     attempt: int
     server: str
+    context: str = ""
+    cluster: str = ""
 
 
 @dataclass
