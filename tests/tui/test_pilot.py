@@ -298,6 +298,9 @@ async def test_plan_mode_with_no_cluster_lists_every_phase(make_app, tmp_path):
         assert header_of(app).connection == "unreachable"
         assert "No kubeconfig" in header_of(app).reason
         assert "plan mode" in header_of(app).reason
+        # what to do, in the TUI's terms: its own --kubeconfig, not the command line's commands
+        (answer,) = seen.of(Unreachable)
+        assert answer.hint == "Set KUBECONFIG or pass --kubeconfig."
         table = phases_of(app).query_one("#phase-table")
         assert [str(k.value) for k in table.rows] == [p.name for p in app.state.phase_list]
         assert len(app.state.phase_list) == 13
@@ -327,6 +330,7 @@ async def test_unreachable_cluster_opens_in_plan_mode(make_app, tmp_path):
                     what="the connect worker's answer")
         (answer,) = seen.of(Unreachable)
         assert "cannot reach the API server" in answer.reason
+        assert answer.hint == "Is the cluster up and is this the right context?"
         assert not seen.of(Connected)
         await until(pilot, lambda: header_of(app).connection == "unreachable", what="plan mode")
         assert "cannot reach the API server" in header_of(app).reason

@@ -331,8 +331,8 @@ class Kube:
             raise KubeError(
                 "No kubeconfig",
                 reason=f"{' nor '.join(paths) or path} does not exist",
-                hint="Set KUBECONFIG or pass --kubeconfig; without a cluster, `plan` and `render` "
-                "still work.",
+                hint="Set KUBECONFIG or pass --kubeconfig (without a cluster, "
+                "`tk-devpi install plan` and `tk-devpi install render --out DIR` still work).",
             )
         for p in present:
             if not os.access(p, os.R_OK):
@@ -1085,8 +1085,8 @@ def _connection_error(
             what,
             ref=ref,
             reason=f"cannot reach the API server at {server} (connection refused)",
-            hint="Is the cluster up and is this the right context? Without a cluster, `plan` and "
-            "`render` still work.",
+            hint="Is the cluster up and is this the right context? (Without a cluster, "
+            "`tk-devpi install plan` and `tk-devpi install render --out DIR` still work.)",
         )
     if kind in ("timeout", "connect-timeout"):
         error = KubeError(

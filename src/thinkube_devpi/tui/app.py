@@ -37,7 +37,7 @@ from thinkube_devpi.tui.messages import (
     Trying,
     Unreachable,
 )
-from thinkube_devpi.tui.screens.base import ViewScreen, report_failure
+from thinkube_devpi.tui.screens.base import ViewScreen, describe, report_failure
 from thinkube_devpi.tui.screens.cluster import ClusterScreen
 from thinkube_devpi.tui.screens.config import ConfigScreen
 from thinkube_devpi.tui.screens.phases import PhasesScreen
@@ -215,7 +215,7 @@ class DevpiApp(SerialKeysApp):
             )
             version = session.version()
         except Error as exc:
-            message, hint = describe_error(exc)
+            message, hint = describe(exc)
             self.post_message(Unreachable(message, hint, attempt))
             return
         self.post_message(Connected(session, version, attempt))
