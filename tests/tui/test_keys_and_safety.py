@@ -3,11 +3,17 @@ k9s habits (/ : ? j k Esc) never fire an action, and the plan is the plan for th
 
 from __future__ import annotations
 
-from textual import events
-from textual.widgets import Button, Checkbox, DataTable, Input
+import io
 
+from rich.console import Console
+from textual import events
+from textual.widgets import Button, Checkbox, DataTable, Input, Static
+
+from fakes.keycloak import FakeKeycloak
 from fakes.kube_api import FakeKubeAPI
+from fakes.tls import shared_pki
 from thinkube_devpi.config import ConfigError, Settings
+from thinkube_devpi.installer.kube import Kube
 from thinkube_devpi.installer.operations import OPERATIONS
 from thinkube_devpi.installer.phases import PHASES
 from thinkube_devpi.installer.runner import Runner
@@ -432,7 +438,9 @@ async def test_the_tui_says_where_in_it_to_set_what_a_run_needs_never_a_command(
 
         # a setting or a secret a phase needs, missing: the log says where in the TUI to set it
         for phase, where in (
-            ("build", "Set deploy_repo in the Config view (3), save it (ctrl+s)"),
+            # what the command line's hint says beyond how to set it stays
+            ("build", "Set deploy_repo in the Config view (3), save it (ctrl+s) and run again. "
+                      "An SSH URL such as git@github.com:org/devpi-deployment.git."),
             ("keycloak", "Type KEYCLOAK_ADMIN_PASSWORD in the Config view (3), under its secrets"),
             ("oauth2-proxy", "first."),  # the CLI's "(`tk-devpi install apply --phase ...`)" goes
         ):
@@ -447,7 +455,7 @@ async def test_the_tui_says_where_in_it_to_set_what_a_run_needs_never_a_command(
         assert cluster.writes() == []
 
     # a bad setting met during a run is told the same way: where to fix it, not a command
-    bad = ConfigError("domain", "x_y", "a DNS name", hint="`tk-devpi config init --domain D`")
+    bad = ConfigError("domain", "x_y", "a DNS name", hint="Set it with `tk-devpi config init`.")
     message, hint = describe(bad)
     assert message == "domain: 'x_y' is not allowed: a DNS name"
     assert hint == "Set domain in the Config view (3), save it (ctrl+s) and run again."
@@ -515,3 +523,66 @@ async def test_on_80x24_the_questions_keep_their_answers_on_screen(
         for answer in ("#yes", "#no"):
             assert dialog.contains_region(app.screen.query_one(answer).region), answer
         await pilot.press("n")
+
+
+async def test_a_field_another_manager_took_is_taken_back_only_when_ticked(
+    cluster, kubeconfig, make_app, settings, tmp_path
+):
+    apply_directly(cluster, settings, tmp_path, "namespace")
+    # someone edits the build executor's Role with their own server-side apply
+    role = ("rbac.authorization.k8s.io/v1", "Role", "devpi-build-executor", "argo")
+    theirs = [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]
+    other = Kube(cluster.api_client(), cache_dir=tmp_path / "other-cache")
+    other.resource(*role[:2]).server_side_apply(
+        body={"apiVersion": role[0], "kind": role[1],
+              "metadata": {"name": role[2], "namespace": role[3]}, "rules": theirs},
+        name=role[2], namespace=role[3], field_manager="kubectl", force_conflicts=True,
+    )
+    app = make_app(kubeconfig=kubeconfig, watch_cluster=False)
+    seen = Seen()
+    async with app.run_test(size=SIZE, message_hook=seen) as pilot:
+        await connected(app, pilot)
+        phases_of(app).select("namespace")
+        await pilot.press("r")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmRun), what="the question")
+        assert not app.screen.query("#option-force_conflicts")  # nothing calls for it yet
+        await pilot.press("y")
+        await until(pilot, lambda: "namespace" in seen.failed(), what="the conflict")
+        await settle(app, pilot)
+        log = "\n".join(t.plain for t in phases_of(app).logs["namespace"])
+        assert "kubectl" in log  # the API's word: who owns the field
+        assert 'tick "Take over fields another field manager owns"' in log, log
+        assert "--force-conflicts" not in log
+        assert cluster.get(*role)["rules"] == theirs
+
+        await pilot.press("t")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmRun), what="the question")
+        await pilot.click("#option-force_conflicts")
+        await pilot.press("y")
+        await until(pilot, lambda: len(seen.runs_ended()) == 2, what="the second run")
+        await settle(app, pilot)
+        assert "namespace" not in seen.failed()
+        assert cluster.get(*role)["rules"] != theirs
+        assert app.state.ctx.force_conflicts is False  # for that run only
+
+
+async def test_preflight_in_the_config_view_says_what_to_do_in_tui_words(make_app, tmp_path):
+    # Keycloak answers over TLS with a certificate this machine does not trust: the check's
+    # hint for the command line names `tk-devpi config init --keycloak-ca-file PATH`
+    with FakeKeycloak(tls=shared_pki()) as kc:
+        settings = Settings(domain="example.com", keycloak_url=kc.url).validate()
+        app = make_app(settings=settings, plan=True)
+
+        def shown() -> str:
+            out = Console(width=110, file=io.StringIO(), record=True)
+            out.print(app.screen.query_one("#preflight", Static).content)
+            return out.export_text()
+
+        async with app.run_test(size=SIZE) as pilot:
+            await pilot.press("3")
+            await until(pilot, lambda: bool(app.screen.query("#preflight")), what="the view")
+            await pilot.press("p")
+            await until(pilot, lambda: "Keycloak issuer" in shown(), timeout=20, what="checks")
+            assert "not trusted here" in shown(), shown()
+            assert "Set keycloak_ca_file to the CA that signed it." in shown(), shown()
+            assert "tk-devpi" not in shown()

@@ -165,8 +165,8 @@ def _entry_ok(entry: object) -> bool:
 def _bad_manifest(path: Path, why: str) -> ManifestError:
     return ManifestError(
         f"{path} cannot be used ({why}); it was left as it is",
-        "It records which fish files tk-devpi wrote: move it aside and run `tk-devpi fish "
-        "install` again (files that are ours are recognised by their header).",
+        "It records which fish files tk-devpi wrote: move it aside and install them again "
+        "(`tk-devpi fish install`; files that are ours are recognised by their header).",
     )
 
 
@@ -221,7 +221,9 @@ def install(fish_dir: Path, *, dry_run: bool = False, force: bool = False) -> Re
                 continue
             if state != "ours" and not force:
                 why = "you edited it" if state == "edited" else "it is not ours"
-                report.add(rel, f"skipped: {why} (--force replaces it, keeping a backup)")
+                report.add(
+                    rel, f"skipped: {why} (`tk-devpi fish install --force` replaces it, keeping a backup)"
+                )
                 continue
             what = "updated" if state == "ours" else f"replaced (backup {path.name}.bak-{stamp})"
         else:

@@ -70,7 +70,7 @@ VERIFY = Operation(
     destructive=False,
     preview="tk-devpi install plan --phase test",
     command="tk-devpi install test",
-    on_demand="found out by running it: tk-devpi install test",
+    on_demand="found out by running it (`tk-devpi install test`)",
     notes=_verify_notes,
 )
 

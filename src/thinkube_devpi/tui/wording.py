@@ -26,6 +26,10 @@ RUN_OPTIONS: dict[str, str] = {
 _COMMAND = re.compile(r"\s*\([^()`]*`tk-devpi\s[^`]*`[^()]*\)")
 
 
+# hints that only say how the command line sets a value: the TUI's own line replaces them
+_HOW_THE_CLI_SETS = ("Set it with", "Export", "Re-run with")
+
+
 def text(line: str) -> str:
     """A line from the installer (a log line, a state's reason) without the command line's
     commands in parentheses."""
@@ -37,13 +41,17 @@ def hint(hint: str, setting: str = "") -> str:
     variable name (upper case, as the Config view's secrets are named) or a run option."""
     if setting in RUN_OPTIONS:
         return f'Run it again and tick "{RUN_OPTIONS[setting]}" in the question.'
-    if setting and setting.isupper():
-        return (
+    if not setting:
+        if hint == NOT_HEALTHY_HINT:
+            return "The state and plan beside the phase say what is missing; r runs it again."
+        return text(hint)
+    if setting.isupper():
+        where = (
             f"Type {setting} in the Config view (3), under its secrets (kept for this run, "
             "or in the keyring), and run again."
         )
-    if setting:
-        return f"Set {setting} in the Config view (3), save it (ctrl+s) and run again."
-    if hint == NOT_HEALTHY_HINT:
-        return "The state and plan beside the phase say what is missing; r runs it again."
-    return text(hint)
+    else:
+        where = f"Set {setting} in the Config view (3), save it (ctrl+s) and run again."
+    # what the hint says beyond how the command line sets it stays ("An SSH URL such as ...")
+    rest = text(hint)
+    return where if not rest or rest.startswith(_HOW_THE_CLI_SETS) else f"{where} {rest}"

@@ -247,8 +247,8 @@ class BuildPhase(Phase):
         if not s.deploy_repo:
             raise PhaseError(
                 "deploy_repo is not set: the build needs the deployment repository.",
-                "Set it with `tk-devpi config init` (an SSH URL such as "
-                "git@github.com:org/devpi-deployment.git).",
+                "An SSH URL such as git@github.com:org/devpi-deployment.git (set it with "
+                "`tk-devpi config init`).",
                 setting="deploy_repo",
             )
         for field in ("ssh_key_file", "ssh_known_hosts_file"):

@@ -254,6 +254,7 @@ class BackupPhase(Phase):
                 f"{core.SECRET_KEY_ENV}).",
                 f"Export them or store them in the keyring; after phase 75 ran, Secret "
                 f"{self.settings.namespace}/{S3_SECRET} holds them.",
+                setting=core.SECRET_KEY_ENV if keys.get(ACCESS_KEY) else core.ACCESS_KEY_ENV,
             )
         return core.Credentials(keys[ACCESS_KEY], keys[SECRET_KEY])
 

@@ -18,6 +18,7 @@ from textual.worker import Worker, WorkerState
 from thinkube_devpi.installer.events import PhaseFinished, PhaseStarted
 from thinkube_devpi.installer.operations import Operation, Row
 from thinkube_devpi.installer.runner import Journal, Runner, describe_error, rollback_listing
+from thinkube_devpi.tui import wording
 from thinkube_devpi.tui.commands import view_bindings
 from thinkube_devpi.tui.messages import (
     PhaseStatusRead,
@@ -432,7 +433,7 @@ class PhasesScreen(ViewScreen):
                 state.failed.add(event.phase)
                 state.fixes[event.phase] = event.setting
                 self.notify(
-                    f"{event.phase}: {event.message}",
+                    f"{event.phase}: {wording.text(event.message)}",
                     title="Phase failed",
                     severity="error",
                     timeout=8,
@@ -450,10 +451,10 @@ class PhasesScreen(ViewScreen):
         self.phases_view.set_running(None)
         if message.error:
             name = self.phases_view.selected or state.phase_list[0].name
-            line = Text(f"✘ {message.error}", style="bold #ff5f5f")
+            line = Text(f"✘ {wording.text(message.error)}", style="bold #ff5f5f")
             if message.hint:
                 line.append(f"\n  → {message.hint}", style="#ffaf00")
             self.phases_view.add_log(name, line)
-            self.notify(message.error, title="Not run", severity="error", timeout=8)
+            self.notify(wording.text(message.error), title="Not run", severity="error", timeout=8)
         state.changed.publish(None)
         self.refresh_phases()

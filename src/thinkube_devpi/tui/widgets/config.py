@@ -24,6 +24,7 @@ from textual.widgets import Button, Checkbox, Input, Label, Static
 from thinkube_devpi.config import ConfigError, Settings, _as_bool
 from thinkube_devpi.installer.preflight import Check
 from thinkube_devpi.secrets import Secret
+from thinkube_devpi.tui import wording
 from thinkube_devpi.tui.colors import check_text
 
 SECRET_NAMES: tuple[tuple[str, str], ...] = (
@@ -279,8 +280,8 @@ class ConfigView(Horizontal):
         table.add_column(no_wrap=True)
         table.add_column(overflow="fold")
         for check in checks:
-            detail = Text(check.detail, style="#d0d0d0")
+            detail = Text(wording.text(check.detail), style="#d0d0d0")
             if check.ok is False and check.hint:
-                detail.append(f"\n→ {check.hint}", style="#ffaf00")
+                detail.append(f"\n→ {wording.text(check.hint)}", style="#ffaf00")
             table.add_row(check_text(check.ok), check.name, detail)
         widget.update(table)

@@ -154,8 +154,9 @@ def event_text(event: Event) -> Text | None:
         return Text(f"  {wording.text(event.text)}", style=LEVEL_STYLE.get(event.level, ""))
     if isinstance(event, PhaseFinished):
         if event.ok:
-            return Text(f"✔ {event.state.value}: {event.message}", style=STATE_STYLE[event.state])
-        line = Text(f"✘ failed: {event.message}", style=STATE_STYLE[State.FAILED])
+            message = wording.text(event.message)
+            return Text(f"✔ {event.state.value}: {message}", style=STATE_STYLE[event.state])
+        line = Text(f"✘ failed: {wording.text(event.message)}", style=STATE_STYLE[State.FAILED])
         if event.hint or event.setting:
             line.append(f"\n  → {wording.hint(event.hint, event.setting)}", style="#ffaf00")
         return line
