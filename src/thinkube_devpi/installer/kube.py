@@ -89,9 +89,6 @@ class KubeError(Error):
             head += f" ({self.reason})" if self.status is not None else f": {self.reason}"
         return head
 
-    def __str__(self) -> str:
-        return self.message + (f". {self.hint}" if self.hint else "")
-
     def append_reason(self, note: str) -> None:
         """Append ``note`` to the reason (the message keeps its shape: what, why, hint)."""
         self.reason = f"{self.reason}; {note}" if self.reason else note
