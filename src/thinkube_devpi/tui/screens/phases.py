@@ -29,7 +29,6 @@ from thinkube_devpi.tui.messages import (
 )
 from thinkube_devpi.tui.screens.base import ViewScreen, describe
 from thinkube_devpi.tui.widgets.phases import PhasesView
-from thinkube_devpi.tui.wording import RUN_OPTIONS
 
 if TYPE_CHECKING:
     from thinkube_devpi.config import Settings
@@ -265,7 +264,7 @@ class PhasesScreen(ViewScreen):
             if plan is not None and any(i.action == "refuse" for i in plan.items):
                 offers.append("adopt")
             fix = self.state.fixes.get(row.name, "")
-            if row.name in self.state.failed and fix in RUN_OPTIONS:
+            if row.name in self.state.failed and fix in wording.RUN_OPTIONS:
                 offers.append(fix)
 
         def answered(options: frozenset[str] | None) -> None:
