@@ -67,6 +67,11 @@ def phases_of(app: DevpiApp) -> PhasesView:
     return app.view_screen("phases").query_one(PhasesView)
 
 
+def log_of(app: DevpiApp, phase: str) -> str:
+    """The phase's log as the phases view shows it, one line per event."""
+    return "\n".join(t.plain for t in phases_of(app).logs[phase])
+
+
 def cluster_of(app: DevpiApp) -> ClusterView:
     """The cluster view's widget, once the cluster view has been shown."""
     return app.view_screen("cluster").query_one(ClusterView)

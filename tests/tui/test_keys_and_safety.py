@@ -20,7 +20,7 @@ from thinkube_devpi.installer.runner import Runner
 from thinkube_devpi.tui.screens.base import describe
 from thinkube_devpi.tui.screens.confirm import ConfirmRollback, ConfirmRun
 
-from .conftest import SIZE, Seen, cluster_of, header_of, phases_of, settle, until
+from .conftest import SIZE, Seen, cluster_of, header_of, log_of, phases_of, settle, until
 from .test_pilot import NS, apply_directly
 
 
@@ -47,6 +47,17 @@ def section_of(listing: str, what: str) -> str:
 def plan_actions(app, phase: str) -> dict[str, str]:
     plan = phases_of(app).plans.get(phase)
     return {str(i.ref): i.action for i in plan.items} if plan else {}
+
+
+async def retry_ticking(app, pilot, seen, option: str) -> None:
+    """t (retry the failed phases), tick ``option`` in the question, y; until that run ends."""
+    runs = len(seen.runs_ended())
+    await pilot.press("t")
+    await until(pilot, lambda: isinstance(app.screen, ConfirmRun), what="the question")
+    await pilot.click(f"#option-{option}")
+    await pilot.press("y")
+    await until(pilot, lambda: len(seen.runs_ended()) == runs + 1, what="the run")
+    await settle(app, pilot)
 
 
 async def connected(app, pilot) -> None:
@@ -450,7 +461,7 @@ async def test_the_tui_says_where_in_it_to_set_what_a_run_needs_never_a_command(
             await pilot.press("y")
             await until(pilot, lambda p=phase: p in seen.failed(), what=f"{phase} to fail")
             await settle(app, pilot)
-            log = "\n".join(t.plain for t in phases_of(app).logs[phase])
+            log = log_of(app, phase)
             assert where in log and "tk-devpi" not in log, log
         assert cluster.writes() == []
 
@@ -481,16 +492,12 @@ async def test_an_object_made_by_someone_else_is_taken_over_only_when_ticked_in_
         await settle(app, pilot)
         labels = cluster.get("v1", "Namespace", NS)["metadata"].get("labels") or {}
         assert "thinkube-devpi/adopted" not in labels
-        log = "\n".join(t.plain for t in phases_of(app).logs["namespace"])
+        log = log_of(app, "namespace")
         assert 'tick "Take over objects others made (rollback keeps them)"' in log
         assert "--adopt" not in log
 
-        await pilot.press("t")  # as the log says: run it again, and tick
-        await until(pilot, lambda: isinstance(app.screen, ConfirmRun), what="the question")
-        await pilot.click("#option-adopt")
-        await pilot.press("y")
-        await until(pilot, lambda: len(seen.runs_ended()) == 2, what="the second run")
-        await settle(app, pilot)
+        await retry_ticking(app, pilot, seen, "adopt")  # as the log says: again, ticked
+        assert len(seen.runs_ended()) == 2
         assert "namespace" not in seen.failed()
         labels = cluster.get("v1", "Namespace", NS)["metadata"]["labels"]
         assert labels["thinkube-devpi/adopted"] == "true"
@@ -549,18 +556,14 @@ async def test_a_field_another_manager_took_is_taken_back_only_when_ticked(
         await pilot.press("y")
         await until(pilot, lambda: "namespace" in seen.failed(), what="the conflict")
         await settle(app, pilot)
-        log = "\n".join(t.plain for t in phases_of(app).logs["namespace"])
+        log = log_of(app, "namespace")
         assert "kubectl" in log  # the API's word: who owns the field
         assert 'tick "Take over fields another field manager owns"' in log, log
         assert "--force-conflicts" not in log
         assert cluster.get(*role)["rules"] == theirs
 
-        await pilot.press("t")
-        await until(pilot, lambda: isinstance(app.screen, ConfirmRun), what="the question")
-        await pilot.click("#option-force_conflicts")
-        await pilot.press("y")
-        await until(pilot, lambda: len(seen.runs_ended()) == 2, what="the second run")
-        await settle(app, pilot)
+        await retry_ticking(app, pilot, seen, "force_conflicts")  # as the log says: again, ticked
+        assert len(seen.runs_ended()) == 2
         assert "namespace" not in seen.failed()
         assert cluster.get(*role)["rules"] != theirs
         assert app.state.ctx.force_conflicts is False  # for that run only

@@ -25,7 +25,7 @@ from thinkube_devpi.tui.messages import (
 from thinkube_devpi.tui.screens.confirm import ConfirmRollback
 from thinkube_devpi.tui.widgets.cluster import StatusTable, table_id
 
-from .conftest import SIZE, Seen, cluster_of, header_of, phases_of, settle, until
+from .conftest import SIZE, Seen, cluster_of, header_of, log_of, phases_of, settle, until
 
 NS = "devpi"
 RETRY = ("t", "Retry")  # as the header hints it: shown only when it can run
@@ -161,10 +161,10 @@ async def test_running_phases_10_to_30_shows_objects_appearing(
         assert seen.started()[:4] == ["namespace", "storage", "redis", "keycloak"]
         assert seen.failed() == {"keycloak"}
         assert [(r.action, r.ok) for r in seen.runs_ended()] == [("apply", False)]
-        keycloak_log = "\n".join(t.plain for t in phases_of(app).logs["keycloak"])
+        keycloak_log = log_of(app, "keycloak")
         assert "KEYCLOAK_ADMIN_PASSWORD" in keycloak_log
         assert ("ephemeral-redis", "Available") in rows(app, "Deployment")
-        log = "\n".join(t.plain for t in phases_of(app).logs["storage"])
+        log = log_of(app, "storage")
         assert "created" in log and "PersistentVolumeClaim devpi/devpi-data-pvc" in log
 
 
@@ -181,7 +181,7 @@ async def test_run_all_without_a_repository_is_refused_before_anything_is_writte
         await answer_yes(pilot, app)
         await until(pilot, lambda: "build" in seen.failed(), what="the checks before any write")
         await until(pilot, lambda: seen.runs_ended(), what="the refused run to end")
-        build_log = "\n".join(t.plain for t in phases_of(app).logs["build"])
+        build_log = log_of(app, "build")
         assert "before anything was written" in build_log and "deploy_repo" in build_log
         assert len(cluster.writes()) == writes
         assert cluster.get("v1", "Namespace", NS) is None
@@ -205,7 +205,7 @@ async def test_failing_phase_enables_retry_and_shows_the_api_message(
         await until(pilot, lambda: "storage" in seen.failed(), what="the phase to fail")
         await until(pilot, lambda: seen.runs_ended(), what="the run to end")
         assert state_of(app, "storage") is State.FAILED
-        log = "\n".join(t.plain for t in phases_of(app).logs["storage"])
+        log = log_of(app, "storage")
         assert message in log
         assert "HTTP 403" in log
         await settle(app, pilot)
@@ -282,7 +282,7 @@ async def test_rollback_on_yes_deletes_what_the_phase_made(
         assert seen.started() == ["storage"]
         await settle(app, pilot)
         assert cluster.get("v1", "PersistentVolumeClaim", "devpi-data-pvc", NS) is not None
-        log = "\n".join(t.plain for t in phases_of(app).logs["storage"])
+        log = log_of(app, "storage")
         # the TUI names no CLI flag, and the row says what the log says (the data is kept)
         assert "kept" in log and "package data is kept" in log and "--" not in log
         assert state_of(app, "storage") is State.HEALTHY
